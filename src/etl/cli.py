@@ -1,0 +1,277 @@
+"""The ``etl`` command: thin click commands that parse, call the core and print."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def _fail(exc: BaseException, verbose: int) -> None:
+    from etl.errors import EtlError
+
+    if verbose > 0:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, EtlError):
+        click.echo(f"etl: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(f"etl: internal error: {type(exc).__name__}: {exc}", err=True)
+    if verbose <= 0:
+        click.echo("  hint: run again with -v to see the traceback, and report it", err=True)
+    sys.exit(1)
+
+
+def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-v/-q, --log-format and --disable-plugin on every command, and error handling."""
+
+    @click.option("-v", "--verbose", count=True, help="more output; -v shows tracebacks")
+    @click.option("-q", "--quiet", is_flag=True, help="errors only")
+    @click.option(
+        "--log-format",
+        type=click.Choice(["auto", "console", "json"]),
+        default="auto",
+        show_default=True,
+        help="log lines as text or JSON (auto: text on a terminal)",
+    )
+    @click.option(
+        "--disable-plugin",
+        "disable",
+        multiple=True,
+        metavar="NAME",
+        help="do not load this plugin or distribution (repeatable)",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        verbose: int, quiet: bool, log_format: str, disable: tuple[str, ...], **kwargs: Any
+    ):
+        from etl import log
+
+        level = -1 if quiet else verbose
+        log.configure(log_format, level)
+        try:
+            return func(verbose=level, disable=disable, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            click.echo("etl: interrupted; nothing was committed", err=True)
+            sys.exit(130)
+        except BaseException as exc:
+            _fail(exc, level)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="etl", prog_name="etl")
+def cli() -> None:
+    """Ingest news articles into Parquet datasets, through source -> transform -> sink plugins."""
+
+
+@cli.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a pipeline value, e.g. sink.path=out/x",
+)
+@click.option("--dry-run", is_flag=True, help="plan and list inputs; read and write nothing")
+@click.option(
+    "--full", is_flag=True, help="read every input, even those an earlier run ingested unchanged"
+)
+@click.option(
+    "--wait",
+    "wait",
+    type=float,
+    default=None,
+    is_flag=False,
+    flag_value=600.0,
+    metavar="[SECONDS]",
+    help="wait for another run writing the same dataset (default 600 s)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@command_options
+def run(
+    pipeline: str,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    full: bool,
+    wait: float | None,
+    as_json: bool,
+    verbose: int,
+    disable: tuple[str, ...],
+) -> None:
+    """Run a pipeline file."""
+    from etl.config import load_pipeline
+    from etl.runner import build_plan, run_plan
+
+    pipe = load_pipeline(pipeline, list(overrides))
+    plan = build_plan(pipe, full=full, disable=disable)
+    if wait:
+        plan.run.extra["wait"] = wait
+    if dry_run:
+        click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
+        for unit in plan.units[:20]:
+            click.echo(f"  {unit.key}")
+        if len(plan.units) > 20:
+            click.echo(f"  ... and {len(plan.units) - 20} more")
+        click.echo(f"output: {getattr(plan.sink.opts, 'path', plan.sink.name)} (nothing written)")
+        return
+    summary = run_plan(plan)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {k: v for k, v in summary.items() if k != "per_input"}, indent=1, default=str
+            )
+        )
+    elif verbose >= 0:
+        _print_summary(summary, plan)
+
+
+def _print_summary(s: dict[str, Any], plan: Any) -> None:
+    out = getattr(plan.sink.opts, "path", plan.sink.name)
+    lines = [
+        f"run {s['run_id']} committed",
+        f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged",
+        f"  articles  {s['read']} read, {s['written']} written, {s['duplicates']} skipped as "
+        f"already present, {s['dropped']} dropped by transforms, {s['rejected']} rejected",
+    ]
+    if s["rejects_by_reason"]:
+        reasons = ", ".join(f"{n} {r}" for r, n in list(s["rejects_by_reason"].items())[:5])
+        lines.append(f"  rejects   {reasons}")
+    for key, value in sorted(s.get("counters", {}).items()):
+        lines.append(f"  {key}: {value}")
+    lines.append(f"  output    {out}")
+    lines.append(f"  time      {s['timings'].get('total', 0):.2f} s")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a pipeline value"
+)
+@command_options
+def validate(
+    pipeline: str, overrides: tuple[str, ...], verbose: int, disable: tuple[str, ...]
+) -> None:
+    """Check a pipeline file without running it: plugins, options, paths."""
+    from etl.config import load_pipeline
+    from etl.runner import build_plan
+
+    pipe = load_pipeline(pipeline, list(overrides))
+    plan = build_plan(pipe, disable=disable)
+    click.echo(f"{pipe.name}: ok")
+    if pipe.plugins:
+        click.echo(f"  imports   {', '.join(pipe.plugins)} (from plugins = [...])")
+    for p in plan.plugins():
+        supplier = f"{type(p).supplier} {type(p).supplier_version}".strip()
+        click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]")
+    click.echo(f"  inputs    {len(plan.units)}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@command_options
+def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
+    """List installed plugins with their options."""
+    from etl.plugins import get_plugin_manager
+
+    pm = get_plugin_manager(disable=disable)
+    items = [
+        {
+            "kind": reg.cls.kind,
+            "name": reg.cls.name,
+            "supplier": reg.supplier,
+            "version": reg.version,
+            "module": reg.module,
+            "summary": reg.cls.summary(),
+            "options": [o.describe() for o in reg.cls.options],
+        }
+        for reg in pm.all()
+    ]
+    if as_json:
+        click.echo(json.dumps(items, indent=1, default=str))
+        return
+    for item in items:
+        click.echo(
+            f"{item['kind']} {item['name']}  ({item['supplier']} {item['version']})".rstrip()
+        )
+        if item["summary"]:
+            click.echo(f"    {item['summary']}")
+        for opt in item["options"]:
+            default = " (required)" if opt["required"] else f" = {opt['default']!r}"
+            click.echo(f"    {opt['name']}: {opt['type']}{default}  {opt['help']}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--sample", default=3, show_default=True, help="sample rows to show")
+@command_options
+def inspect(
+    dataset: str, as_json: bool, sample: int, verbose: int, disable: tuple[str, ...]
+) -> None:
+    """Show a dataset's schema, counts, runs and a few rows."""
+    from etl.inspect import inspect_dataset
+
+    info = inspect_dataset(dataset, sample=sample)
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=str))
+        return
+    click.echo(f"dataset {info['path']}")
+    click.echo(
+        f"  rows {info['rows']}, files {info['files']}, runs {len(info['runs'])}, rejects {info['rejects']}"
+    )
+    click.echo("  schema:")
+    for field in info["schema"]:
+        click.echo(f"    {field['name']}: {field['type']}")
+    click.echo("  runs:")
+    for r in info["runs"][-10:]:
+        click.echo(
+            f"    {r['run_id']}  written {r['written']}, rejected {r['rejected']}, at {r['finished_at']}"
+        )
+    if info["sample"]:
+        click.echo("  sample:")
+        for row in info["sample"]:
+            title = row.get("title") or (row.get("text") or "")[:60]
+            click.echo(f"    {row['id']}  {row.get('publisher')!s:<16} {title!s:.70}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@command_options
+def recover(dataset: str, verbose: int, disable: tuple[str, ...]) -> None:
+    """Finish or roll back a run that died while committing into DATASET."""
+    from pathlib import Path
+
+    from etl.dataset import Dataset
+
+    ds = Dataset(Path(dataset))
+    ds.acquire_lock("recover")
+    try:
+        done = ds.recover()
+    finally:
+        ds.release_lock()
+    if not done:
+        click.echo(f"{dataset}: nothing to recover")
+    for run_id, what in done:
+        click.echo(f"{run_id}: {what}")
+
+
+def main() -> None:
+    cli(prog_name="etl")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Bytes to text: BOMs, strict UTF-8, then charset detection (charset-normalizer).
+
+Shared by every source that reads text, so one rule decides what counts as undecodable.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    # UTF-32 first: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Share of C0 control characters (other than tab, newlines, form feed) above which decoded
+# "text" is taken for binary data.
+_MAX_CONTROL_SHARE = 0.05
+_CONTROL = {c for c in range(32) if c not in (9, 10, 12, 13)} | {127}
+
+
+class DecodeError(ValueError):
+    """The bytes are not text we can read; ``reason`` is the reject reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def sniff_bom(data: bytes) -> tuple[str, int] | None:
+    """The encoding a byte-order mark announces, and the mark's length."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    return None
+
+
+def decode_bytes(data: bytes, encoding: str = "auto") -> tuple[str, str]:
+    """Decode ``data``; return the text and the encoding used.
+
+    With ``encoding="auto"``: a BOM decides; else strict UTF-8; else charset-normalizer's
+    best guess. Binary data (NUL bytes without a BOM, or many control characters) and bytes
+    no encoding explains raise :class:`DecodeError`.
+    """
+    if encoding != "auto":
+        try:
+            text = data.decode(encoding)
+        except LookupError:
+            raise DecodeError("unknown encoding", encoding) from None
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"not valid {encoding}", str(exc)) from None
+        return _check_text(text.removeprefix("\ufeff")), encoding
+    bom = sniff_bom(data)
+    if bom is not None:
+        name, length = bom
+        try:
+            text = data[length:].decode(name.replace("-sig", ""))
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"not valid {name} after its byte-order mark", str(exc)) from None
+        return _check_text(text), name
+    if b"\x00" in data:
+        raise DecodeError("binary file", "contains NUL bytes and no byte-order mark")
+    try:
+        return _check_text(data.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DecodeError("undecodable", "no encoding explains these bytes")
+    return _check_text(str(best)), best.encoding
+
+
+def _check_text(text: str) -> str:
+    if text:
+        sample = text[:65536]
+        controls = sum(1 for ch in sample if ord(ch) in _CONTROL)
+        if controls / len(sample) > _MAX_CONTROL_SHARE:
+            raise DecodeError(
+                "binary file", f"{controls} control characters in the first {len(sample)}"
+            )
+    return text

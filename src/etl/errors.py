@@ -1,0 +1,53 @@
+"""Errors that reach the user.
+
+Every error a user can cause says who (plugin), where (pipeline section) and what to do.
+`ConfigError` is the user's mistake (exit code 2); `RunError` is a run that failed (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Base class of every error this project raises on purpose.
+
+    Args:
+        message: what went wrong, in one sentence.
+        hint: what the user can do about it, if we know.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(EtlError):
+    """A mistake in a pipeline file, an option or a command line: exit code 2."""
+
+    exit_code = 2
+
+
+class PluginError(EtlError):
+    """A plugin could not be found, imported or built, or broke its contract."""
+
+    exit_code = 2
+
+
+class RunError(EtlError):
+    """The run started and failed (for example with ``on_error = "fail"``): exit code 1."""
+
+    exit_code = 1
+
+
+class MissingDependency(PluginError):
+    """A plugin needs a package that is not installed."""
+
+    def __init__(self, plugin: str, package: str, install: str) -> None:
+        super().__init__(
+            f"plugin '{plugin}' needs the package {package}", hint=f"pip install {install}"
+        )

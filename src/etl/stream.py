@@ -1,0 +1,227 @@
+"""The worker side of a run: read units, join small batches, apply transforms.
+
+Executors call :func:`stream_units` wherever they run it (this process, a worker process, a
+Dask worker); it needs only the plan's plugins and yields full batches that carry the hidden
+column ``__etl_input`` (the index of the unit each row came from), so the driver can account
+for every input after the sink has deduplicated.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from etl.context import Context
+from etl.errors import RunError
+from etl.schema import conform
+
+if TYPE_CHECKING:
+    from etl.plugin import Plugin, Source, Transform, WorkUnit
+
+INPUT_COLUMN = "__etl_input"
+
+
+@dataclass
+class StreamStats:
+    """Counts one stream produced; executors merge them (they are plain data)."""
+
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+    #: rows read per unit index
+    read: Counter[int] = field(default_factory=Counter)
+    #: rows dropped by transforms per unit index
+    dropped: Counter[int] = field(default_factory=Counter)
+    #: rejects per unit index
+    rejected: Counter[int] = field(default_factory=Counter)
+    #: rows in and out of each transform, by section label
+    transform_rows: dict[str, list[int]] = field(default_factory=dict)
+
+    def merge(self, other: StreamStats) -> None:
+        self.rejects.extend(other.rejects)
+        self.counters.update(other.counters)
+        self.read.update(other.read)
+        self.dropped.update(other.dropped)
+        self.rejected.update(other.rejected)
+        for key, (n_in, n_out) in other.transform_rows.items():
+            mine = self.transform_rows.setdefault(key, [0, 0])
+            mine[0] += n_in
+            mine[1] += n_out
+
+
+def error_line(exc: BaseException) -> str:
+    """The last line of the exception's traceback: ``ValueError: bad date``."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+class Streamer:
+    """Runs units through a source and the transforms, yielding joined batches.
+
+    Args:
+        run: the run's facts.
+        sources: the pipeline's sources, by index.
+        transforms: the pipeline's transforms, in order.
+        schema: the schema every source batch is conformed to.
+        on_error: "quarantine" (bad input becomes rejects) or "fail" (raise RunError).
+        hook: the plugin manager's hook relay, or None where hooks do not run.
+    """
+
+    def __init__(
+        self,
+        run: Any,
+        sources: list[Source],
+        transforms: list[Transform],
+        schema: pa.Schema,
+        on_error: str = "quarantine",
+        hook: Any = None,
+    ) -> None:
+        self.run = run
+        self.sources = sources
+        self.transforms = transforms
+        self.schema = schema
+        self.on_error = on_error
+        self.hook = hook
+        self.stats = StreamStats()
+        self._transform_ctx = [Context(run, t.name, t.section) for t in transforms]
+        self._rejected_rows: Counter[int] = Counter()
+
+    # rejects and errors
+
+    def _collect(self, ctx: Context, unit_index: int | None) -> None:
+        rejects = ctx.take_rejects()
+        if not rejects:
+            return
+        self.stats.rejects.extend(rejects)
+        if unit_index is not None:
+            self.stats.rejected[unit_index] += len(rejects)
+        if self.on_error == "fail":
+            first = rejects[0]
+            where = first["input"] + (f" ({first['location']})" if first["location"] else "")
+            raise RunError(
+                f"plugin '{first['plugin']}' ({first['section']}) rejected {where}: "
+                f"{first['reason']}" + (f": {first['detail']}" if first["detail"] else ""),
+                hint='set on_error = "quarantine" in [run] to keep going and collect rejects',
+            )
+
+    def _plugin_error(self, plugin: Plugin, exc: BaseException, input: str) -> None:
+        if self.hook is not None:
+            self.hook.etl_on_plugin_error(run=self.run, plugin=plugin, error=exc, input=input)
+
+    # reading
+
+    def read_unit(self, index: int, unit: WorkUnit) -> Iterator[pa.RecordBatch]:
+        """Batches of one unit, each with the hidden input column; errors become rejects."""
+        source = self.sources[unit.source_index]
+        ctx = Context(self.run, source.name, source.section, unit.key)
+        batch_no = 0
+        try:
+            for batch in source.read(unit, ctx):
+                self._collect(ctx, index)
+                if batch.num_rows == 0:
+                    continue
+                batch_no += 1
+                batch = conform(batch, self.schema)
+                self.stats.read[index] += batch.num_rows
+                yield batch.append_column(
+                    INPUT_COLUMN, pa.array(np.full(batch.num_rows, index, dtype=np.int32))
+                )
+        except RunError:
+            raise
+        except Exception as exc:
+            self._plugin_error(source, exc, unit.key)
+            ctx.reject(
+                "source error",
+                location=f"after batch {batch_no}" if batch_no else None,
+                detail=error_line(exc),
+            )
+            if self.on_error == "fail":
+                self._collect(ctx, index)
+        self._collect(ctx, index)
+
+    def joined(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
+        """Batches of the given units, small ones joined up to the run's batch size."""
+        target = self.run.batch_size
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for index, unit in units:
+            for batch in self.read_unit(index, unit):
+                if not pending and batch.num_rows >= target:
+                    yield batch
+                    continue
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= target:
+                    yield _concat(pending)
+                    pending, rows = [], 0
+        if pending:
+            yield _concat(pending)
+
+    # transforming
+
+    def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` through every transform; a transform that raises rejects the batch's rows."""
+        inputs = batch.column(INPUT_COLUMN)
+        for transform, ctx in zip(self.transforms, self._transform_ctx, strict=True):
+            n_in = batch.num_rows
+            try:
+                out = transform.process(batch, ctx)
+            except Exception as exc:
+                self._plugin_error(transform, exc, "")
+                self._reject_rows(batch, transform, ctx, error_line(exc))
+                out = batch.slice(0, 0)
+            self._collect(ctx, None)
+            if INPUT_COLUMN not in out.schema.names:
+                raise RunError(
+                    f"plugin '{transform.name}' ({transform.section}) returned a batch without "
+                    f"the column {INPUT_COLUMN}",
+                    hint="select or filter the rows of the batch you were given; do not rebuild it "
+                    "from scratch",
+                )
+            counts = self.stats.transform_rows.setdefault(transform.section, [0, 0])
+            counts[0] += n_in
+            counts[1] += out.num_rows
+            batch = out
+            if batch.num_rows == 0:
+                break
+        self._count_dropped(inputs, batch.column(INPUT_COLUMN))
+        return batch
+
+    def _reject_rows(
+        self, batch: pa.RecordBatch, plugin: Plugin, ctx: Context, reason: str
+    ) -> None:
+        ids = batch.column("id").to_pylist()
+        uris = batch.column("uri").to_pylist()
+        for article_id, uri in zip(ids, uris, strict=True):
+            ctx.reject(f"transform error: {reason}", article_id=article_id, input=uri or "")
+        # these rows are rejects, not drops: count them against their inputs as such
+        units = np.bincount(batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False))
+        for index in np.flatnonzero(units):
+            self.stats.rejected[int(index)] += int(units[index])
+            self._rejected_rows[int(index)] += int(units[index])
+
+    def _count_dropped(self, before: pa.Array, after: pa.Array) -> None:
+        b = np.bincount(before.to_numpy(zero_copy_only=False))
+        a = np.bincount(after.to_numpy(zero_copy_only=False), minlength=len(b))
+        for index in np.flatnonzero(b - a):
+            gone = int(b[index] - a[index]) - self._rejected_rows.pop(int(index), 0)
+            if gone:
+                self.stats.dropped[int(index)] += gone
+        self._rejected_rows.clear()
+
+    def stream(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
+        """Read, join and transform: what the sink receives (still with the input column)."""
+        for batch in self.joined(units):
+            out = self.transform(batch)
+            if out.num_rows:
+                yield out
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.concat_batches(batches)
