@@ -66,3 +66,74 @@ def _walk(directory: str, include: Sequence[str]) -> Iterator[str]:
                 continue
             if any(Path(name).match(p) for p in include):
                 yield os.path.abspath(os.path.join(root, name))
+
+
+class InputError(Exception):
+    """An input could not be read; ``reason`` is the reject reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# magic bytes of the compressions every file source reads transparently
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def sniff_compression(head: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def read_input_bytes(ref: InputRef, *, max_bytes: int) -> bytes:
+    """The whole (decompressed) content of a local input, at most ``max_bytes``.
+
+    Compression is found by magic bytes, whatever the file is called. More than
+    ``max_bytes`` after decompression (a decompression bomb included) raises InputError
+    without reading further.
+    """
+    import bz2
+    import gzip
+    import lzma
+
+    try:
+        with open(ref.key, "rb") as raw:
+            head = raw.read(8)
+            raw.seek(0)
+            kind = sniff_compression(head)
+            if kind is None:
+                if ref.size is not None and ref.size > max_bytes:
+                    raise InputError("too large", f"{ref.size} bytes > max_bytes {max_bytes}")
+                data = raw.read(max_bytes + 1)
+            else:
+                if kind == "gzip":
+                    stream = gzip.GzipFile(fileobj=raw)
+                elif kind == "bz2":
+                    stream = bz2.BZ2File(raw)
+                elif kind == "xz":
+                    stream = lzma.LZMAFile(raw)
+                else:
+                    try:
+                        import zstandard
+                    except ImportError:
+                        raise InputError(
+                            "unsupported compression", "zstd input needs: pip install zstandard"
+                        ) from None
+                    stream = zstandard.ZstdDecompressor().stream_reader(raw)
+                try:
+                    data = stream.read(max_bytes + 1)
+                except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                    raise InputError(f"corrupt {kind} data", str(exc)) from None
+    except OSError as exc:
+        raise InputError("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise InputError("too large", f"more than max_bytes {max_bytes} (decompressed)")
+    return data

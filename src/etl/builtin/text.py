@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
-from etl.inputs import expand_paths
+from etl.inputs import InputError, expand_paths, read_input_bytes
 from etl.plugin import Option, Source, WorkUnit
 
 if TYPE_CHECKING:
@@ -96,18 +96,10 @@ class TextSource(Source):
             yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
-        path = unit.key
         try:
-            if unit.input.size is not None and unit.input.size > self.opts.max_bytes:
-                ctx.reject("too large", detail=f"{unit.input.size} bytes > max_bytes")
-                return
-            with open(path, "rb") as f:
-                data = f.read(self.opts.max_bytes + 1)
-        except OSError as exc:
-            ctx.reject("unreadable", detail=f"{type(exc).__name__}: {exc.strerror or exc}")
-            return
-        if len(data) > self.opts.max_bytes:
-            ctx.reject("too large", detail=f"more than {self.opts.max_bytes} bytes")
+            data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
+        except InputError as exc:
+            ctx.reject(exc.reason, detail=exc.detail)
             return
         try:
             text, encoding = decode_bytes(data, self.opts.encoding)
@@ -117,7 +109,7 @@ class TextSource(Source):
         if not text.strip():
             ctx.reject("empty file", detail=f"{len(data)} bytes, no text")
             return
-        yield self.articles_from_texts([text], [path], [encoding], ctx)
+        yield self.articles_from_texts([text], [unit.key], [encoding], ctx)
 
     def articles_from_texts(
         self, texts: list[str], uris: list[str], encodings: list[str], ctx: Context
