@@ -66,14 +66,35 @@ def decode_bytes(data: bytes, encoding: str = "auto") -> tuple[str, str]:
         raise DecodeError("binary file", "contains NUL bytes and no byte-order mark")
     try:
         return _check_text(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, DecodeError):
+        # not UTF-8, or 7-bit text with escape sequences (ISO-2022): ask the detector
         pass
+    return detect(data)
+
+
+# Among candidates equally unchaotic and equally coherent (to two decimals), the web's common
+# legacy encodings win: charset-normalizer alone picks cp775 for ISO-8859-1 French.
+_PREFERRED = {"utf_8": 0, "cp1252": 1, "iso8859_1": 2, "iso8859_15": 3}
+_CHAOS_TIE = 0.002
+
+
+def detect(data: bytes) -> tuple[str, str]:
+    """Decode ``data`` with the encoding charset-normalizer finds least chaotic."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise DecodeError("undecodable", "no encoding explains these bytes")
-    return _check_text(str(best)), best.encoding
+    least = min(m.chaos for m in matches)
+    tied = [m for m in matches if m.chaos <= least + _CHAOS_TIE]
+    best = min(tied, key=lambda m: (-round(m.coherence, 2), _rank(m)[0]))
+    # encodings that decode these bytes identically are equivalent: name the common one
+    return _check_text(str(best)), _rank(best)[1]
+
+
+def _rank(match) -> tuple[int, str]:
+    names = [match.encoding, *getattr(match, "could_be_from_charset", [])]
+    return min((_PREFERRED.get(n, 99), n) for n in names)
 
 
 def _check_text(text: str) -> str:

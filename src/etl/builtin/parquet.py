@@ -209,7 +209,9 @@ class ParquetSink(Sink):
                     else pc.fill_null(pc.equal(table.column(column), value), False)
                 )
                 mask = cond if mask is None else pc.and_(mask, cond)
-            part = table.filter(mask)
+            # hive style: the folder holds the value, the file does not (pandas and
+            # pyarrow.dataset refuse a column that is in both)
+            part = table.filter(mask).drop_columns(columns)
             folder = "/".join(partition_segment(c, key[c]) for c in columns)
             for sub in part.to_batches():
                 self._write_to(folder, sub)
@@ -236,7 +238,10 @@ class ParquetSink(Sink):
         name = f"part-{self.run.run_id}-{self.file_seq:05d}{DATA_SUFFIX}"
         final_rel = f"{folder}/{name}" if folder else name
         staged = self.staging / "data" / f"{self.file_seq:05d}{STAGED_SUFFIX}"
-        return _FileWriter(staged, final_rel, self.schema, self)
+        schema = self.schema
+        for column in self.opts.partition_by:
+            schema = schema.remove(schema.get_field_index(column))
+        return _FileWriter(staged, final_rel, schema, self)
 
     # commit
 

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from etl import Option, Source, Transform
+from etl.errors import ConfigError, PluginError
+from etl.plugins import get_plugin_manager
+
+
+def test_builtins_registered_with_supplier(etl_pm):
+    names = {(r.cls.kind, r.cls.name) for r in etl_pm.all()}
+    assert {("source", "text"), ("sink", "parquet"), ("executor", "local")} <= names
+    assert etl_pm.registry["source"]["text"].supplier == "etl (builtin)"
+
+
+def test_two_plugins_with_one_name_is_an_error_naming_both(etl_pm):
+    class Other(Source):
+        name = "text"
+
+    with pytest.raises(PluginError) as info:
+        etl_pm.add_plugin_class(Other, supplier="acme-plugins", module="acme")
+    message = str(info.value)
+    assert "etl (builtin)" in message and "acme-plugins" in message
+
+
+def test_option_declared_twice_is_refused(etl_pm):
+    class Twice(Transform):
+        name = "twice"
+        options = (Option("a"), Option("a", "int"))
+
+    with pytest.raises(PluginError, match="declares option 'a' twice"):
+        etl_pm.add_plugin_class(Twice, supplier="me")
+
+
+def test_unknown_plugin_lists_installed(etl_pm):
+    with pytest.raises(ConfigError, match=r"no source plugin named 'rsss' \(\[\[sources\]\] #2\)"):
+        etl_pm.get("source", "rsss", "[[sources]] #2")
+
+
+def test_options_are_validated_with_hints(etl_pm):
+    cls = etl_pm.get("sink", "parquet")
+    with pytest.raises(
+        ConfigError, match="unknown option 'compresion'.*\n.*did you mean 'compression'"
+    ):
+        cls({"path": "x", "compresion": "zstd"}, section="[sink]")
+    with pytest.raises(ConfigError, match="option 'row_group_size' must be int"):
+        cls({"path": "x", "row_group_size": "big"}, section="[sink]")
+    with pytest.raises(ConfigError, match="missing required option 'path'"):
+        cls({}, section="[sink]")
+    with pytest.raises(ConfigError, match="choose one of"):
+        cls({"path": "x", "mode": "upsert"}, section="[sink]")
+
+
+def test_local_plugin_file_is_loaded(tmp_path: Path):
+    (tmp_path / "shout.py").write_text(
+        "from etl import Transform, hookimpl\n"
+        "class Shout(Transform):\n"
+        "    '''Upper-cases titles.'''\n"
+        "    name = 'shout'\n"
+        "@hookimpl\n"
+        "def etl_register_plugins(register):\n"
+        "    register(Shout)\n"
+    )
+    pm = get_plugin_manager(local=["shout.py"], base_dir=tmp_path, entry_points=False)
+    assert pm.get("transform", "shout").supplier.startswith("local file")
+    with pytest.raises(ConfigError, match="no such plugin file"):
+        get_plugin_manager(local=["nope.py"], base_dir=tmp_path, entry_points=False)
