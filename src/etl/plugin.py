@@ -320,7 +320,12 @@ class Executor(Plugin):
 
     kind: ClassVar[str] = "executor"
 
-    def execute(self, plan: Any) -> None:
+    def execute(self, plan: Any) -> tuple[Any, Any]:
+        """Run ``plan.units`` through sources and transforms into ``plan.sink``.
+
+        Returns the merged :class:`~etl.stream.StreamStats` and the driver's
+        :class:`~etl.runner.Totals`; the runner commits afterwards.
+        """
         raise NotImplementedError
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from etl import log
 from etl.context import Context
 from etl.errors import RunError
 from etl.schema import conform
@@ -97,6 +98,14 @@ class Streamer:
         if not rejects:
             return
         self.stats.rejects.extend(rejects)
+        logger = log.get_logger(run_id=self.run.run_id, stage="stream", plugin=ctx.plugin)
+        for reject in rejects[:10]:
+            logger.info(
+                "rejected",
+                input=reject["input"],
+                location=reject["location"],
+                reason=reject["reason"],
+            )
         if unit_index is not None:
             self.stats.rejected[unit_index] += len(rejects)
         if self.on_error == "fail":
