@@ -33,7 +33,7 @@ ENTRY_POINT_GROUP = "etl"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "etl.builtin.text",
     "etl.builtin.parquet",
-    "etl.builtin.local_executor",
+    "etl.builtin.executors",
 )
 
 

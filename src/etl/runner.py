@@ -163,6 +163,25 @@ class Totals:
             entry[0] += int(kept_counts[index])
             entry[1] += int(counts[index] - kept_counts[index])
 
+    def merge(self, other: Totals) -> None:
+        """Add another account (a worker's, for other units) to this one."""
+        self.inputs += other.inputs
+        self.written += other.written
+        self.duplicates += other.duplicates
+        for index, (written, duplicates) in other.per_unit.items():
+            entry = self.per_unit.setdefault(index, [0, 0])
+            entry[0] += written
+            entry[1] += duplicates
+
+    def count_duplicates(self, dropped: dict[int, int]) -> None:
+        """Move rows counted as written to duplicates (the driver found them again)."""
+        for index, n in dropped.items():
+            entry = self.per_unit.setdefault(index, [0, 0])
+            entry[0] -= n
+            entry[1] += n
+            self.written -= n
+            self.duplicates += n
+
 
 def write_batch(plan: Plan, totals: Totals, batch: pa.RecordBatch) -> None:
     """Hand one streamed batch to the sink (without the input column) and account for it."""

@@ -288,6 +288,226 @@ class ParquetSink(Sink):
         finally:
             self.dataset.release_lock()
 
+    # files staged by workers (processes and dask executors)
+
+    def worker_writer(self, run: RunInfo, schema: pa.Schema, worker: str) -> WorkerWriter:
+        """A writer for one worker task: stages files the driver's :meth:`adopt` takes in.
+
+        Called on the worker, on a sink built from the same options but never opened.
+        """
+        return WorkerWriter(self, run, schema, worker)
+
+    def adopt(self, files: list[StagedFile]) -> dict[int, int]:
+        """Add files staged by workers to this run's commit, dropping duplicate ids.
+
+        Call it on the opened sink, with the files of each worker task in the order of the
+        work units, so the first occurrence of an id wins as it does in one process. Ids
+        already in the dataset or in a file adopted earlier are dropped; only a file that
+        holds such an id is rewritten (row group by row group). Returns the rows dropped as
+        duplicates per unit index.
+        """
+        import numpy as np
+
+        dropped: dict[int, int] = {}
+        root = self.dataset.root
+        for item in files:
+            staged = root / item.staged
+            ids = pq.read_table(staged, columns=["id"]).column("id")
+            kept = self._dedup_mask(ids)
+            rows = item.rows
+            if kept is not None:
+                mask = kept.to_numpy(zero_copy_only=False)
+                inputs = np.repeat(
+                    np.asarray(item.input_values, dtype=np.int64),
+                    np.asarray(item.input_lengths, dtype=np.int64),
+                )
+                counts = np.bincount(inputs[~mask])
+                for index in np.flatnonzero(counts):
+                    dropped[int(index)] = dropped.get(int(index), 0) + int(counts[index])
+                rows = int(mask.sum())
+                if rows == 0:
+                    staged.unlink(missing_ok=True)
+                    continue
+                staged = self._rewrite_kept(staged, mask)
+            self.file_seq += 1
+            name = f"part-{self.run.run_id}-{self.file_seq:05d}{DATA_SUFFIX}"
+            final_rel = f"{item.folder}/{name}" if item.folder else name
+            self.finished.append(_AdoptedFile(staged, final_rel, rows))
+        return dropped
+
+    def _rewrite_kept(self, staged: Path, mask: Any) -> Path:
+        """A copy of a staged file with only the rows ``mask`` keeps; the original is removed."""
+        out = staged.with_name(staged.name[: -len(STAGED_SUFFIX)] + "-dedup" + STAGED_SUFFIX)
+        source = pq.ParquetFile(staged)
+        writer = pq.ParquetWriter(
+            out,
+            source.schema_arrow,
+            compression=self.opts.compression,
+            compression_level=self.opts.compression_level,
+        )
+        offset = 0
+        try:
+            for batch in source.iter_batches(batch_size=self.opts.row_group_size):
+                part = mask[offset : offset + batch.num_rows]
+                offset += batch.num_rows
+                if part.any():
+                    writer.write_batch(
+                        batch.filter(pa.array(part)), row_group_size=self.opts.row_group_size
+                    )
+        finally:
+            writer.close()
+            source.close()
+        staged.unlink()
+        return out
+
+
+class _AdoptedFile:
+    """A worker's staged file taken into the driver's commit (what commit needs of a writer)."""
+
+    def __init__(self, staged: Path, final_rel: str, rows: int) -> None:
+        self.staged = staged
+        self.final_rel = final_rel
+        self.rows = rows
+
+
+class StagedFile:
+    """A Parquet file a worker staged, described for the driver's :meth:`ParquetSink.adopt`.
+
+    Args:
+        staged: its path relative to the dataset root (under ``_etl/staging/<run>/workers``).
+        folder: the partition folder it belongs in (``""`` when not partitioned).
+        rows: rows it holds.
+        input_values, input_lengths: the unit index of each row, run-length encoded.
+    """
+
+    def __init__(
+        self,
+        staged: str,
+        folder: str,
+        rows: int,
+        input_values: list[int],
+        input_lengths: list[int],
+    ) -> None:
+        self.staged = staged
+        self.folder = folder
+        self.rows = rows
+        self.input_values = input_values
+        self.input_lengths = input_lengths
+
+    def __repr__(self) -> str:
+        return f"<StagedFile {self.staged} rows={self.rows}>"
+
+
+class WorkerWriter:
+    """Writes one worker task's articles as staged Parquet files for the driver to adopt.
+
+    Files go to ``_etl/staging/<run>/workers/<worker>-<n>.staged`` under the dataset, with the
+    sink's codec, row group size, file size and partitioning. Ids repeated within the task
+    are dropped here; the driver drops those repeated across tasks or already committed.
+
+    Args:
+        sink: the sink built from the pipeline's options (not opened).
+        run: the driver's run.
+        schema: the articles' schema (with the transforms' columns).
+        worker: a name unique to this task (worker and task number).
+    """
+
+    def __init__(self, sink: ParquetSink, run: RunInfo, schema: pa.Schema, worker: str) -> None:
+        from etl.errors import RunError
+
+        self.opts = sink.opts
+        self.root = sink.dataset.root
+        self.folder = sink.dataset.staging(run.run_id) / "workers"
+        if not self.folder.parent.is_dir():
+            raise RunError(
+                f"cannot see the run's staging folder {self.folder.parent}",
+                hint="the dataset path must be on a filesystem that the driver and every "
+                "worker mount at the same path",
+            )
+        self.folder.mkdir(exist_ok=True)
+        self.worker = re.sub(r"[^A-Za-z0-9_.-]+", "_", worker).strip("_") or "worker"
+        self.schema = schema
+        for column in self.opts.partition_by:
+            self.schema = self.schema.remove(self.schema.get_field_index(column))
+        self.seen: set[str] = set()
+        self.writers: dict[str, list[Any]] = {}
+        self.files: list[StagedFile] = []
+        self.seq = 0
+
+    def write(self, batch: pa.RecordBatch) -> WriteResult:
+        """Write a streamed batch (with the hidden input column); drop ids seen in this task."""
+        kept = ParquetSink._dedup_mask(self, batch.column("id"))
+        if kept is not None:
+            batch = batch.filter(kept)
+        written = batch.num_rows
+        if written:
+            if self.opts.partition_by:
+                ParquetSink._write_partitioned(self, batch)
+            else:
+                self._write_to("", batch)
+        duplicates = (len(kept) - written) if kept is not None else 0
+        return WriteResult(written=written, duplicates=duplicates, kept=kept)
+
+    def _write_to(self, folder: str, batch: pa.RecordBatch) -> None:
+        import numpy as np
+
+        from etl.stream import INPUT_COLUMN
+
+        offset = 0
+        while offset < batch.num_rows:
+            entry = self.writers.get(folder)
+            if entry is None:
+                self.seq += 1
+                path = self.folder / f"{self.worker}-{self.seq:05d}{STAGED_SUFFIX}"
+                writer = pq.ParquetWriter(
+                    path,
+                    self.schema,
+                    compression=self.opts.compression,
+                    compression_level=self.opts.compression_level,
+                )
+                entry = [writer, path, 0, [], []]
+                self.writers[folder] = entry
+            writer, path, rows, values, lengths = entry
+            piece = batch.slice(offset, self.opts.max_rows_per_file - rows)
+            offset += piece.num_rows
+            inputs = piece.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+            writer.write_batch(
+                piece.drop_columns([INPUT_COLUMN]), row_group_size=self.opts.row_group_size
+            )
+            starts = np.flatnonzero(np.diff(inputs)) + 1
+            starts = np.concatenate(([0], starts))
+            runs = np.diff(np.concatenate((starts, [len(inputs)])))
+            for value, length in zip(inputs[starts].tolist(), runs.tolist(), strict=True):
+                if values and values[-1] == value:
+                    lengths[-1] += length
+                else:
+                    values.append(value)
+                    lengths.append(length)
+            entry[2] = rows + piece.num_rows
+            if entry[2] >= self.opts.max_rows_per_file:
+                self._finish(folder)
+
+    def _finish(self, folder: str) -> None:
+        writer, path, rows, values, lengths = self.writers.pop(folder)
+        writer.close()
+        rel = str(path.relative_to(self.root))
+        self.files.append(StagedFile(rel, folder, rows, values, lengths))
+
+    def close(self) -> list[StagedFile]:
+        """Finish every open file; return the task's staged files in the order written."""
+        for folder in list(self.writers):
+            self._finish(folder)
+        return self.files
+
+    def abort(self) -> None:
+        """Close and delete this task's files (the driver never sees them)."""
+        for folder in list(self.writers):
+            with contextlib.suppress(Exception):
+                self._finish(folder)
+        for item in self.files:
+            (self.root / item.staged).unlink(missing_ok=True)
+        self.files = []
+
 
 def rejects_glob(root: Path) -> str:
     """The glob that reads a dataset's rejects table."""

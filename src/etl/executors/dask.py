@@ -1,0 +1,296 @@
+"""A Dask distributed cluster: the same plan, as futures over chunks of work units.
+
+``address = "tcp://host:8786"`` uses a running cluster; without it a LocalCluster of worker
+processes on 127.0.0.1 is started for the run and stopped after it. Each task rebuilds the
+plugins from the pipeline (local plugin files travel inside the task, by value), runs source
+-> transforms for its chunk and writes staged Parquet files to the sink's filesystem; the
+driver adopts them in unit order and commits once.
+
+Dask is optional (``pip install 'etl[dask]'``); nothing of it is imported until a run starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pickle
+import time
+from typing import TYPE_CHECKING, Any
+
+from etl.errors import EtlError, MissingDependency, RunError
+from etl.executors.worker import (
+    ChunkResult,
+    Collector,
+    build_worker_plan,
+    check_sink,
+    chunk_size,
+    chunks,
+    count_chunks,
+    failed,
+    make_spec,
+    raise_error,
+    run_chunk,
+)
+from etl.plugin import Executor, Option
+
+if TYPE_CHECKING:
+    from etl.runner import Plan, Totals
+    from etl.stream import StreamStats
+
+INSTALL = "'etl[dask]'"
+#: how often the driver checks that the workers it uses are still there (seconds)
+WATCH_INTERVAL = 0.5
+
+
+def _where(worker: Any = None) -> tuple[str, str]:
+    if worker is None:
+        from distributed import get_worker
+
+        worker = get_worker()
+    name = str(worker.name)
+    label = f"dask worker {worker.address}" + (f" (name {name})" if name != worker.address else "")
+    return label, f"dask-{name}"
+
+
+def _preflight(
+    spec_bytes: bytes, dask_worker: Any = None
+) -> tuple[str, str, str | None, str] | None:
+    """Run on every worker before any task: can it build the plan's plugins?"""
+    where, _ = _where(dask_worker)
+    try:
+        build_worker_plan(pickle.loads(spec_bytes), where)
+    except BaseException as exc:
+        return failed(-1, "", exc, where).error
+    return None
+
+
+def _run_task(spec_bytes: bytes, number: int, units: bytes) -> ChunkResult:
+    """One Dask task: a chunk of work units through source and transforms into staged files."""
+    where, name = _where()
+    try:
+        plan = build_worker_plan(pickle.loads(spec_bytes), where)
+        for transform in plan.transforms:
+            transform.open(plan.run)
+        result = run_chunk(plan, number, units, name)
+        for transform in plan.transforms:
+            transform.close()
+        return result
+    except BaseException as exc:
+        return failed(number, name, exc, where)
+
+
+class DaskExecutor(Executor):
+    """A Dask distributed cluster (an address, or a local cluster on this machine)."""
+
+    name = "dask"
+    options = (
+        Option(
+            "address",
+            "str",
+            None,
+            help="scheduler of a running cluster, e.g. tcp://10.0.0.5:8786 (default: start "
+            "a local cluster on 127.0.0.1)",
+        ),
+        Option("workers", "int", None, help="local cluster: worker processes (default: cores)"),
+        Option("threads_per_worker", "int", 1, help="local cluster: threads per worker"),
+        Option(
+            "chunk_size",
+            "int",
+            0,
+            help="work units per task (0: automatic, about 4 tasks per worker, at most 1000)",
+        ),
+        Option(
+            "on_worker_loss",
+            "str",
+            "fail",
+            help="a worker that leaves mid-run: fail the run (nothing committed) or let Dask "
+            "retry its tasks elsewhere",
+            choices=("fail", "retry"),
+        ),
+        Option("connect_timeout", "float", 30.0, help="seconds to reach the scheduler"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if importlib.util.find_spec("distributed") is None:
+            raise MissingDependency(self.name, "dask[distributed]", INSTALL)
+        for option in ("workers", "threads_per_worker"):
+            value = getattr(self.opts, option)
+            if value is not None and value < 1:
+                raise self.error(f"option '{option}' must be at least 1")
+        if self.opts.chunk_size < 0:
+            raise self.error("option 'chunk_size' must be 0 (automatic) or more")
+        address = self.opts.address
+        if address is not None and "://" not in address:
+            self.opts.address = f"tcp://{address}"
+
+    # cluster
+
+    def _connect(self) -> tuple[Any, Any]:
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise MissingDependency(self.name, "dask[distributed]", INSTALL) from exc
+        if self.opts.address:
+            try:
+                client = Client(self.opts.address, timeout=self.opts.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise RunError(
+                    f"executor 'dask' ({self.section}): cannot reach the scheduler at "
+                    f"{self.opts.address}: {exc}",
+                    hint="check the address and that `dask scheduler` is running there",
+                ) from exc
+            return client, None
+        import logging
+
+        failures = 0 if self.opts.on_worker_loss == "fail" else 3
+        with dask.config.set({"distributed.scheduler.allowed-failures": failures}):
+            cluster = LocalCluster(
+                n_workers=self.opts.workers or os.cpu_count() or 1,
+                threads_per_worker=self.opts.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        return Client(cluster), cluster
+
+    def _workers(self, client: Any) -> dict[str, Any]:
+        return client.scheduler_info(n_workers=-1).get("workers", {})
+
+    # run
+
+    def execute(self, plan: Plan) -> tuple[StreamStats, Totals]:
+        from etl.progress import Progress
+
+        check_sink(plan, self.name)
+        collector = Collector(plan)
+        units = plan.units
+        if not units:
+            return collector.stats, collector.totals
+        client, cluster = self._connect()
+        progress = Progress(len(units))
+        done_units = 0
+        futures: dict[Any, int] = {}
+        try:
+            workers = self._workers(client)
+            if not workers:
+                client.wait_for_workers(1, timeout=self.opts.connect_timeout)
+                workers = self._workers(client)
+            spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
+            self._check_workers(client, spec_bytes)
+            size = chunk_size(len(units), len(workers), self.opts.chunk_size)
+            total = count_chunks(len(units), size)
+            todo = chunks(units, size)
+            window = max(2, 2 * sum(w.get("nthreads", 1) for w in workers.values()))
+            seen = set(workers)
+            run_id = plan.run.run_id
+            futures.update(self._submit(client, spec_bytes, todo, window, run_id))
+            received = 0
+            next_check = time.monotonic() + WATCH_INTERVAL
+            while received < total:
+                for future in self._finished(futures):
+                    futures.pop(future)
+                    collector.add(self._result(future))
+                    received += 1
+                    done_units = min(len(units), done_units + size)
+                    progress.update(done_units, collector.totals.written)
+                    futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
+                if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
+                    now = set(self._workers(client))
+                    gone = seen - now
+                    if gone:
+                        raise RunError(
+                            f"dask worker {sorted(gone)[0]} left the cluster while running this "
+                            f"run's tasks; nothing was committed to "
+                            f"{getattr(plan.sink.opts, 'path', plan.sink.name)}",
+                            hint="run the pipeline again: it starts over and commits the whole "
+                            'run (or set on_worker_loss = "retry" to let Dask re-run lost tasks)',
+                        )
+                    seen |= now
+                    next_check = time.monotonic() + WATCH_INTERVAL
+        except EtlError:
+            raise
+        except Exception as exc:
+            raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
+        finally:
+            progress.close(done_units, collector.totals.written)
+            if futures:
+                # the run already failed; a failing cancel must not hide why
+                with contextlib.suppress(Exception):
+                    client.cancel(list(futures), force=True)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return collector.stats, collector.totals
+
+    def _check_workers(self, client: Any, spec_bytes: bytes) -> None:
+        """Fail before any task if a worker lacks etl or a plugin of the pipeline."""
+        from etl import __version__
+
+        versions = client.run(_etl_version, on_error="return")
+        for address, version in sorted(versions.items()):
+            if isinstance(version, BaseException):
+                raise RunError(
+                    f"dask worker {address} cannot import etl: {type(version).__name__}: {version}",
+                    hint=f"install the same etl on every worker: pip install etl=={__version__}",
+                )
+        problems = client.run(_preflight, spec_bytes, on_error="return")
+        for _address, problem in sorted(problems.items()):
+            if isinstance(problem, BaseException):
+                raise RunError(f"dask worker {_address}: {type(problem).__name__}: {problem}")
+            if problem is not None:
+                raise_error(problem)
+
+    def _submit(
+        self, client: Any, spec_bytes: bytes, todo: Any, n: int, run_id: str
+    ) -> dict[Any, int]:
+        batch = []
+        for _ in range(n):
+            item = next(todo, None)
+            if item is None:
+                break
+            batch.append(item)
+        if not batch:
+            return {}
+        numbers = [number for number, _ in batch]
+        futures = client.map(
+            _run_task,
+            [spec_bytes] * len(batch),
+            numbers,
+            [units for _, units in batch],
+            key=[f"etl-{run_id}-chunk-{number}" for number in numbers],
+            pure=False,
+        )
+        return dict(zip(futures, numbers, strict=True))
+
+    def _finished(self, futures: dict[Any, int]) -> list[Any]:
+        from distributed import wait
+
+        try:
+            done, _ = wait(list(futures), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        return sorted(done, key=lambda f: futures[f])
+
+    def _result(self, future: Any) -> ChunkResult:
+        if future.status == "error":
+            exc = future.exception()
+            name = type(exc).__name__
+            if name == "KilledWorker":
+                raise RunError(
+                    f"a dask worker died while running {future.key}: {exc}; nothing was committed",
+                    hint="run the pipeline again: it starts over and commits the whole run",
+                )
+            raise RunError(f"dask task {future.key} failed: {name}: {exc}")
+        if future.status == "cancelled":
+            raise RunError(f"dask task {future.key} was cancelled; nothing was committed")
+        return future.result()
+
+
+def _etl_version() -> str:
+    from etl import __version__
+
+    return __version__

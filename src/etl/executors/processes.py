@@ -1,0 +1,206 @@
+"""All cores of one machine: work units spread over worker processes.
+
+Each worker process rebuilds the plugins from the pipeline once, then takes chunks of work
+units from the driver over its own pipe (at most ``prefetch`` chunks waiting per worker, so
+memory stays flat however many units there are), runs source -> transforms and writes staged
+Parquet files into the sink's staging folder. The driver adopts the files in unit order and
+the sink commits them once, as one run. A worker that dies fails the run; nothing is committed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from etl.errors import RunError
+from etl.executors.worker import (
+    Collector,
+    build_worker_plan,
+    check_sink,
+    chunk_size,
+    chunks,
+    count_chunks,
+    failed,
+    make_spec,
+    run_chunk,
+)
+from etl.plugin import Executor, Option
+
+if TYPE_CHECKING:
+    from etl.runner import Plan, Totals
+    from etl.stream import StreamStats
+
+
+def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
+    """A worker process: build the plugins, then run chunks until told to stop."""
+    # Ctrl-C reaches the whole process group; the driver decides and stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    where = f"worker process {name} (pid {os.getpid()})"
+    try:
+        spec = pickle.loads(spec_bytes)
+        plan = build_worker_plan(spec, where)
+        for transform in plan.transforms:
+            transform.open(plan.run)
+    except BaseException as exc:
+        conn.send(failed(-1, name, exc, where))
+        return
+    while True:
+        message = conn.recv()
+        if message is None:
+            break
+        number, units = message
+        try:
+            result = run_chunk(plan, number, units, name)
+        except BaseException as exc:
+            conn.send(failed(number, name, exc, where))
+            return
+        conn.send(result)
+    for transform in plan.transforms:
+        transform.close()
+    conn.send("closed")
+
+
+class _Worker:
+    def __init__(self, ctx: Any, spec_bytes: bytes, name: str) -> None:
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, spec_bytes, name), name=f"etl-{name}", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.pending: list[int] = []
+        self.stopping = False
+        self.closed = False
+
+    def describe_death(self) -> str:
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        return f"worker process {self.name} (pid {self.process.pid}) {how}"
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+class ProcessesExecutor(Executor):
+    """All cores of this machine: work units spread over worker processes."""
+
+    name = "processes"
+    options = (
+        Option("workers", "int", None, help="worker processes (default: the number of cores)"),
+        Option(
+            "chunk_size",
+            "int",
+            0,
+            help="work units per task (0: automatic, about 4 tasks per worker, at most 1000)",
+        ),
+        Option("prefetch", "int", 2, help="chunks queued per worker ahead of its current one"),
+        Option(
+            "start_method",
+            "str",
+            "spawn",
+            help="how workers start: spawn or forkserver (fork is unsafe with threads)",
+            choices=("spawn", "forkserver"),
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.opts.workers is not None and self.opts.workers < 1:
+            raise self.error("option 'workers' must be at least 1")
+        if self.opts.chunk_size < 0:
+            raise self.error("option 'chunk_size' must be 0 (automatic) or more")
+        if self.opts.prefetch < 1:
+            raise self.error("option 'prefetch' must be at least 1")
+
+    def execute(self, plan: Plan) -> tuple[StreamStats, Totals]:
+        from etl.progress import Progress
+
+        check_sink(plan, self.name)
+        collector = Collector(plan)
+        units = plan.units
+        workers = self.opts.workers or os.cpu_count() or 1
+        size = chunk_size(len(units), workers, self.opts.chunk_size)
+        total_chunks = count_chunks(len(units), size)
+        if not total_chunks:
+            return collector.stats, collector.totals
+        workers = min(workers, total_chunks)
+        spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
+        ctx = multiprocessing.get_context(self.opts.start_method)
+        progress = Progress(len(units))
+        todo = chunks(units, size)
+        pool: list[_Worker] = []
+        done_units = 0
+        try:
+            pool = [_Worker(ctx, spec_bytes, f"{i + 1}") for i in range(workers)]
+            for depth in range(1, self.opts.prefetch + 1):  # round robin, so all start
+                for worker in pool:
+                    self._feed(worker, todo, depth)
+            received = 0
+            while received < total_chunks or not all(w.closed for w in pool):
+                waitables: dict[Any, _Worker] = {}
+                for worker in pool:
+                    if not worker.closed:
+                        waitables[worker.conn] = worker
+                        waitables[worker.process.sentinel] = worker
+                for ready in wait(list(waitables)):
+                    worker = waitables[ready]
+                    if worker.closed:
+                        continue
+                    if ready is worker.conn or worker.conn.poll():
+                        try:
+                            message = worker.conn.recv()
+                        except (EOFError, OSError):
+                            raise self._died(worker, plan) from None
+                        if message == "closed":
+                            worker.closed = True
+                            continue
+                        collector.add(message)  # raises the worker's error, if it sent one
+                        received += 1
+                        worker.pending.remove(message.chunk)
+                        done_units = min(len(units), done_units + size)
+                        progress.update(done_units, collector.totals.written)
+                        self._feed(worker, todo)
+                    elif not worker.process.is_alive():
+                        raise self._died(worker, plan)
+        finally:
+            progress.close(done_units, collector.totals.written)
+            for worker in pool:
+                worker.stop()
+        return collector.stats, collector.totals
+
+    def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
+        """Keep ``prefetch`` chunks queued for the worker; stop it when none are left."""
+        while not worker.stopping and len(worker.pending) < (depth or self.opts.prefetch):
+            item = next(todo, None)
+            if item is None:
+                if not worker.pending:
+                    worker.conn.send(None)
+                    worker.stopping = True
+                return
+            worker.conn.send(item)
+            worker.pending.append(item[0])
+
+    def _died(self, worker: _Worker, plan: Plan) -> RunError:
+        worker.process.join(timeout=5)
+        return RunError(
+            f"{worker.describe_death()} while running this run's inputs; nothing was "
+            f"committed to {getattr(plan.sink.opts, 'path', plan.sink.name)}",
+            hint="run the pipeline again: it starts over and commits the whole run",
+        )

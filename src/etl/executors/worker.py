@@ -1,0 +1,289 @@
+"""What the ``processes`` and ``dask`` executors share: the worker side and the driver's merge.
+
+The driver never ships live plugin objects. It ships a :class:`WorkerSpec` (the parsed
+pipeline, the run's facts, the disabled plugins and the bytes of every local plugin file the
+pipeline names); each worker rebuilds the plugins from it, runs source -> transforms for a
+chunk of work units with :class:`etl.stream.Streamer`, and writes staged Parquet files through
+the sink's ``worker_writer``. It returns a :class:`ChunkResult`: plain counts, rejects and the
+list of staged files. The driver's :class:`Collector` takes results in any order and adopts
+their files in the order of the work units, so the first occurrence of an id wins exactly as
+it does in one process, and the per-input accounting is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import pickle
+import tempfile
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etl.config import Pipeline
+from etl.context import RunInfo
+from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
+from etl.stream import INPUT_COLUMN, StreamStats, error_line
+
+if TYPE_CHECKING:
+    from etl.plugin import WorkUnit
+    from etl.runner import Plan, Totals
+
+#: upper bound of work units in one chunk when chunk_size is automatic
+MAX_AUTO_CHUNK = 1000
+#: chunks per worker when chunk_size is automatic (small enough to balance uneven inputs)
+CHUNKS_PER_WORKER = 4
+
+
+def is_plugin_file(spec: str) -> bool:
+    """True for a ``plugins = [...]`` entry that names a file (as PluginManager.load_local)."""
+    return spec.endswith(".py") or "/" in spec or os.sep in spec
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker needs to rebuild the plan's plugins (plain data, picklable).
+
+    Args:
+        pipeline: the parsed pipeline, as the driver has it.
+        run: the driver's run (id, start time, batch size...).
+        disable: plugin or distribution names the driver did not load.
+        shipped: for each local plugin file of ``pipeline.plugins``: (file name, its bytes).
+        suppliers: plugin name -> the distribution that supplies it on the driver (for hints).
+        log: (format, verbosity) of the driver's logging.
+    """
+
+    pipeline: Pipeline
+    run: RunInfo
+    disable: tuple[str, ...] = ()
+    shipped: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    suppliers: dict[str, str] = field(default_factory=dict)
+    log: tuple[str, int] = ("json", 0)
+
+
+def make_spec(plan: Plan) -> WorkerSpec:
+    """The spec of a plan: what workers rebuild it from."""
+    pipeline = plan.pipeline
+    shipped: dict[str, tuple[str, bytes]] = {}
+    for spec in pipeline.plugins:
+        if is_plugin_file(spec):
+            path = (pipeline.base_dir / spec).resolve()
+            shipped[spec] = (path.name, path.read_bytes())
+    suppliers = {
+        f"{p.kind}:{p.name}": f"{type(p).supplier} {type(p).supplier_version}".strip()
+        for p in plan.plugins()
+    }
+    run = replace(plan.run, extra={})
+    return WorkerSpec(
+        pipeline=pipeline,
+        run=run,
+        disable=tuple(sorted(plan.pm.blocked_names)),
+        shipped=shipped,
+        suppliers=suppliers,
+        log=_log_settings(),
+    )
+
+
+def _log_settings() -> tuple[str, int]:
+    import structlog
+
+    config = structlog.get_config()
+    fmt = (
+        "json"
+        if any(isinstance(p, structlog.processors.JSONRenderer) for p in config["processors"])
+        else "console"
+    )
+    level = logging.WARNING
+    try:
+        from structlog._native import LEVEL_TO_FILTERING_LOGGER
+
+        for lvl, cls in LEVEL_TO_FILTERING_LOGGER.items():
+            if cls is config["wrapper_class"]:
+                level = lvl
+    except ImportError:  # pragma: no cover - structlog internals moved
+        pass
+    verbosity = {logging.ERROR: -1, logging.INFO: 1, logging.DEBUG: 2}.get(level, 0)
+    return fmt, verbosity
+
+
+def _materialize(name: str, data: bytes) -> Path:
+    """A shipped plugin file, written once per content under this machine's temp folder."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "etl-plugins" / digest
+    path = folder / name
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+def build_worker_plan(spec: WorkerSpec, where: str) -> Plan:
+    """Rebuild the plan's plugins on a worker (no units listed); errors name the worker.
+
+    Installed plugins are found by reference (entry points, ``plugins = ["module"]``); local
+    plugin files come from the bytes the driver shipped, so the worker need not see the
+    pipeline's folder.
+    """
+    from etl import log
+    from etl.plugins import get_plugin_manager
+    from etl.runner import build_plan
+
+    log.configure(*spec.log)
+    pipeline = spec.pipeline
+    try:
+        pm = get_plugin_manager(base_dir=pipeline.base_dir, disable=spec.disable)
+        for entry in pipeline.plugins:
+            if entry in spec.shipped:
+                name, data = spec.shipped[entry]
+                pm.load_local(str(_materialize(name, data)), pipeline.base_dir)
+            else:
+                pm.load_local(entry, pipeline.base_dir)
+        plan = build_plan(replace(pipeline, plugins=[]), pm=pm, list_units=False)
+    except EtlError as exc:
+        hint = exc.hint
+        if isinstance(exc, ConfigError | PluginError) and not isinstance(exc, MissingDependency):
+            supplier = _supplier_of(spec, exc.message)
+            hint = (
+                "install the same plugins on every worker as on the driver"
+                + (f" (there it comes from {supplier})" if supplier else "")
+                + (f"; {exc.hint}" if exc.hint else "")
+            )
+        raise RunError(f"{where}: {exc.message}", hint=hint) from exc
+    plan.run = spec.run
+    return plan
+
+
+def _supplier_of(spec: WorkerSpec, message: str) -> str:
+    for key, supplier in spec.suppliers.items():
+        name = key.split(":", 1)[1]
+        if f"named '{name}'" in message and supplier:
+            return supplier
+    return ""
+
+
+@dataclass
+class ChunkResult:
+    """What a worker returns for one chunk of work units (plain data)."""
+
+    chunk: int
+    worker: str = ""
+    stats: StreamStats = field(default_factory=StreamStats)
+    totals: Totals | None = None
+    files: list[Any] = field(default_factory=list)
+    #: (error class name, message, hint, traceback text) when the chunk failed
+    error: tuple[str, str, str | None, str] | None = None
+
+
+def run_chunk(plan: Plan, chunk: int, units: bytes, worker: str) -> ChunkResult:
+    """Run one chunk's units through source and transforms into staged files.
+
+    ``units`` is the pickled list of (unit index, WorkUnit); it is unpickled here, after the
+    plugins are loaded, so that units whose data refer to a plugin's classes load too.
+    """
+    from etl.runner import Totals
+
+    items: list[tuple[int, WorkUnit]] = pickle.loads(units)
+    writer = plan.sink.worker_writer(plan.run, plan.schema, f"{worker}-c{chunk:05d}")
+    streamer = plan.streamer()
+    totals = Totals()
+    try:
+        for batch in streamer.stream(items):
+            result = writer.write(batch)
+            totals.add_write(batch, result.kept, result.written, result.duplicates)
+            plan.hook.etl_after_batch_written(
+                run=plan.run, batch=batch.drop_columns([INPUT_COLUMN]), result=result
+            )
+        files = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return ChunkResult(chunk, worker, streamer.stats, totals, files)
+
+
+def failed(chunk: int, worker: str, exc: BaseException, where: str) -> ChunkResult:
+    """A ChunkResult that carries an error back to the driver (exceptions may not pickle)."""
+    if isinstance(exc, EtlError):
+        info = (type(exc).__name__, exc.message, exc.hint, "")
+    else:
+        info = (
+            "RunError",
+            f"{where} failed: {error_line(exc)}",
+            "run again with -v to see the worker's traceback",
+            "".join(traceback.format_exception(exc)),
+        )
+    return ChunkResult(chunk, worker, error=info)
+
+
+def raise_error(info: tuple[str, str, str | None, str]) -> None:
+    """Raise on the driver the error a worker reported."""
+    kind, message, hint, trace = info
+    if trace:
+        from etl import log
+
+        log.get_logger(stage="stream").debug("worker traceback", traceback=trace)
+    cls = {"ConfigError": ConfigError, "PluginError": PluginError}.get(kind, RunError)
+    raise cls(message, hint=hint)
+
+
+def check_sink(plan: Plan, executor: str) -> None:
+    """Refuse a sink that cannot take files written by workers."""
+    sink = plan.sink
+    if not (hasattr(sink, "worker_writer") and hasattr(sink, "adopt")):
+        raise ConfigError(
+            f"executor '{executor}' ({plan.executor.section}): the sink '{sink.name}' "
+            f"({sink.section}) cannot take files written by workers",
+            hint='use executor "local" with this sink',
+        )
+
+
+def chunk_size(units: int, workers: int, configured: int) -> int:
+    if configured > 0:
+        return configured
+    return max(1, min(MAX_AUTO_CHUNK, math.ceil(units / (workers * CHUNKS_PER_WORKER))))
+
+
+def chunks(units: list[WorkUnit], size: int) -> Iterator[tuple[int, bytes]]:
+    """(chunk number, pickled [(unit index, unit), ...]) in unit order, made as needed."""
+    for number, start in enumerate(range(0, len(units), size)):
+        items = list(enumerate(units[start : start + size], start))
+        yield number, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def count_chunks(units: int, size: int) -> int:
+    return math.ceil(units / size) if units else 0
+
+
+class Collector:
+    """The driver's side: merge chunk results and adopt their files, in unit order.
+
+    Results may arrive in any order; a result waits until every earlier chunk is in, so ids
+    repeated across chunks keep their first occurrence, as in one process.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        from etl.runner import Totals
+
+        self.plan = plan
+        self.stats = StreamStats()
+        self.totals = Totals()
+        self.waiting: dict[int, ChunkResult] = {}
+        self.next = 0
+
+    def add(self, result: ChunkResult) -> None:
+        if result.error is not None:
+            raise_error(result.error)
+        self.waiting[result.chunk] = result
+        while self.next in self.waiting:
+            ready = self.waiting.pop(self.next)
+            self.next += 1
+            self.stats.merge(ready.stats)
+            assert ready.totals is not None
+            self.totals.merge(ready.totals)
+            dropped = self.plan.sink.adopt(ready.files)
+            self.totals.count_duplicates(dropped)
