@@ -153,7 +153,7 @@ class DaskExecutor(Executor):
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # failures are reported as RunError
             )
         return Client(cluster), cluster
 
@@ -280,8 +280,9 @@ class DaskExecutor(Executor):
             exc = future.exception()
             name = type(exc).__name__
             if name == "KilledWorker":
+                worker = getattr(getattr(exc, "last_worker", None), "address", "?")
                 raise RunError(
-                    f"a dask worker died while running {future.key}: {exc}; nothing was committed",
+                    f"dask worker {worker} died while running {future.key}; nothing was committed",
                     hint="run the pipeline again: it starts over and commits the whole run",
                 )
             raise RunError(f"dask task {future.key} failed: {name}: {exc}")

@@ -1,0 +1,130 @@
+"""The processes and dask executors write the same dataset as the local one, row for row."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import read_rejects, run_etl
+from tests.executors.conftest import (
+    PLUGINS,
+    make_corpus,
+    manifests,
+    per_input,
+    pipeline,
+    rows,
+)
+
+
+def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address):
+    make_corpus(tmp_path / "in")
+    p = pipeline(tmp_path, sink='partition_by = ["publisher"]\nmax_rows_per_file = 5\n')
+    runs = {
+        "local": [],
+        "processes": ["--set", "executor.workers=2", "--set", "executor.chunk_size=3"],
+        "dask": ["--set", f"executor.address={dask_address}", "--set", "executor.chunk_size=4"],
+    }
+    for name, extra in runs.items():
+        out = tmp_path / f"out-{name}"
+        proc = run_etl(
+            "run", str(p), "--set", f"sink.path={out}", "--set", f"executor.plugin={name}", *extra
+        )
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+        assert f"{out}" in proc.stdout
+    local, processes, dask = (tmp_path / f"out-{n}" for n in runs)
+    expected = rows(local)
+    # 40 generated articles (5 repeat earlier ones), the newspaper samples (one is empty)
+    assert len(expected) > 35
+    assert rows(processes) == expected
+    assert rows(dask) == expected
+    # every input accounted for exactly as one process does it, duplicates across workers too
+    accounting = per_input(local)
+    assert sum(v[2] for v in accounting.values()) == 5
+    assert per_input(processes) == accounting
+    assert per_input(dask) == accounting
+    for dataset in (local, processes, dask):
+        summary = manifests(dataset)[-1]["summary"]
+        assert summary["written"] == len(expected)
+        assert summary["rejects_by_reason"] == {"empty file": 2}
+        assert read_rejects(dataset).num_rows == 2
+        assert not list((dataset / "_etl" / "staging").glob("*"))
+    # workers wrote several files per partition, all adopted and renamed into place
+    assert len(list(processes.rglob("*.parquet"))) > len(list(processes.glob("*/")))
+
+
+def test_full_rerun_under_processes_adds_nothing(tmp_path):
+    make_corpus(tmp_path / "in", n=20)
+    p = pipeline(tmp_path, extra="", sink="")
+    args = ("run", str(p), "--set", "executor.plugin=processes", "--set", "executor.chunk_size=2")
+    first = run_etl(*args)
+    assert first.returncode == 0, first.stderr
+    before = rows(tmp_path / "out")
+    again = run_etl(*args, "--full", "--json")
+    assert again.returncode == 0, again.stderr
+    assert '"written": 0' in again.stdout
+    assert rows(tmp_path / "out") == before
+    # every staged file held only duplicates: none was committed, none left behind
+    assert len(manifests(tmp_path / "out")[-1]["files"]) == 0
+    assert not list((tmp_path / "out" / "_etl" / "staging").glob("*"))
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_local_plugin_file_is_shipped_to_workers(tmp_path, executor, dask_address):
+    make_corpus(tmp_path / "in", n=10)
+    plugin = tmp_path / "probe.py"
+    shutil.copy(PLUGINS / "probe.py", plugin)
+    p = pipeline(tmp_path, extra='plugins = ["probe.py"]\n[[transforms]]\nplugin = "probe"\n')
+    sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=3"]
+    if executor == "dask":
+        sets += ["--set", f"executor.address={dask_address}"]
+    proc = run_etl("run", str(p), *sets)
+    assert proc.returncode == 0, proc.stderr
+    files = {r[-1] for r in rows(tmp_path / "out")}
+    # the workers ran the copy the driver shipped (by value), not the file in the pipeline's folder
+    assert len(files) == 1
+    (loaded,) = files
+    assert loaded != str(plugin)
+    assert loaded.startswith(str(Path(tempfile.gettempdir()) / "etl-plugins"))
+    assert Path(loaded).read_bytes() == plugin.read_bytes()
+
+
+def test_on_error_fail_in_a_worker_stops_the_run(tmp_path):
+    make_corpus(tmp_path / "in", n=10)
+    p = pipeline(tmp_path, extra='[run]\non_error = "fail"\n')
+    proc = run_etl("run", str(p), "--set", "executor.plugin=processes")
+    assert proc.returncode == 1
+    assert "rejected" in proc.stderr and "empty file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_bad_executor_options_are_config_errors(tmp_path):
+    make_corpus(tmp_path / "in", n=2)
+    p = pipeline(tmp_path)
+    proc = run_etl(
+        "validate", str(p), "--set", "executor.plugin=processes", "--set", "executor.workers=0"
+    )
+    assert proc.returncode == 2
+    assert "plugin 'processes'" in proc.stderr and "'workers' must be at least 1" in proc.stderr
+    proc = run_etl(
+        "validate", str(p), "--set", "executor.plugin=dask", "--set", "executor.on_worker_loss=x"
+    )
+    assert proc.returncode == 2
+    assert "choose one of 'fail', 'retry'" in proc.stderr
+
+
+def test_dask_missing_says_how_to_install(tmp_path):
+    make_corpus(tmp_path / "in", n=2)
+    p = pipeline(tmp_path)
+    # a `distributed` that cannot be imported, ahead of the real one on the path
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "distributed.py").write_text("raise ImportError(\"No module named 'distributed'\")\n")
+    proc = run_etl("run", str(p), "--set", "executor.plugin=dask", env={"PYTHONPATH": str(stub)})
+    assert proc.returncode == 2, proc.stderr
+    assert "plugin 'dask' needs the package dask[distributed]" in proc.stderr
+    assert "pip install 'etl[dask]'" in proc.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.parquet"))

@@ -1,0 +1,80 @@
+"""A worker killed mid-run fails the run with nothing committed; a re-run completes it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_etl
+from tests.executors.conftest import PLUGINS, make_corpus, manifests, pipeline, rows
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ETL_PROGRESS": "0"},
+    )
+
+
+def _first_pid(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.iterdir()) if folder.is_dir() else []
+        if found:
+            return int(found[0].name)
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before a worker started: {proc.communicate()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no worker reported its pid")
+
+
+@pytest.mark.parametrize(
+    ("executor", "message"),
+    [
+        ("processes", "was killed by SIGKILL"),
+        ("dask", "dask worker tcp://127.0.0.1:"),
+    ],
+)
+def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, executor, message):
+    make_corpus(tmp_path / "in", n=30)
+    shutil.copy(PLUGINS / "probe.py", tmp_path / "probe.py")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    p = pipeline(
+        tmp_path,
+        extra='plugins = ["probe.py"]\n[run]\nbatch_size = 1\n'
+        f'[[transforms]]\nplugin = "probe"\nseconds = 0.2\npid_dir = "{pids}"\n',
+    )
+    sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
+    if executor == "dask":
+        sets += ["--set", "executor.workers=2"]
+    proc = _start(["run", str(p), *sets])
+    os.kill(_first_pid(pids, proc), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert message in err and "nothing was committed" in err
+    assert "Traceback" not in err
+    dataset = tmp_path / "out"
+    assert not list(dataset.rglob("*.parquet"))
+    assert manifests(dataset) == [] if (dataset / "_etl" / "runs").exists() else True
+    assert not list((dataset / "_etl" / "staging").glob("*"))
+
+    again = run_etl("run", str(p), *sets, "--set", "transforms.1.seconds=0")
+    assert again.returncode == 0, again.stderr
+    reference = run_etl(
+        "run", str(p), "--set", f"sink.path={tmp_path / 'ref'}", "--set", "transforms.1.seconds=0"
+    )
+    assert reference.returncode == 0, reference.stderr
+    # same rows (the plugin_file column aside: workers load a shipped copy)
+    assert [r[:-1] for r in rows(dataset)] == [r[:-1] for r in rows(tmp_path / "ref")]
