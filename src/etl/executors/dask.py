@@ -24,9 +24,8 @@ from etl.executors.worker import (
     Collector,
     build_worker_plan,
     check_sink,
-    chunk_size,
+    chunk_bounds,
     chunks,
-    count_chunks,
     failed,
     make_spec,
     raise_error,
@@ -98,7 +97,7 @@ class DaskExecutor(Executor):
             "chunk_size",
             "int",
             0,
-            help="work units per task (0: automatic, about 4 tasks per worker, at most 1000)",
+            help="work units per task (0: automatic, shrinking from 1000 as the work runs out)",
         ),
         Option(
             "on_worker_loss",
@@ -181,10 +180,11 @@ class DaskExecutor(Executor):
                 workers = self._workers(client)
             spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
             self._check_workers(client, spec_bytes)
-            size = chunk_size(len(units), len(workers), self.opts.chunk_size)
-            total = count_chunks(len(units), size)
-            todo = chunks(units, size)
-            window = max(2, 2 * sum(w.get("nthreads", 1) for w in workers.values()))
+            threads = sum(w.get("nthreads", 1) for w in workers.values())
+            bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
+            total = len(bounds)
+            todo = chunks(units, bounds)
+            window = max(2, 2 * threads)
             seen = set(workers)
             run_id = plan.run.run_id
             futures.update(self._submit(client, spec_bytes, todo, window, run_id))
@@ -192,12 +192,12 @@ class DaskExecutor(Executor):
             next_check = time.monotonic() + WATCH_INTERVAL
             while received < total:
                 for future in self._finished(futures):
-                    futures.pop(future)
+                    number = futures.pop(future)
+                    futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
                     collector.add(self._result(future))
                     received += 1
-                    done_units = min(len(units), done_units + size)
+                    done_units += bounds[number][1] - bounds[number][0]
                     progress.update(done_units, collector.totals.written)
-                    futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
                 if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
                     now = set(self._workers(client))
                     gone = seen - now

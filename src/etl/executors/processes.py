@@ -21,9 +21,8 @@ from etl.executors.worker import (
     Collector,
     build_worker_plan,
     check_sink,
-    chunk_size,
+    chunk_bounds,
     chunks,
-    count_chunks,
     failed,
     make_spec,
     run_chunk,
@@ -108,9 +107,9 @@ class ProcessesExecutor(Executor):
             "chunk_size",
             "int",
             0,
-            help="work units per task (0: automatic, about 4 tasks per worker, at most 1000)",
+            help="work units per task (0: automatic, shrinking from 1000 as the work runs out)",
         ),
-        Option("prefetch", "int", 2, help="chunks queued per worker ahead of its current one"),
+        Option("prefetch", "int", 1, help="chunks a worker holds at once (more hides latency)"),
         Option(
             "start_method",
             "str",
@@ -136,15 +135,15 @@ class ProcessesExecutor(Executor):
         collector = Collector(plan)
         units = plan.units
         workers = self.opts.workers or os.cpu_count() or 1
-        size = chunk_size(len(units), workers, self.opts.chunk_size)
-        total_chunks = count_chunks(len(units), size)
+        bounds = chunk_bounds(len(units), workers, self.opts.chunk_size)
+        total_chunks = len(bounds)
         if not total_chunks:
             return collector.stats, collector.totals
         workers = min(workers, total_chunks)
         spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
         ctx = multiprocessing.get_context(self.opts.start_method)
         progress = Progress(len(units))
-        todo = chunks(units, size)
+        todo = chunks(units, bounds)
         pool: list[_Worker] = []
         done_units = 0
         try:
@@ -171,12 +170,15 @@ class ProcessesExecutor(Executor):
                         if message == "closed":
                             worker.closed = True
                             continue
+                        if message.error is None:
+                            # the next chunk first, so the worker never waits on the driver
+                            worker.pending.remove(message.chunk)
+                            self._feed(worker, todo)
+                            start, stop = bounds[message.chunk]
+                            done_units += stop - start
                         collector.add(message)  # raises the worker's error, if it sent one
                         received += 1
-                        worker.pending.remove(message.chunk)
-                        done_units = min(len(units), done_units + size)
                         progress.update(done_units, collector.totals.written)
-                        self._feed(worker, todo)
                     elif not worker.process.is_alive():
                         raise self._died(worker, plan)
         finally:

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 #: upper bound of work units in one chunk when chunk_size is automatic
 MAX_AUTO_CHUNK = 1000
-#: chunks per worker when chunk_size is automatic (small enough to balance uneven inputs)
-CHUNKS_PER_WORKER = 4
 
 
 def is_plugin_file(spec: str) -> bool:
@@ -242,21 +240,34 @@ def check_sink(plan: Plan, executor: str) -> None:
         )
 
 
-def chunk_size(units: int, workers: int, configured: int) -> int:
+def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of work units, in unit order.
+
+    A configured size gives equal chunks. Automatic chunks shrink as the work runs out
+    (guided scheduling): each takes 1/(2 x workers) of what is left, at most
+    ``MAX_AUTO_CHUNK`` units and at least 1/64 of a worker's share, so workers start on
+    big chunks (few files, little overhead) and finish together on small ones.
+    """
+    if units <= 0:
+        return []
     if configured > 0:
-        return configured
-    return max(1, min(MAX_AUTO_CHUNK, math.ceil(units / (workers * CHUNKS_PER_WORKER))))
+        return [(i, min(i + configured, units)) for i in range(0, units, configured)]
+    smallest = max(1, math.ceil(units / (workers * 64)))
+    bounds = []
+    start = 0
+    while start < units:
+        left = units - start
+        size = min(MAX_AUTO_CHUNK, max(smallest, math.ceil(left / (workers * 2))))
+        bounds.append((start, min(start + size, units)))
+        start += size
+    return bounds
 
 
-def chunks(units: list[WorkUnit], size: int) -> Iterator[tuple[int, bytes]]:
+def chunks(units: list[WorkUnit], bounds: list[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
     """(chunk number, pickled [(unit index, unit), ...]) in unit order, made as needed."""
-    for number, start in enumerate(range(0, len(units), size)):
-        items = list(enumerate(units[start : start + size], start))
+    for number, (start, stop) in enumerate(bounds):
+        items = list(enumerate(units[start:stop], start))
         yield number, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def count_chunks(units: int, size: int) -> int:
-    return math.ceil(units / size) if units else 0
 
 
 class Collector:
