@@ -269,6 +269,44 @@ def recover(dataset: str, verbose: int, disable: tuple[str, ...]) -> None:
         click.echo(f"{run_id}: {what}")
 
 
+@cli.group()
+def new() -> None:
+    """Start something new from a template (a plugin package)."""
+
+
+@new.command("plugin")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["source", "transform", "sink"]),
+    default="transform",
+    show_default=True,
+    help="which kind of plugin",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="the package folder to create (default: ./etl-NAME)",
+)
+@command_options
+def new_plugin(
+    name: str, kind: str, directory: str | None, verbose: int, disable: tuple[str, ...]
+) -> None:
+    """Write a plugin package: pyproject.toml, one module, tests/, README.md."""
+    from etl.scaffold import new_plugin as scaffold
+
+    path = scaffold(name, kind, directory)
+    files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    click.echo(f"created {path} ({kind} plugin)")
+    for rel in files:
+        click.echo(f"  {rel}")
+    click.echo("next:")
+    click.echo(f"  pip install -e {path}        # then `etl plugins` lists it")
+    click.echo(f"  python -m pytest {path}      # its tests pass as generated")
+
+
 def main() -> None:
     cli(prog_name="etl")
 

@@ -79,7 +79,10 @@ class PluginManager(pluggy.PluginManager):
             )
         if not cls.name:
             raise PluginError(f"plugin class {cls.__qualname__} ({module}) has no `name`")
-        check_option_declarations(cls)
+        try:
+            check_option_declarations(cls)
+        except PluginError as exc:
+            raise PluginError(f"{exc.message}; supplied by {supplier}", hint=exc.hint) from exc
         if cls.name in self.blocked_names:
             return
         taken = self.registry[cls.kind].get(cls.name)
@@ -101,9 +104,11 @@ class PluginManager(pluggy.PluginManager):
 
     def load_entry_points(self, only: set[str] | None = None) -> None:
         """Load the ``etl`` entry points, of only the named distributions if ``only`` is set."""
+        found: set[str] = set()
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else ""
+            found.add(_canon(dist))
             if only is not None and _canon(dist) not in only:
                 continue
             if ep.name in self.blocked_names or _canon(dist) in self.blocked_names:
@@ -118,6 +123,15 @@ class PluginManager(pluggy.PluginManager):
                     f"with --disable-plugin {ep.name}",
                 ) from exc
             self.load_module(module, dist, version)
+        missing = sorted((only or set()) - found)
+        if missing:
+            raise ConfigError(
+                f"ETL_LOAD_PLUGINS names {', '.join(missing)}, but no installed distribution of "
+                "that name declares an `etl` entry point; installed: "
+                f"{', '.join(sorted(found)) or 'none'}",
+                hint="set ETL_LOAD_PLUGINS to distribution names (pip list shows them), "
+                "comma-separated; empty means builtins only",
+            )
 
     def load_local(self, spec: str, base_dir: Path) -> None:
         """Load a plugin named in a pipeline: a ``.py`` file (relative to ``base_dir``) or a module."""

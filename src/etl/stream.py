@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from etl import log
 from etl.context import Context
-from etl.errors import RunError
+from etl.errors import PluginError, RunError
 from etl.schema import conform
 
 if TYPE_CHECKING:
@@ -94,6 +94,9 @@ class Streamer:
     # rejects and errors
 
     def _collect(self, ctx: Context, unit_index: int | None) -> None:
+        if ctx.counters:  # ctx.count(...) from sources and transforms: into the run summary
+            self.stats.counters.update(ctx.counters)
+            ctx.counters.clear()
         rejects = ctx.take_rejects()
         if not rejects:
             return
@@ -191,6 +194,7 @@ class Streamer:
                     hint="select or filter the rows of the batch you were given; do not rebuild it "
                     "from scratch",
                 )
+            out = self._check_schema(transform, out)
             counts = self.stats.transform_rows.setdefault(transform.section, [0, 0])
             counts[0] += n_in
             counts[1] += out.num_rows
@@ -199,6 +203,23 @@ class Streamer:
                 break
         self._count_dropped(inputs, batch.column(INPUT_COLUMN))
         return batch
+
+    def _check_schema(self, transform: Transform, out: pa.RecordBatch) -> pa.RecordBatch:
+        """``out`` as the declared schema orders it; a PluginError naming the column if it differs."""
+        expected = self.schema.append(pa.field(INPUT_COLUMN, pa.int32()))
+        if out.schema.equals(expected):
+            return out
+        problem = schema_difference(expected, out.schema)
+        if problem is None:  # the same columns and types, in another order or nullability
+            return pa.RecordBatch.from_arrays(
+                [out.column(name) for name in expected.names], schema=expected
+            )
+        message, hint = problem
+        raise PluginError(
+            f"plugin '{transform.name}' ({transform.section}) returned a batch that does not "
+            f"match the declared schema: {message}",
+            hint=hint,
+        )
 
     def _reject_rows(
         self, batch: pa.RecordBatch, plugin: Plugin, ctx: Context, reason: str
@@ -228,6 +249,45 @@ class Streamer:
             out = self.transform(batch)
             if out.num_rows:
                 yield out
+
+
+def schema_difference(expected: pa.Schema, actual: pa.Schema) -> tuple[str, str] | None:
+    """The first column in which ``actual`` differs from ``expected``, with a hint; None if none."""
+    names = actual.names
+    for name in names:
+        if names.count(name) > 1:
+            return (
+                f"column '{name}' appears twice",
+                "batches arrive with every declared column already there (null): fill it with "
+                f"batch.set_column(batch.schema.get_field_index('{name}'), '{name}', values)",
+            )
+    for declared in expected:
+        if declared.name not in names:
+            return (
+                f"column '{declared.name}' ({declared.type}) is missing",
+                "keep every column of the batch you were given (filter rows, set_column)",
+            )
+        got = actual.field(declared.name).type
+        if got != declared.type:
+            return (
+                f"column '{declared.name}' is {got}, declared {declared.type}",
+                f"cast it (values.cast({_type_expr(declared.type)})) or declare {got} in output_schema",
+            )
+    for name in names:
+        if expected.get_field_index(name) < 0:
+            return (
+                f"column '{name}' ({actual.field(name).type}) is not declared",
+                "declare it in output_schema: return etl.schema.extend_schema(schema, "
+                f"[pa.field('{name}', {_type_expr(actual.field(name).type)})])",
+            )
+    return None
+
+
+def _type_expr(type_: pa.DataType) -> str:
+    text = str(type_)
+    if text == "bool":
+        return "pa.bool_()"
+    return f"pa.{text}()" if text.isidentifier() else f"<{text}>"
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
