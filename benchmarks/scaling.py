@@ -9,7 +9,7 @@ It generates a deterministic corpus (news-like English, 2-8 KB per article, one 
 article in nested folders, ~5% exact duplicates), then runs ``etl run`` alternately under
 each executor, a fresh dataset each time, and prints a Markdown table of median wall time,
 throughput, speed-up over ``local`` and peak RSS of the driver and of the largest worker
-(sampled with psutil every 20 ms).
+(sampled with psutil every 100 ms).
 
 The pipeline is text -> normalize -> dedup -> parquet when those transforms are installed;
 otherwise text -> ``burn`` -> parquet, where ``burn`` is the CPU-bound stand-in defined in this
@@ -248,7 +248,7 @@ def run_once(pipeline: Path, executor: str, workers: int, chunk_size: int = 0) -
                 peaks[p.pid] = max(peaks.get(p.pid, 0), rss)
         except psutil.Error:
             pass
-        time.sleep(0.02)
+        time.sleep(0.1)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:

@@ -18,6 +18,7 @@ import pickle
 import time
 from typing import TYPE_CHECKING, Any
 
+from etl import log
 from etl.errors import EtlError, MissingDependency, RunError
 from etl.executors.worker import (
     ChunkResult,
@@ -184,6 +185,13 @@ class DaskExecutor(Executor):
             bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
             total = len(bounds)
             todo = chunks(units, bounds)
+            log.get_logger(run_id=plan.run.run_id, stage="stream").info(
+                "tasks starting",
+                executor=self.name,
+                scheduler=client.scheduler.address,
+                workers=len(workers),
+                chunks=total,
+            )
             window = max(2, 2 * threads)
             seen = set(workers)
             run_id = plan.run.run_id

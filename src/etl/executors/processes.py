@@ -16,6 +16,7 @@ import signal
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from etl import log
 from etl.errors import RunError
 from etl.executors.worker import (
     Collector,
@@ -143,6 +144,9 @@ class ProcessesExecutor(Executor):
         spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
         ctx = multiprocessing.get_context(self.opts.start_method)
         progress = Progress(len(units))
+        log.get_logger(run_id=plan.run.run_id, stage="stream").info(
+            "workers starting", executor=self.name, workers=workers, chunks=total_chunks
+        )
         todo = chunks(units, bounds)
         pool: list[_Worker] = []
         done_units = 0
