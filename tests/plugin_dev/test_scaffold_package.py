@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -147,4 +146,3 @@ def test_installed_package_is_importable_only_in_its_venv():
     from etl.plugins import get_plugin_manager
 
     assert "tagger" not in get_plugin_manager().registry["transform"]
-    assert Path(sys.prefix).name != "venv" or "plugin-env" not in sys.prefix
