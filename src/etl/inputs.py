@@ -1,48 +1,147 @@
-"""Finding inputs: paths, directories (recursive) and globs, expanded to InputRefs.
+"""Inputs from anywhere: local paths and globs, ``http(s)://`` URLs, fsspec stores.
 
-Later issues add compressed files and URLs here, so every file source gets them at once.
+Every file source lists its inputs with :func:`expand_paths` and reads them with
+:func:`read_input_bytes` (the whole input, for one-article-per-file sources) or
+:func:`open_input` (a stream, for line-oriented sources). Both:
+
+* decompress gzip, bzip2, xz and zstd transparently, found by magic bytes (so a ``.gz``
+  that is not gzipped is read as it is, and a gzipped file without the suffix is still
+  decompressed); directory listings match ``include`` patterns against the name with its
+  compression suffix removed too (``*.jsonl`` takes ``a.jsonl.gz``);
+* fetch ``http(s)://`` URLs with the standard library, retrying a failed fetch (refused,
+  timeout, 404, 408, 429, 5xx) ``retries`` times with exponential backoff;
+* open other schemes (``s3://``, ``gs://``, ``memory://``...) with fsspec, an optional
+  extra (``pip install 'etl[remote]'``) imported only when such a path appears;
+* stop at ``max_bytes`` of decompressed content and at a decompression bomb (more than
+  ``MAX_RATIO`` times the compressed bytes read, past the first ``BOMB_SLACK`` bytes),
+  raising :class:`InputError`, which a source turns into a reject. Nothing is ever read
+  whole into memory beyond the limit.
+
+A source gives its users the fetch options by adding :data:`REMOTE_OPTIONS` to its own
+``options`` and passing :func:`remote_kwargs` ``(self.opts)`` to the readers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import os
+import socket
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
-from etl.errors import ConfigError
-from etl.plugin import InputRef
+from etl.errors import ConfigError, MissingDependency
+from etl.plugin import InputRef, Option
 
 _GLOB_CHARS = set("*?[")
+
+#: retries of a failed remote fetch, after the first attempt
+DEFAULT_RETRIES = 3
+#: seconds to wait for a remote input to connect or send data
+DEFAULT_TIMEOUT = 30.0
+#: seconds before the first retry; doubled for each next one, at most MAX_BACKOFF
+DEFAULT_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+#: a decompressed stream larger than this many times its compressed bytes is a bomb ...
+MAX_RATIO = 200
+#: ... once past this many decompressed bytes (small files may compress very well)
+BOMB_SLACK = 64 * 1024 * 1024
+#: HTTP statuses worth another try (besides every 5xx)
+RETRY_STATUSES = frozenset({404, 408, 425, 429})
+USER_AGENT = "etl (+https://pypi.org/project/etl)"
+
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+
+REMOTE_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "retries",
+        "int",
+        DEFAULT_RETRIES,
+        help="retries of a failed remote fetch (refused, timeout, 404, 5xx), backing off",
+    ),
+    Option(
+        "timeout", "float", DEFAULT_TIMEOUT, help="seconds to wait for a remote input to answer"
+    ),
+)
+
+
+def remote_kwargs(opts: Any) -> dict[str, Any]:
+    """The fetch settings of a plugin's options (the defaults where it has none)."""
+    return {
+        "retries": getattr(opts, "retries", DEFAULT_RETRIES),
+        "timeout": getattr(opts, "timeout", DEFAULT_TIMEOUT),
+    }
+
+
+def is_url(path: str) -> bool:
+    return "://" in path
+
+
+def is_http(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
+
+
+def strip_compression_suffix(name: str) -> str:
+    """``a.jsonl.gz`` -> ``a.jsonl``; other names unchanged."""
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _matches(name: str, include: Sequence[str]) -> bool:
+    plain = strip_compression_suffix(name)
+    return any(Path(name).match(p) or Path(plain).match(p) for p in include)
+
+
+# listing
 
 
 def expand_paths(
     paths: Sequence[str], *, plugin: str, section: str, include: Sequence[str] = ("*",)
 ) -> Iterator[InputRef]:
-    """Every file that ``paths`` names, in a stable order, each once.
+    """Every input that ``paths`` names, in a stable order, each once.
 
-    A directory is searched recursively for files matching ``include`` (hidden files and
-    folders skipped). A path or glob that matches nothing is a configuration error.
+    A directory (local or in an fsspec store) is searched recursively for files matching
+    ``include`` (hidden files and folders skipped). A glob is expanded wherever the store
+    can list. An ``http(s)://`` URL is one input as it is. A path or glob that matches
+    nothing is a configuration error.
     """
     seen: set[str] = set()
     for pattern in paths:
         matched = False
-        for path in _expand_one(pattern, include):
+        if is_http(pattern):
+            refs: Iterator[InputRef] = iter([InputRef(pattern)])
+        elif is_url(pattern):
+            refs = _expand_fsspec(pattern, include, plugin, section)
+        else:
+            refs = _expand_local(pattern, include)
+        for ref in refs:
             matched = True
-            if path in seen:
+            if ref.key in seen:
                 continue
-            seen.add(path)
-            try:
-                st = os.stat(path)
-                yield InputRef(path, st.st_size, st.st_mtime)
-            except OSError:
-                # exists in the listing but cannot be stat'ed: the source rejects it on read
-                yield InputRef(path)
+            seen.add(ref.key)
+            yield ref
         if not matched:
             raise ConfigError(
                 f"plugin '{plugin}' ({section}): paths: nothing matches '{pattern}'",
                 hint="check the path; relative paths are relative to the pipeline file's folder",
             )
+
+
+def _expand_local(pattern: str, include: Sequence[str]) -> Iterator[InputRef]:
+    for path in _expand_one(pattern, include):
+        try:
+            st = os.stat(path)
+            yield InputRef(path, st.st_size, st.st_mtime)
+        except OSError:
+            # exists in the listing but cannot be stat'ed: the source rejects it on read
+            yield InputRef(path)
 
 
 def _expand_one(pattern: str, include: Sequence[str]) -> Iterator[str]:
@@ -64,8 +163,69 @@ def _walk(directory: str, include: Sequence[str]) -> Iterator[str]:
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            if any(Path(name).match(p) for p in include):
+            if _matches(name, include):
                 yield os.path.abspath(os.path.join(root, name))
+
+
+def _fsspec(plugin: str = "inputs") -> Any:
+    try:
+        import fsspec
+    except ImportError:
+        raise MissingDependency(plugin, "fsspec", "'etl[remote]'") from None
+    return fsspec
+
+
+def _expand_fsspec(
+    pattern: str, include: Sequence[str], plugin: str, section: str
+) -> Iterator[InputRef]:
+    fsspec = _fsspec(plugin)
+    try:
+        fs, path = fsspec.core.url_to_fs(pattern)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"plugin '{plugin}' ({section}): paths: cannot open '{pattern}': {exc}",
+            hint="object stores need their fsspec package too (s3fs for s3://, gcsfs for gs://)",
+        ) from exc
+    try:
+        if any(c in path for c in _GLOB_CHARS):
+            found = []
+            for match in sorted(fs.glob(path)):
+                if fs.isdir(match):
+                    found.extend(_find(fs, match, include))
+                else:
+                    found.append((match, fs.info(match)))
+        elif fs.isdir(path):
+            found = _find(fs, path, include)
+        elif fs.exists(path):
+            found = [(path, fs.info(path))]
+        else:
+            found = []
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"plugin '{plugin}' ({section}): paths: cannot list '{pattern}': "
+            f"{type(exc).__name__}: {exc}",
+            hint="check the URL and your credentials for the store",
+        ) from exc
+    for name, info in found:
+        mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+        if not isinstance(mtime, (int, float)):
+            mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else None
+        yield InputRef(fs.unstrip_protocol(name), info.get("size"), mtime)
+
+
+def _find(fs: Any, directory: str, include: Sequence[str]) -> list[tuple[str, dict]]:
+    found = fs.find(directory, detail=True)
+    out = []
+    for name in sorted(found):
+        parts = name[len(directory) :].strip("/").split("/")
+        if any(p.startswith(".") for p in parts):
+            continue
+        if _matches(parts[-1], include):
+            out.append((name, found[name]))
+    return out
+
+
+# reading
 
 
 class InputError(Exception):
@@ -93,47 +253,237 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-def read_input_bytes(ref: InputRef, *, max_bytes: int) -> bytes:
-    """The whole (decompressed) content of a local input, at most ``max_bytes``.
+class _Counting(io.RawIOBase):
+    """The raw input; counts bytes, and turns network and disk errors into InputError."""
 
-    Compression is found by magic bytes, whatever the file is called. More than
-    ``max_bytes`` after decompression (a decompression bomb included) raises InputError
-    without reading further.
-    """
+    def __init__(self, f: Any, key: str) -> None:
+        self._f = f
+        self._key = key
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            data = self._f.read(len(b))
+        except InputError:
+            raise
+        except TimeoutError as exc:
+            raise InputError("timeout", f"reading stalled: {exc}") from None
+        except (OSError, ValueError) as exc:
+            raise InputError("read failed", f"{type(exc).__name__}: {exc}") from None
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        return n
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._f.close()
+        super().close()
+
+
+class _Limited(io.RawIOBase):
+    """The decompressed content; stops at max_bytes and at a decompression bomb."""
+
+    def __init__(
+        self, f: Any, raw: _Counting, kind: str | None, max_bytes: int | None, max_ratio: float
+    ) -> None:
+        self._f = f
+        self._raw = raw
+        self._kind = kind
+        self._max_bytes = max_bytes
+        self._max_ratio = max_ratio
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        import lzma
+
+        try:
+            data = self._f.read(len(b))
+        except InputError:
+            raise
+        except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+            kind = self._kind or "input"
+            raise InputError(f"corrupt {kind} data", f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # zstandard.ZstdError and kin
+            raise InputError(f"corrupt {self._kind} data", f"{type(exc).__name__}: {exc}") from None
+        n = len(data)
+        self.count += n
+        if self._max_bytes is not None and self.count > self._max_bytes:
+            more = " (decompressed)" if self._kind else ""
+            raise InputError("too large", f"more than max_bytes {self._max_bytes}{more}")
+        if (
+            self._kind
+            and self.count > BOMB_SLACK
+            and self.count > self._max_ratio * max(self._raw.count, 1)
+        ):
+            raise InputError(
+                "decompression bomb",
+                f"{self._raw.count} {self._kind} bytes expanded to more than {self.count} "
+                f"(ratio over {self._max_ratio:g})",
+            )
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._f.close()
+        self._raw.close()
+        super().close()
+
+
+def _decompressor(kind: str, stream: IO[bytes]) -> Any:
     import bz2
     import gzip
     import lzma
 
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=stream)
+    if kind == "bz2":
+        return bz2.BZ2File(stream)
+    if kind == "xz":
+        return lzma.LZMAFile(stream)
     try:
-        with open(ref.key, "rb") as raw:
-            head = raw.read(8)
-            raw.seek(0)
-            kind = sniff_compression(head)
-            if kind is None:
-                if ref.size is not None and ref.size > max_bytes:
-                    raise InputError("too large", f"{ref.size} bytes > max_bytes {max_bytes}")
-                data = raw.read(max_bytes + 1)
-            else:
-                if kind == "gzip":
-                    stream = gzip.GzipFile(fileobj=raw)
-                elif kind == "bz2":
-                    stream = bz2.BZ2File(raw)
-                elif kind == "xz":
-                    stream = lzma.LZMAFile(raw)
-                else:
-                    try:
-                        import zstandard
-                    except ImportError:
-                        raise InputError(
-                            "unsupported compression", "zstd input needs: pip install zstandard"
-                        ) from None
-                    stream = zstandard.ZstdDecompressor().stream_reader(raw)
-                try:
-                    data = stream.read(max_bytes + 1)
-                except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
-                    raise InputError(f"corrupt {kind} data", str(exc)) from None
+        import zstandard
+    except ImportError:
+        raise InputError(
+            "unsupported compression", "zstd input needs: pip install zstandard"
+        ) from None
+    return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+
+
+def _fetch_error(exc: BaseException) -> tuple[str, str, bool]:
+    """(reject reason, detail, worth retrying) for a failed fetch."""
+    if isinstance(exc, urllib.error.HTTPError):
+        retry = exc.code in RETRY_STATUSES or exc.code >= 500
+        return f"HTTP {exc.code}", str(exc.reason), retry
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "timeout", str(exc) or "no answer in time", True
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused", str(exc), True
+    if isinstance(exc, FileNotFoundError):
+        return "not found", str(exc), False
+    if isinstance(exc, PermissionError):
+        return "permission denied", str(exc), False
+    return "fetch failed", f"{type(exc).__name__}: {exc}", True
+
+
+def _with_retries(key: str, opener: Any, retries: int, backoff: float) -> Any:
+    attempt = 0
+    while True:
+        try:
+            return opener()
+        except InputError:
+            raise
+        except Exception as exc:
+            reason, detail, retry = _fetch_error(exc)
+        if not retry or attempt >= retries:
+            tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
+            raise InputError(reason, f"{key}: {detail} ({tries})")
+        time.sleep(min(backoff * (2**attempt), MAX_BACKOFF))
+        attempt += 1
+
+
+def _open_http(url: str, timeout: float, retries: int, backoff: float) -> Any:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    response = _with_retries(
+        url, lambda: urllib.request.urlopen(request, timeout=timeout), retries, backoff
+    )
+    if response.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
+        import gzip
+
+        return gzip.GzipFile(fileobj=response), response
+    return response, response
+
+
+def _open_raw(ref: InputRef, timeout: float, retries: int, backoff: float) -> tuple[Any, Any]:
+    """(the byte stream, the HTTP response or None)."""
+    if is_http(ref.key):
+        return _open_http(ref.key, timeout, retries, backoff)
+    if is_url(ref.key):
+        fsspec = _fsspec()
+        return _with_retries(
+            ref.key, lambda: fsspec.open(ref.key, "rb").open(), retries, backoff
+        ), None
+    try:
+        return open(ref.key, "rb"), None
     except OSError as exc:
         raise InputError("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:
-        raise InputError("too large", f"more than max_bytes {max_bytes} (decompressed)")
-    return data
+
+
+@contextlib.contextmanager
+def open_input(
+    ref: InputRef,
+    *,
+    max_bytes: int | None = None,
+    retries: int = DEFAULT_RETRIES,
+    timeout: float = DEFAULT_TIMEOUT,
+    backoff: float = DEFAULT_BACKOFF,
+    max_ratio: float = MAX_RATIO,
+    buffer_size: int = 1 << 20,
+) -> Iterator[io.BufferedReader]:
+    """A buffered binary stream of the input's (decompressed) content.
+
+    Opening may raise :class:`InputError` (unreadable, HTTP 404 after the retries, ...);
+    so may reading, part way (too large, decompression bomb, corrupt gzip data, timeout):
+    a source keeps what it read before and rejects the rest.
+
+    Args:
+        ref: the input (a local path, an ``http(s)://`` URL or an fsspec URL).
+        max_bytes: the most decompressed bytes to read (None: no limit).
+        retries: how many times a failed fetch is tried again.
+        timeout: seconds to wait for a remote answer.
+        backoff: seconds before the first retry, doubled each time.
+        max_ratio: the largest decompressed/compressed ratio before it counts as a bomb.
+        buffer_size: the read buffer (``peek`` sees this far ahead).
+    """
+    f, response = _open_raw(ref, timeout, retries, backoff)
+    raw = _Counting(f, ref.key)
+    limited: _Limited | None = None
+    try:
+        length = response.headers.get("Content-Length") if response is not None else None
+        known = int(length) if length and length.isdigit() else ref.size
+        head_stream = io.BufferedReader(raw, buffer_size=1 << 16)
+        kind = sniff_compression(head_stream.peek(8)[:8])
+        if kind is None and max_bytes is not None and known is not None and known > max_bytes:
+            raise InputError("too large", f"{known} bytes > max_bytes {max_bytes}")
+        inner = _decompressor(kind, head_stream) if kind else head_stream
+        limited = _Limited(inner, raw, kind, max_bytes, max_ratio)
+        stream = io.BufferedReader(limited, buffer_size=buffer_size)
+        yield stream
+    finally:
+        if limited is not None:
+            limited.close()
+        else:
+            raw.close()
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.close()
+
+
+def read_input_bytes(
+    ref: InputRef,
+    *,
+    max_bytes: int,
+    retries: int = DEFAULT_RETRIES,
+    timeout: float = DEFAULT_TIMEOUT,
+    backoff: float = DEFAULT_BACKOFF,
+) -> bytes:
+    """The whole (decompressed) content of an input, at most ``max_bytes``.
+
+    Works for local paths, ``http(s)://`` and fsspec URLs alike. Compression is found by
+    magic bytes, whatever the file is called. More than ``max_bytes`` after decompression
+    (a decompression bomb included) raises InputError without reading further; so does a
+    fetch that still fails after ``retries`` retries.
+    """
+    with open_input(
+        ref, max_bytes=max_bytes, retries=retries, timeout=timeout, backoff=backoff
+    ) as stream:
+        return stream.read()

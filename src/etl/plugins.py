@@ -32,6 +32,8 @@ ENTRY_POINT_GROUP = "etl"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "etl.builtin.text",
+    "etl.builtin.jsonl",
+    "etl.builtin.csv_source",
     "etl.builtin.parquet",
     "etl.builtin.executors",
 )

@@ -1,0 +1,285 @@
+"""Records (dicts from JSON lines, rows of a CSV file) to article batches.
+
+Shared by the ``jsonl`` and ``csv`` sources: the ``fields`` option (which input key fills
+which article column, dotted for nesting), the defaults people's data actually uses, and a
+batcher that turns records into Arrow batches of at most ``batch_size`` rows, rejecting the
+records without text.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from etl.dates import is_missing, parse_dates
+
+if TYPE_CHECKING:
+    from etl.context import Context
+    from etl.plugin import Plugin
+
+#: article columns a record can fill, and the input keys tried for each, in order
+DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "text": ("text", "body", "content", "maintext", "article", "article_text", "full_text"),
+    "title": ("title", "headline"),
+    "uri": ("url", "uri", "link", "canonical_link", "canonical_url", "permalink"),
+    "published_at": (
+        "published_at",
+        "date_publish",
+        "publish_date",
+        "published",
+        "pubDate",
+        "datePublished",
+        "date",
+        "created_at",
+        "created",
+        "timestamp",
+    ),
+    "publisher": (
+        "publisher",
+        "source_domain",
+        "site_name",
+        "meta_site_name",
+        "publication",
+    ),
+    "authors": ("authors", "author", "byline", "creator", "creators"),
+    "language": ("language", "lang", "meta_lang", "locale"),
+}
+MAPPABLE = tuple(DEFAULT_FIELDS)
+_MAX_EXTRA_CHARS = 10_000
+
+
+class FieldMap:
+    """Which input key fills each article column.
+
+    Args:
+        plugin: the plugin whose ``fields`` option this is (for error messages).
+        fields: ``{column: key}``; ``key`` may be dotted (``meta.date``), a list of keys to
+            try in order, or ``""`` to leave the column empty. Columns not named keep the
+            defaults of :data:`DEFAULT_FIELDS`.
+    """
+
+    def __init__(self, plugin: Plugin, fields: Mapping[str, Any] | None) -> None:
+        self.keys: dict[str, tuple[str, ...]] = dict(DEFAULT_FIELDS)
+        for column, value in (fields or {}).items():
+            if column not in DEFAULT_FIELDS:
+                raise plugin.error(
+                    f"fields: '{column}' is not an article column a record can fill; "
+                    f"valid: {', '.join(MAPPABLE)}",
+                    hint='e.g. fields = { text = "body", published_at = "meta.date" }',
+                )
+            if isinstance(value, str):
+                keys: tuple[str, ...] = (value,) if value else ()
+            elif isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+                keys = tuple(value)
+            else:
+                raise plugin.error(
+                    f"fields: '{column}' must name an input key (a string, dotted for "
+                    f"nesting, or a list of keys to try), got {value!r}",
+                    hint=f'e.g. fields = {{ {column} = "{DEFAULT_FIELDS[column][0]}" }}',
+                )
+            self.keys[column] = keys
+        self.explicit = set(fields or {})
+        self.paths = {c: [(k, k.split(".")) for k in keys] for c, keys in self.keys.items()}
+
+    def lookup(self, record: Mapping[str, Any], column: str) -> tuple[Any, str | None]:
+        """The value for ``column`` in ``record`` and the key it came from (None, None if absent)."""
+        for key, parts in self.paths[column]:
+            if key in record:
+                value = record[key]
+            elif len(parts) > 1:
+                value = _dig(record, parts)
+            else:
+                continue
+            if value is not None:
+                return value, key
+        return None, None
+
+    def resolve_header(self, header: Iterable[str]) -> FieldMap:
+        """For flat records with a known header (CSV): match default keys case-insensitively."""
+        names = list(header)
+        lower: dict[str, str] = {}
+        for name in names:
+            lower.setdefault(name.strip().lower(), name)
+        resolved = object.__new__(FieldMap)
+        resolved.keys = {}
+        for column, keys in self.keys.items():
+            found = []
+            for key in keys:
+                if key in names:
+                    found.append(key)
+                elif column not in self.explicit and key.lower() in lower:
+                    found.append(lower[key.lower()])
+            resolved.keys[column] = tuple(found)
+        resolved.explicit = self.explicit
+        resolved.paths = {c: [(k, [k]) for k in keys] for c, keys in resolved.keys.items()}
+        return resolved
+
+
+def _dig(record: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(record, Mapping):
+            record = record.get(part)
+        elif isinstance(record, list) and part.isdigit() and int(part) < len(record):
+            record = record[int(part)]
+        else:
+            return None
+    return record
+
+
+def as_string(value: Any) -> str | None:
+    """A scalar field as text: strings stripped, numbers printed, {"name": ...} unwrapped."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, Mapping):
+        for key in ("name", "title", "@value", "value", "url", "@id"):
+            if isinstance(value.get(key), str):
+                return as_string(value[key])
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, list):
+        for item in value:
+            found = as_string(item)
+            if found:
+                return found
+        return None
+    return str(value)
+
+
+def as_authors(value: Any) -> list[str] | None:
+    """Authors as a list of names; a stringified list ("['A', 'B']") is read as the list."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            parsed: Any = None
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                try:
+                    parsed = ast.literal_eval(text)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    parsed = None
+            if isinstance(parsed, list):
+                return as_authors(parsed)
+        if not text or text.lower() in ("none", "null"):
+            return None
+        return [text]
+    if isinstance(value, list):
+        names = [as_string(v) for v in value]
+        return [n for n in names if n]
+    name = as_string(value)
+    return [name] if name else None
+
+
+def extra_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= _MAX_EXTRA_CHARS else text[:_MAX_EXTRA_CHARS] + "…"
+
+
+class RecordBatcher:
+    """Collects records; :meth:`flush` makes them an article batch.
+
+    Args:
+        fields: the field map.
+        ctx: the unit's context (rejects, batch building).
+        keep_extra: copy the record's other top-level keys into ``metadata`` as strings.
+        constants: metadata every row gets (e.g. the input's format).
+    """
+
+    def __init__(
+        self,
+        fields: FieldMap,
+        ctx: Context,
+        *,
+        keep_extra: bool = False,
+        constants: Mapping[str, str] | None = None,
+    ) -> None:
+        self.fields = fields
+        self.ctx = ctx
+        self.keep_extra = keep_extra
+        self.constants = list((constants or {}).items())
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cols: dict[str, list[Any]] = {c: [] for c in MAPPABLE}
+        self.meta: list[list[tuple[str, str]]] = []
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def add(self, record: Any, location: str) -> bool:
+        """Add one record; a record that is not an object or has no text is rejected."""
+        if not isinstance(record, Mapping):
+            self.ctx.reject(
+                "not a JSON object",
+                location=location,
+                detail=f"a {type(record).__name__}: {str(record)[:200]}",
+            )
+            return False
+        fields = self.fields
+        text, text_key = fields.lookup(record, "text")
+        if not isinstance(text, str) or not text.strip():
+            tried = ", ".join(fields.keys["text"]) or "(none)"
+            if text is None:
+                detail = f"no value under any of: {tried}; keys: {', '.join(map(str, list(record)[:20]))}"
+            elif isinstance(text, str):
+                detail = f"'{text_key}' is empty"
+            else:
+                detail = f"'{text_key}' is a {type(text).__name__}, not a string"
+            self.ctx.reject("no text", location=location, detail=detail)
+            return False
+        cols = self.cols
+        cols["text"].append(text)
+        used = {text_key}
+        for column in ("title", "uri", "publisher", "language"):
+            value, key = fields.lookup(record, column)
+            cols[column].append(as_string(value))
+            used.add(key)
+        value, key = fields.lookup(record, "authors")
+        cols["authors"].append(as_authors(value))
+        used.add(key)
+        value, key = fields.lookup(record, "published_at")
+        cols["published_at"].append(None if is_missing(value) else value)
+        used.add(key)
+        meta = [("location", location), *self.constants]
+        if self.keep_extra:
+            for key, value in record.items():
+                if key not in used and value is not None:
+                    meta.append((str(key), extra_value(value)))
+        self.meta.append(meta)
+        return True
+
+    def flush(self) -> pa.RecordBatch | None:
+        """The collected records as one article batch (None if there are none)."""
+        if not self.meta:
+            return None
+        cols, meta = self.cols, self.meta
+        published, bad = parse_dates(cols["published_at"])
+        for i in bad:
+            meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
+            meta[i].append(("date_error", "unrecognised date format"))
+        batch = self.ctx.articles(
+            text=pa.array(cols["text"], pa.string()),
+            title=pa.array(cols["title"], pa.string()),
+            uri=pa.array(cols["uri"], pa.string()),
+            published_at=published,
+            publisher=pa.array(cols["publisher"], pa.string()),
+            authors=pa.array(cols["authors"], pa.list_(pa.string())),
+            language=pa.array(cols["language"], pa.string()),
+            metadata=pa.array(meta, pa.map_(pa.string(), pa.string())),
+        )
+        self._reset()
+        return batch

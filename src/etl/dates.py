@@ -1,0 +1,169 @@
+"""Publication dates as people write them, to UTC timestamps.
+
+Accepted: ISO 8601 (``2023-11-07T02:00:00-05:00``, ``2017-09-15``, ``...Z``), RFC 2822
+(``Tue, 07 Nov 2023 02:00:00 GMT``), epoch seconds or milliseconds (numbers or digit strings),
+and a few common written forms (``2017/09/15``, ``15.09.2017``, ``September 15, 2017``,
+``15 Sep 2017``, ``20170915``). A time without a zone is taken as UTC.
+
+:func:`parse_dates` parses a whole column: the ISO 8601 values (nearly all of them, in real
+data) by one Arrow cast, only the rest one by one in Python.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+# the shapes Arrow's string->timestamp cast reads: with a zone (cast to UTC directly) ...
+_ISO_ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+# ... and without one (cast to a naive timestamp, which is then read as UTC)
+_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?)?$"
+
+_EPOCH = re.compile(r"^-?\d{1,17}(\.\d+)?$")
+_YYYYMMDD = re.compile(r"^(19|20)\d{6}$")
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_NULLS = {"", "none", "null", "nan", "n/a", "na", "-"}
+_FORMATS = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d/%m/%Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%B %d, %Y %H:%M",
+    "%b %d, %Y %H:%M",
+    "%b. %d, %Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%d %B %Y %H:%M",
+    "%A, %B %d, %Y",
+    "%Y%m%d",
+)
+_EPOCH_0 = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def is_missing(value: Any) -> bool:
+    """No date given at all (null, empty, "None"): not an error, just no date."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)
+
+
+def parse_date(value: Any) -> datetime | None:
+    """One value to an aware UTC datetime; None if missing; ValueError if unreadable."""
+    if is_missing(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a date: {value!r}")
+    if isinstance(value, (int, float)):
+        return _from_epoch(float(value))
+    if isinstance(value, datetime):
+        return _to_utc(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {type(value).__name__}")
+    text = value.strip()
+    if _YYYYMMDD.match(text):
+        return datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC)
+    if _EPOCH.match(text):
+        return _from_epoch(float(text))
+    iso = _LONG_FRACTION.sub(r"\1", text)
+    try:
+        return _to_utc(datetime.fromisoformat(iso))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is not None:
+        return _to_utc(parsed)
+    for fmt in _FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"unrecognised date format: {text[:80]!r}")
+
+
+def _from_epoch(number: float) -> datetime:
+    magnitude = abs(number)
+    if magnitude < 1e11:  # seconds: up to the year 5138
+        seconds = number
+    elif magnitude < 1e14:  # milliseconds
+        seconds = number / 1e3
+    elif magnitude < 1e17:  # microseconds
+        seconds = number / 1e6
+    else:
+        raise ValueError(f"epoch value out of range: {number}")
+    try:
+        return _EPOCH_0 + timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"epoch value out of range: {number}") from None
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_dates(values: Sequence[Any] | pa.Array) -> tuple[pa.Array, list[int]]:
+    """Parse a column of dates.
+
+    Args:
+        values: strings, numbers, datetimes or None (a list or an Arrow array).
+
+    Returns:
+        ``(timestamps, bad)``: a ``timestamp[us, tz=UTC]`` array (null where missing or
+        unreadable) and the indices of the values that were given but could not be read.
+    """
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if pa.types.is_timestamp(values.type):
+            return values.cast(TIMESTAMP), []
+        values = values.to_pylist()
+    n = len(values)
+    if n == 0:
+        return pa.array([], TIMESTAMP), []
+    strings = pa.array([v.strip() if isinstance(v, str) else None for v in values], pa.string())
+    result = pa.nulls(n, TIMESTAMP)
+    done = pc.is_null(strings)
+    for pattern, naive in ((_ISO_ZONED, False), (_ISO_NAIVE, True)):
+        mask = pc.fill_null(pc.match_substring_regex(strings, pattern), False)
+        if not pc.any(mask).as_py():
+            continue
+        chosen = pc.if_else(mask, strings, pa.scalar(None, pa.string()))
+        try:
+            cast = chosen.cast(pa.timestamp("us") if naive else TIMESTAMP)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # some match the shape but not the calendar (month 13): one by one below
+        if naive:
+            cast = cast.cast(TIMESTAMP)  # a naive wall time read as UTC
+        result = pc.if_else(mask, cast, result)
+        done = pc.or_(done, mask)
+    # everything the casts did not settle (non-strings included), one by one
+    need = [
+        i
+        for i, (v, d) in enumerate(zip(values, done.to_pylist(), strict=True))
+        if not d or not isinstance(v, str)
+    ]
+    bad: list[int] = []
+    if need:
+        fixed: dict[int, datetime | None] = {}
+        for i in need:
+            try:
+                fixed[i] = parse_date(values[i])
+            except (ValueError, OverflowError):
+                bad.append(i)
+                fixed[i] = None
+        patch = pa.array([fixed.get(i) for i in range(n)], TIMESTAMP)
+        patch_mask = pa.array([i in fixed for i in range(n)], pa.bool_())
+        result = pc.if_else(patch_mask, patch, result)
+    return result, bad
