@@ -235,7 +235,14 @@ def inspect(
     )
     click.echo("  schema:")
     for field in info["schema"]:
-        click.echo(f"    {field['name']}: {field['type']}")
+        added = f"  (added by run {field['added_in']})" if field.get("added_in") else ""
+        click.echo(f"    {field['name']}: {field['type']}{added}")
+    if info.get("schema_history"):
+        from etl.inspect import describe_change
+
+        click.echo("  schema history:")
+        for entry in info["schema_history"][-10:]:
+            click.echo(f"    {describe_change(entry)}")
     click.echo("  runs:")
     for r in info["runs"][-10:]:
         click.echo(
@@ -246,6 +253,26 @@ def inspect(
         for row in info["sample"]:
             title = row.get("title") or (row.get("text") or "")[:60]
             click.echo(f"    {row['id']}  {row.get('publisher')!s:<16} {title!s:.70}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="report.html",
+    show_default=True,
+    help="the HTML file to write",
+)
+@click.option("--titles", default=20, show_default=True, help="sample titles to show")
+@command_options
+def report(dataset: str, output: str, titles: int, verbose: int, disable: tuple[str, ...]) -> None:
+    """Write one self-contained HTML page about DATASET: counts, plots, rejects, titles."""
+    from etl.report import write_report
+
+    path = write_report(dataset, output, titles=titles)
+    click.echo(f"wrote {path}")
 
 
 @cli.command()

@@ -9,9 +9,35 @@ from etl.dataset import Dataset
 from etl.errors import ConfigError
 
 
-def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
+def open_dataset(path: str | Path):
+    """The dataset's committed rows as one ``pyarrow.dataset``, in its unified schema.
+
+    Every data file (hive partition folders included) is read with the schema of
+    ``_etl/schema.json`` (see :mod:`etl.evolution`), so a column that a later run added reads
+    as null in the older files. None when the dataset has no data files.
+    """
     import pyarrow.dataset as pads
+
+    from etl.evolution import unified_schema
+
+    ds = Dataset(Path(path))
+    files = ds.data_files()
+    if not files:
+        return None
+    schema = unified_schema(ds.root)
+    return pads.dataset(
+        [str(f) for f in files],
+        schema=schema,
+        format="parquet",
+        partitioning="hive",
+        partition_base_dir=str(ds.root),
+    )
+
+
+def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
     import pyarrow.parquet as pq
+
+    from etl.evolution import schema_history
 
     ds = Dataset(Path(path))
     if not ds.root.is_dir():
@@ -23,8 +49,9 @@ def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
     schema: list[dict[str, str]] = []
     rows = 0
     sample_rows: list[dict[str, Any]] = []
+    history = schema_history(ds.root)
     if files:
-        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        dataset = open_dataset(ds.root)
         schema = [{"name": f.name, "type": str(f.type)} for f in dataset.schema]
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         if sample:
@@ -34,6 +61,13 @@ def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
                 if c in dataset.schema.names
             ]
             sample_rows = dataset.head(sample, columns=cols).to_pylist()
+    added_by: dict[str, str] = {}
+    for entry in history:
+        for name in entry.get("added", []):
+            added_by.setdefault(name, entry.get("run_id"))
+    for field in schema:
+        if field["name"] in added_by:
+            field["added_in"] = added_by[field["name"]]
     rejects = sum(pq.ParquetFile(f).metadata.num_rows for f in ds.rejects_files())
     return {
         "path": str(ds.root),
@@ -41,6 +75,7 @@ def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
         "files": len(files),
         "rejects": rejects,
         "schema": schema,
+        "schema_history": history,
         "runs": [
             {
                 "run_id": m.get("run_id"),
@@ -52,3 +87,15 @@ def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
         ],
         "sample": sample_rows,
     }
+
+
+def describe_change(entry: dict[str, Any]) -> str:
+    """One line of schema history, as ``etl inspect`` prints it."""
+    what = entry.get("change", "?")
+    parts = [f"{entry.get('run_id')}  {what}"]
+    if entry.get("added"):
+        parts.append("+" + ", +".join(entry["added"]))
+    for w in entry.get("widened", []):
+        parts.append(f"{w['name']} {w['from']} -> {w['to']}")
+    parts.append(f"({entry.get('columns')} columns)")
+    return "  ".join(parts)

@@ -130,6 +130,9 @@ class ParquetSink(Sink):
                     "and mode is 'error'",
                     hint='use mode = "append" or "overwrite", or another path',
                 )
+            from etl.evolution import plan_schema  # refuses an unsafe type change here
+
+            self.schema_plan = plan_schema(ds.root, schema, mode=self.opts.mode, section=self.section)
             self.staging = ds.staging(run.run_id)
             self.staging.mkdir(parents=True, exist_ok=True)
             self.seen = self._existing_ids() if self.opts.mode == "append" else set()
@@ -264,6 +267,9 @@ class ParquetSink(Sink):
             if self.opts.mode == "overwrite":
                 deletes = [str(p.relative_to(root)) for p in self.dataset.data_files()]
             manifest = {**manifest, "files": [f for _, f in renames], "dataset": str(root)}
+            from etl.evolution import stage_schema  # _etl/schema.json commits with the data
+
+            renames += stage_schema(root, self.staging, self.schema_plan, self.run.run_id)
             self.dataset.commit(
                 self.run.run_id,
                 {
