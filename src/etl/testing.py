@@ -377,7 +377,8 @@ def run_pipeline(
         pm: the plugin manager (default: builtins only, as the ``etl_pm`` fixture).
         tmp_path: the folder the run works in and relative paths resolve against (default:
             a new temporary folder).
-        batch_size: the run's batch size (``[run] batch_size``).
+        batch_size: the run's batch size (``[run] batch_size``); given articles are also
+            read in batches of this size.
     """
     from etl.config import load_pipeline, pipeline_from_dict
     from etl.runner import build_plan, run_plan
@@ -400,7 +401,11 @@ def run_pipeline(
             if _is_files(articles):
                 source = {"plugin": "text", "paths": [str(Path(a)) for a in articles]}
             else:
-                source = {"plugin": GIVEN_SOURCE, "articles": articles}
+                source = {
+                    "plugin": GIVEN_SOURCE,
+                    "articles": articles,
+                    "batch_size": batch_size or 0,
+                }
             data["sources"] = [source]
         data.setdefault("sink", {"plugin": COLLECT_SINK})
         if batch_size is not None:
@@ -567,6 +572,8 @@ def check_transform(
             f"{who}: output_schema changes the type of '{f.name}' "
             f"({f.type} -> {declared.field(index).type})"
         )
+    # small batches, so a transform that only works on one whole batch shows it
+    kwargs.setdefault("batch_size", 2)
     result = run_transform(transform, articles, options, **kwargs)
     _assert_schema_matches(result.plan.schema, result.table.schema, who)
     # what the source produced, run once more without the transform: ids are content hashes

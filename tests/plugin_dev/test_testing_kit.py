@@ -105,9 +105,21 @@ def test_transform_errors_become_rejects_in_the_result(etl_pm, tmp_path):
     assert result.counts["rejected"] == 2
 
 
-def test_check_transform_passes_a_good_transform(tmp_path):
-    result = check_transform(Upper, tmp_path=tmp_path)
+def test_check_transform_passes_a_good_transform_in_small_batches(tmp_path):
+    sizes = []
+
+    class Recording(Upper):
+        """Upper, recording the size of each batch it is given."""
+
+        name = "recording"
+
+        def process(self, batch, ctx):
+            sizes.append(batch.num_rows)
+            return super().process(batch, ctx)
+
+    result = check_transform(Recording, tmp_path=tmp_path)
     assert len(result.input_ids) == 5 and set(result.ids) < set(result.input_ids)
+    assert sizes == [2, 2, 1]
 
 
 def test_check_transform_catches_invented_ids(tmp_path):
