@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,20 +51,105 @@ _WHITESPACE = (
 _WORD = f"[^{_WHITESPACE}]+"
 
 
+# byte patterns of the non-ASCII characters in _WHITESPACE, as UTF-8: U+0085, U+00A0 are
+# C2 85, C2 A0; U+1680 is E1 9A 80; U+2000-200A, 2028, 2029, 202F are E2 80 xx; U+205F is
+# E2 81 9F; U+3000 is E3 80 80
+_E2_80_SPACES = np.zeros(256, dtype=bool)
+_E2_80_SPACES[[*range(0x80, 0x8B), 0xA8, 0xA9, 0xAF]] = True
+_ASCII_SPACES = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 32], dtype=np.uint8)
+
+
+def _plain_strings(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if text.type != pa.string():
+        text = text.cast(pa.string())
+    return text
+
+
+def utf8_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, data)`` of a string array as numpy views, without copying.
+
+    ``offsets`` (int64, length n + 1) are relative to ``data`` (uint8, the UTF-8 bytes of
+    all n strings); row i is ``data[offsets[i]:offsets[i + 1]]`` (empty for a null).
+    """
+    n = len(text)
+    buffers = text.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end > start:
+        data = np.frombuffer(buffers[2], dtype=np.uint8, count=end - start, offset=start)
+    else:
+        data = np.zeros(0, dtype=np.uint8)
+    return offsets.astype(np.int64) - start, data
+
+
 def normalize_newlines(text: pa.Array) -> pa.Array:
     """CRLF and lone CR become LF, on a whole array at once."""
-    if not pc.any(pc.match_substring(text, "\r")).as_py():
+    text = _plain_strings(text)
+    if len(text) == 0 or not (utf8_bytes(text)[1] == 13).any():
         return text
     return pc.replace_substring_regex(text, r"\r\n?", "\n")
+
+
+def _space_mask(data: np.ndarray) -> np.ndarray:
+    """True for each byte that belongs to a character ``str.split()`` splits on."""
+    space = data <= 32
+    low = np.flatnonzero(data < 32)
+    if len(low):  # control characters that are not spaces (rare): un-mark them
+        space[low[~np.isin(data[low], _ASCII_SPACES)]] = False
+    lead = np.flatnonzero(data >= 0xC2)
+    if len(lead):
+        lead = lead[data[lead] <= 0xE3]
+    if len(lead):
+        # valid UTF-8: a lead byte C2-E3 is followed by its continuation bytes
+        m = len(data)
+        two = lead[lead + 1 < m]
+        b0, b1 = data[two], data[two + 1]
+        two = two[(b0 == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))]
+        three = lead[lead + 2 < m]
+        b0, b1, b2 = data[three], data[three + 1], data[three + 2]
+        three = three[
+            ((b0 == 0xE2) & (b1 == 0x80) & _E2_80_SPACES[b2])
+            | ((b0 == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))
+            | ((b0 == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))
+            | ((b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80))
+        ]
+        for k in range(2):
+            space[two + k] = True
+        for k in range(3):
+            space[three + k] = True
+    return space
 
 
 def word_counts(text: pa.Array) -> pa.Array:
     """Words per article, as ``len(str.split())`` counts them (int64; null text -> null).
 
-    Counts regex matches rather than splitting: pyarrow's utf8_split_whitespace has been seen
-    to drop a trailing token on some inputs, and counting allocates no lists.
+    Counted on the UTF-8 bytes with numpy: a word starts at a byte that is not whitespace
+    and follows whitespace or the start of the text. (pyarrow's utf8_split_whitespace drops
+    a trailing token on some inputs, and a regex count is four times slower.)
     """
-    return pc.count_substring_regex(text, _WORD).cast(pa.int64())
+    text = _plain_strings(text)
+    n = len(text)
+    if n == 0:
+        return pa.array([], pa.int64())
+    offsets, data = utf8_bytes(text)
+    counts = np.zeros(n, dtype=np.int64)
+    if len(data):
+        space = _space_mask(data)
+        starts = np.empty(len(data), dtype=bool)
+        starts[0] = True
+        starts[1:] = space[:-1]
+        firsts = offsets[:-1]
+        nonempty = firsts < offsets[1:]
+        firsts = firsts[nonempty]
+        starts[firsts] = True
+        starts &= ~space
+        counts[nonempty] = np.add.reduceat(starts, firsts, dtype=np.int64)
+    result = pa.array(counts, pa.int64())
+    if text.null_count:
+        result = pc.if_else(pc.is_valid(text), result, pa.scalar(None, pa.int64()))
+    return result
 
 
 def char_counts(text: pa.Array) -> pa.Array:
@@ -108,7 +194,7 @@ def _column(value: Any, field: pa.Field, n: int) -> pa.Array:
         # a constant for every row
         if field.name == "metadata":
             return pa.array([list(value.items())] * n, field.type)
-        return pa.array([value] * n, field.type)
+        return pa.repeat(pa.scalar(value, field.type), n)
     if field.name == "metadata":
         value = [list(m.items()) if isinstance(m, Mapping) else m for m in value]
     return pa.array(value, field.type)
