@@ -1,0 +1,415 @@
+"""The ``html`` source: saved web pages -> articles, with trafilatura for the main text.
+
+Besides the plugin, this module is the HTML machinery the ``feed`` (``fetch = true``) and
+``warc`` sources reuse: :func:`decode_html` (bytes to text with the page's charset) and
+:func:`extract` (bytes to one article's fields, or :class:`NoArticle`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from etl.decode import DecodeError, decode_bytes, detect, sniff_bom
+from etl.errors import MissingDependency
+from etl.hookspecs import hookimpl
+from etl.inputs import InputError, expand_paths, read_input_bytes
+from etl.plugin import Option, Source, WorkUnit
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from etl.context import Context
+
+__version__ = "0.1.0"
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_INCLUDE = ["*.html", "*.htm", "*.xhtml", "*.html.*", "*.htm.*"]
+INSTALL = "pip install ./plugins/etl-html"
+
+# Where a page declares its charset: <meta charset=...>, <meta http-equiv=Content-Type
+# content="text/html; charset=...">, or an XML declaration. Browsers look in the first 1024
+# bytes; real pages put long <head>s first, so we look further.
+_SNIFF_BYTES = 8192
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
+)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9._:-]+)""")
+_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_HTML_LANG = re.compile(
+    r"""<html\b[^>]*?\s(?:xml:)?lang\s*=\s*["']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9-]+)?""",
+    re.IGNORECASE,
+)
+
+# Labels whose browser meaning differs from Python's codec of the same name (WHATWG
+# Encoding Standard): Latin-1 and ASCII pages are decoded as windows-1252 by every browser.
+_LABEL_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "iso-8859-9": "cp1254",
+    "gb2312": "gbk",
+    "x-gbk": "gbk",
+    "shift-jis": "shift_jis",
+    "x-sjis": "shift_jis",
+    "unicode": "utf-16-le",
+    "utf-16": "utf-16-le",
+}
+
+# A page that declares a charset but holds a few bytes that charset forbids (the corpora's
+# MISLABELED pages: UTF-8 with a stray Latin-1 byte or a character cut in half) keeps its
+# declared charset with those bytes replaced, as browsers do; past this share of bad bytes
+# among the non-ASCII ones the declaration is taken for a lie and the charset is detected.
+_MAX_BAD_SHARE = 0.02
+
+
+class NoArticle(Exception):
+    """A page that yields no article; ``reason`` is the reject reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    """The Python codec for a charset label, or None if Python knows no such codec."""
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "replace")
+    label = label.strip().lower()
+    label = _LABEL_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The charset label a page declares in its first bytes (meta tag or XML declaration)."""
+    head = data[:_SNIFF_BYTES]
+    match = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def decode_html(
+    data: bytes, *, http_charset: str | None = None, encoding: str = "auto"
+) -> tuple[str, dict[str, str]]:
+    """Decode a page: BOM, then the HTTP charset, then ``<meta charset>``, then detection.
+
+    Returns the text and metadata about the decoding: ``encoding`` (the codec used),
+    ``encoding_source`` (``bom``, ``http``, ``declared``, ``detected``, ``option``), and
+    for a page whose declaration was wrong, ``declared_encoding`` and ``encoding_errors``
+    (bytes replaced). Raises :class:`NoArticle` for bytes that are not text.
+
+    Args:
+        data: the page's bytes.
+        http_charset: the charset of an HTTP Content-Type header, if the page came with one.
+        encoding: ``"auto"``, or a codec name that overrides everything.
+    """
+    if encoding != "auto":
+        try:
+            text, used = decode_bytes(data, encoding)
+        except DecodeError as exc:
+            raise NoArticle(exc.reason, exc.detail) from None
+        return text, {"encoding": used, "encoding_source": "option"}
+    bom = sniff_bom(data)
+    if bom is not None:
+        name, length = bom
+        text = data[length:].decode(name.replace("-sig", ""), "replace")
+        return text, {"encoding": name, "encoding_source": "bom"}
+    for source, label in (("http", http_charset), ("declared", declared_charset(data))):
+        codec = _codec(label)
+        if codec is None:
+            continue
+        if codec.startswith(("utf-16", "utf-32")):
+            # a page that is readable ASCII declares UTF-16 wrongly (it has no BOM); skip it
+            continue
+        try:
+            return data.decode(codec), {"encoding": codec, "encoding_source": source}
+        except UnicodeDecodeError:
+            pass
+        text = data.decode(codec, "replace")
+        bad = text.count("\ufffd")
+        non_ascii = sum(1 for b in data if b >= 0x80) or 1
+        if bad / non_ascii <= _MAX_BAD_SHARE:
+            return text, {
+                "encoding": codec,
+                "encoding_source": source,
+                "encoding_errors": str(bad),
+            }
+        try:
+            text, used = detect(data)
+        except DecodeError:
+            return text, {"encoding": codec, "encoding_source": source, "encoding_errors": str(bad)}
+        return text, {
+            "encoding": used,
+            "encoding_source": "detected",
+            "declared_encoding": label,
+        }
+    try:
+        text, used = decode_bytes(data)
+    except DecodeError as exc:
+        raise NoArticle(exc.reason, exc.detail) from None
+    return text, {"encoding": used, "encoding_source": "detected"}
+
+
+def charset_from_content_type(value: str | None) -> str | None:
+    """The charset parameter of a Content-Type header value."""
+    if not value:
+        return None
+    match = _HTTP_CHARSET.search(value)
+    return match.group(1) if match else None
+
+
+def _trafilatura():
+    try:
+        import trafilatura
+    except ImportError as exc:  # lxml_html_clean missing shows up as an ImportError too
+        raise MissingDependency("html", exc.name or "trafilatura", INSTALL) from None
+    return trafilatura
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """A date or time string as trafilatura/htmldate print it, as a UTC datetime."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def split_authors(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    names = [a.strip() for a in re.split(r"\s*;\s*", value) if a.strip()]
+    return names or None
+
+
+def extract(
+    data: bytes,
+    url: str | None = None,
+    *,
+    http_charset: str | None = None,
+    encoding: str = "auto",
+    favor: str = "balanced",
+    include_comments: bool = False,
+    include_tables: bool = True,
+) -> dict[str, Any]:
+    """Extract one article from a page's bytes.
+
+    Returns a dict with the article columns ``text``, ``title``, ``uri`` (the page's
+    canonical URL, else ``url``), ``published_at`` (UTC datetime), ``publisher`` (site
+    name), ``authors`` (list), ``language`` and ``metadata`` (a dict of strings: encoding,
+    description, hostname...). Raises :class:`NoArticle` when the page has no article text
+    or is not text at all.
+
+    Args:
+        data: the page's bytes (already decompressed).
+        url: where the page came from, if known (helps resolve links and the site name).
+        http_charset: the charset of the HTTP response that carried the page, if any.
+        encoding: ``"auto"`` or a codec name that overrides the page's own.
+        favor: ``"balanced"``, ``"precision"`` (less boilerplate) or ``"recall"`` (more text).
+        include_comments: keep readers' comments in the text.
+        include_tables: keep the text of tables.
+    """
+    trafilatura = _trafilatura()
+    html, meta = decode_html(data, http_charset=http_charset, encoding=encoding)
+    if not html.strip():
+        raise NoArticle("empty page", f"{len(data)} bytes")
+    web_url = url if url and url.startswith(("http://", "https://")) else None
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=web_url,
+            with_metadata=True,
+            include_comments=include_comments,
+            include_tables=include_tables,
+            favor_precision=favor == "precision",
+            favor_recall=favor == "recall",
+        )
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # lxml and trafilatura's fallbacks raise these on pathological markup
+        raise NoArticle("unparseable HTML", f"{type(exc).__name__}: {exc}") from None
+    found = doc.as_dict() if hasattr(doc, "as_dict") else (doc or {})
+    text = (found.get("text") or "").strip()
+    if not text:
+        raise NoArticle("no article text", f"{len(html)} characters of HTML, no main text found")
+    lang = found.get("language")
+    if not lang:
+        match = _HTML_LANG.search(html[: _SNIFF_BYTES * 4])
+        lang = match.group(1).lower() if match else None
+    for key in ("description", "hostname", "image", "pagetype", "license"):
+        if found.get(key):
+            meta[key] = str(found[key])
+    for key in ("categories", "tags"):
+        if found.get(key):
+            meta[key] = ", ".join(str(v) for v in found[key])
+    if found.get("date"):
+        meta["date"] = str(found["date"])
+    return {
+        "text": text,
+        "title": (found.get("title") or "").strip() or None,
+        "uri": found.get("url") or url,
+        "published_at": parse_date(found.get("date")),
+        "publisher": (found.get("sitename") or "").strip() or None,
+        "authors": split_authors(found.get("author")),
+        "language": lang,
+        "metadata": meta,
+    }
+
+
+_BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+    ]
+)
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def html_to_text(fragment: str) -> str:
+    """The text of an HTML fragment (a feed entry's content): tags dropped, blocks on lines."""
+    if "<" not in fragment and "&" not in fragment:
+        return fragment.strip()
+    import lxml.etree
+    import lxml.html
+
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return fragment.strip()
+    for el in list(root.iter("script", "style", "template")):
+        el.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in _BLOCK_TAGS:
+            el.text = "\n" + (el.text or "")
+            el.tail = "\n" + (el.tail or "")
+    text = root.text_content()
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_COLUMNS = ("text", "title", "uri", "published_at", "publisher", "authors", "language")
+
+
+def articles_batch(
+    ctx: Context, found: Sequence[Mapping[str, Any]], **overrides: Any
+) -> pa.RecordBatch:
+    """One batch from several :func:`extract` results (``overrides`` set whole columns)."""
+    columns: dict[str, Any] = {name: [f.get(name) for f in found] for name in _COLUMNS}
+    columns["metadata"] = [
+        {k: str(v) for k, v in (f.get("metadata") or {}).items() if v is not None} for f in found
+    ]
+    columns.update({k: v for k, v in overrides.items() if v is not None})
+    return ctx.articles(**columns)
+
+
+class HtmlSource(Source):
+    """Saved web pages (.html/.htm, compressed too): main text, title, authors, date."""
+
+    name = "html"
+    options = (
+        Option(
+            "paths", "paths", required=True, help="files, directories (recursive), globs or URLs"
+        ),
+        Option(
+            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
+        ),
+        Option(
+            "encoding", "str", "auto", help="'auto' (BOM, <meta charset>, detection) or a codec"
+        ),
+        Option(
+            "favor",
+            "str",
+            "balanced",
+            choices=("balanced", "precision", "recall"),
+            help="extraction trade-off: less boilerplate (precision) or more text (recall)",
+        ),
+        Option("include_comments", "bool", False, help="keep readers' comments in the text"),
+        Option("include_tables", "bool", True, help="keep the text of tables"),
+        Option("publisher", "str", None, help="publisher for every article (else the site name)"),
+        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger pages are rejected, not read"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.opts.encoding != "auto" and _codec(self.opts.encoding) is None:
+            raise self.error(
+                f"option 'encoding': unknown codec {self.opts.encoding!r}",
+                hint="use 'auto' or a Python codec name such as 'utf-8' or 'cp1252'",
+            )
+        _trafilatura()
+
+    def units(self) -> Iterable[WorkUnit]:
+        for ref in expand_paths(
+            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
+        ):
+            yield WorkUnit(ref)
+
+    def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
+        try:
+            data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
+        except InputError as exc:
+            ctx.reject(exc.reason, detail=exc.detail)
+            return
+        try:
+            found = extract(
+                data,
+                unit.key,
+                encoding=self.opts.encoding,
+                favor=self.opts.favor,
+                include_comments=self.opts.include_comments,
+                include_tables=self.opts.include_tables,
+            )
+        except NoArticle as exc:
+            ctx.reject(exc.reason, detail=exc.detail)
+            return
+        found["metadata"]["input"] = unit.key
+        yield articles_batch(ctx, [found], publisher=self.opts.publisher)
+
+
+@hookimpl
+def etl_register_plugins(register):
+    register(HtmlSource)
