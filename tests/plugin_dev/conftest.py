@@ -20,18 +20,18 @@ import pytest
 
 from tests.conftest import run_etl
 
-#: makes the scaffolded 'broken' plugin fail to import, on demand
+#: makes the scaffolded 'brokendemo' plugin fail to import, on demand
 BREAK_ENV = "ETL_TEST_BREAK_PLUGIN"
 
 
 @dataclass
 class PluginEnv:
-    """A virtualenv with the scaffolded packages etl-tagger (transform) and etl-broken installed."""
+    """A virtualenv with the scaffolded packages etl-flagdemo (transform) and etl-brokendemo installed."""
 
     root: Path
     python: Path
-    tagger: Path
-    broken: Path
+    flagdemo: Path
+    brokendemo: Path
     install_log: str
 
     def run(self, *args: str, env: dict | None = None, cwd: Path | None = None, timeout=300):
@@ -82,12 +82,12 @@ def plugin_env(tmp_path_factory) -> PluginEnv:
             pytest.skip(f"{needed} is not installed")
     root = tmp_path_factory.mktemp("plugin-env")
     python = _make_venv(root)
-    tagger = root / "etl-tagger"
-    broken = root / "etl-broken"
-    for name, folder in (("tagger", tagger), ("broken", broken)):
+    flagdemo = root / "etl-flagdemo"
+    brokendemo = root / "etl-brokendemo"
+    for name, folder in (("flagdemo", flagdemo), ("brokendemo", brokendemo)):
         proc = run_etl("new", "plugin", name, "--kind", "transform", "--dir", str(folder))
         assert proc.returncode == 0, proc.stderr
-    module = broken / "etl_broken.py"
+    module = brokendemo / "etl_brokendemo.py"
     module.write_text(
         module.read_text("utf-8") + "\n\nimport os  # noqa: E402\n\n"
         f"if os.environ.get({BREAK_ENV!r}):\n"
@@ -95,7 +95,7 @@ def plugin_env(tmp_path_factory) -> PluginEnv:
         encoding="utf-8",
     )
     logs = []
-    for folder in (tagger, broken):
+    for folder in (flagdemo, brokendemo):
         proc = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
             + ["--disable-pip-version-check", "-e", str(folder)],
@@ -106,4 +106,4 @@ def plugin_env(tmp_path_factory) -> PluginEnv:
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         logs.append(proc.stdout + proc.stderr)
-    return PluginEnv(root, python, tagger, broken, "\n".join(logs))
+    return PluginEnv(root, python, flagdemo, brokendemo, "\n".join(logs))

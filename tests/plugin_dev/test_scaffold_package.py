@@ -90,7 +90,7 @@ def test_generated_tests_pass_and_code_is_lint_clean(tmp_path, kind):
 
 
 def test_installed_package_tests_pass_in_its_own_environment(plugin_env):
-    proc = plugin_env.run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=plugin_env.tagger)
+    proc = plugin_env.run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=plugin_env.flagdemo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 passed" in proc.stdout
 
@@ -99,32 +99,32 @@ def test_installed_package_is_listed_by_etl_plugins(plugin_env):
     proc = plugin_env.etl("plugins", "--json")
     assert proc.returncode == 0, proc.stderr
     found = {(p["kind"], p["name"]): p for p in json.loads(proc.stdout)}
-    tagger = found[("transform", "tagger")]
-    assert (tagger["supplier"], tagger["version"]) == ("etl-tagger", "0.1.0")
-    assert tagger["summary"].startswith("Flags articles whose text mentions a keyword")
-    assert [o["name"] for o in tagger["options"]] == ["keywords", "column", "min_words"]
+    flagdemo = found[("transform", "flagdemo")]
+    assert (flagdemo["supplier"], flagdemo["version"]) == ("etl-flagdemo", "0.1.0")
+    assert flagdemo["summary"].startswith("Flags articles whose text mentions a keyword")
+    assert [o["name"] for o in flagdemo["options"]] == ["keywords", "column", "min_words"]
     text = plugin_env.etl("plugins").stdout
-    assert "transform tagger  (etl-tagger 0.1.0)" in text
+    assert "transform flagdemo  (etl-flagdemo 0.1.0)" in text
 
 
 def test_a_pipeline_uses_the_installed_plugin_at_once(plugin_env, tmp_path):
     pipeline = write_pipeline(
         tmp_path / "p.toml",
         f'[[sources]]\nplugin = "text"\npaths = ["{SEEDS}"]\n'
-        '[[transforms]]\nplugin = "tagger"\nkeywords = ["Putin", "football"]\n'
+        '[[transforms]]\nplugin = "flagdemo"\nkeywords = ["Putin", "football"]\n'
         '[sink]\nplugin = "parquet"\npath = "out"\n',
     )
     proc = plugin_env.etl("run", str(pipeline))
     assert proc.returncode == 0, proc.stderr
     assert "1 read, 1 written" in proc.stdout
-    assert "tagger:matched: 1" in proc.stdout
+    assert "flagdemo:matched: 1" in proc.stdout
     rows = duckdb.sql(
-        f"SELECT tagger_match, source FROM read_parquet('{tmp_path / 'out'}/**/*.parquet')"
+        f"SELECT flagdemo_match, source FROM read_parquet('{tmp_path / 'out'}/**/*.parquet')"
     ).fetchall()
     assert rows == [(True, "text")]
     validate = plugin_env.etl("validate", str(pipeline))
     assert validate.returncode == 0, validate.stderr
-    assert "[etl-tagger 0.1.0]" in validate.stdout
+    assert "[etl-flagdemo 0.1.0]" in validate.stdout
 
 
 def test_etl_pm_fixture_keeps_installed_plugins_out(plugin_env, tmp_path):
@@ -132,9 +132,9 @@ def test_etl_pm_fixture_keeps_installed_plugins_out(plugin_env, tmp_path):
     test.write_text(
         "from etl.plugins import get_plugin_manager\n"
         "def test_builtins_only(etl_pm):\n"
-        "    assert 'tagger' not in etl_pm.registry['transform']\n"
+        "    assert 'flagdemo' not in etl_pm.registry['transform']\n"
         "    assert 'text' in etl_pm.registry['source']\n"
-        "    assert 'tagger' in get_plugin_manager().registry['transform']\n"
+        "    assert 'flagdemo' in get_plugin_manager().registry['transform']\n"
     )
     proc = plugin_env.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(test), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -145,4 +145,4 @@ def test_installed_package_is_importable_only_in_its_venv():
     # the scaffolded packages must never leak into the environment running the tests
     from etl.plugins import get_plugin_manager
 
-    assert "tagger" not in get_plugin_manager().registry["transform"]
+    assert "flagdemo" not in get_plugin_manager().registry["transform"]
