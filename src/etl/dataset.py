@@ -17,10 +17,20 @@ Commit protocol (so that a kill at any moment loses or doubles nothing):
 
 Before writing, a new run (or ``etl recover``) finishes any staged run that has a COMMIT.json
 (roll forward) and deletes any that has none (roll back).
+
+Staged files are fsynced before the commit point, so a file renamed into place is complete.
+``_etl/inputs.pq`` is the dataset's memory of ingested inputs (one row per input, rewritten
+whole by each commit, so reading it costs one small file however many runs there were).
+
+Fault injection for tests (see docs/reliability.md): ``ETL_CRASH_AT=<point>`` makes the
+process ``os._exit(CRASH_EXIT)`` at that named point, ``ETL_FAIL_AT=<point>[:ERRNO]`` raises
+``OSError(ERRNO)`` (default ENOSPC) there. The points are listed in :data:`FAULT_POINTS`.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -38,6 +48,56 @@ DATA_SUFFIX = ".parquet"
 STAGED_SUFFIX = ".staged"
 REJECTS_SUFFIX = ".rejects.pq"
 COMMIT_FILE = "COMMIT.json"
+INPUTS_FILE = "inputs.pq"
+
+CRASH_ENV = "ETL_CRASH_AT"
+FAIL_ENV = "ETL_FAIL_AT"
+CRASH_EXIT = 77
+#: where ETL_CRASH_AT / ETL_FAIL_AT can strike, in the order a run passes them
+FAULT_POINTS = (
+    "write",  # a staged data file has rows (the first batch of each file)
+    "before-commit-point",  # every staged file closed and fsynced; no COMMIT.json yet
+    "commit-point-tmp",  # COMMIT.json.tmp written, not yet renamed
+    "after-commit-point",  # COMMIT.json in place; nothing renamed yet
+    "mid-apply",  # the first data file renamed into place, the others not
+    "before-manifest",  # every data file in place; no manifest yet
+    "after-manifest",  # manifest written; staging not yet removed
+    "before-unlock",  # committed and cleaned up; lock still held
+)
+
+
+def fault_point(name: str) -> None:
+    """Test hook: crash or fail here if ``ETL_CRASH_AT`` / ``ETL_FAIL_AT`` names this point."""
+    crash = os.environ.get(CRASH_ENV)
+    if crash and crash == name:
+        os._exit(CRASH_EXIT)
+    fail = os.environ.get(FAIL_ENV)
+    if fail:
+        point, _, code = fail.partition(":")
+        if point == name:
+            number = getattr(errno, code or "ENOSPC", errno.ENOSPC)
+            raise OSError(number, os.strerror(number))
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def key_digest(key: str) -> str:
+    """How the inputs memory names an input (the key itself may hold a secret)."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def file_sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def fsync_dir(path: Path) -> None:
@@ -57,11 +117,24 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that ``path`` holds either the old content or the whole new one."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, default=str, ensure_ascii=False)
+        # ASCII: input names may hold lone surrogates (undecodable bytes of a file name)
+        json.dump(data, f, indent=1, default=str, ensure_ascii=True)
         f.flush()
         os.fsync(f.fileno())
+    if path.name == COMMIT_FILE:
+        fault_point("commit-point-tmp")
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time (clock ticks since boot) of a process, to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat.rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass
@@ -105,7 +178,8 @@ class Dataset:
         return found
 
     def manifests(self) -> list[dict[str, Any]]:
-        """Manifests of committed runs, oldest first."""
+        """Manifests of committed runs, in commit order (runs commit one at a time, under the
+        lock; run ids sort by start second only)."""
         if not self.runs_dir.is_dir():
             return []
         out = []
@@ -114,12 +188,98 @@ class Dataset:
                 out.append(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
+        out.sort(key=lambda m: str(m.get("finished_at") or ""))
         return out
 
     def rejects_files(self) -> list[Path]:
         return (
             sorted(self.rejects_dir.glob(f"*{REJECTS_SUFFIX}")) if self.rejects_dir.is_dir() else []
         )
+
+    # memory of ingested inputs
+
+    @property
+    def inputs_path(self) -> Path:
+        return self.meta / INPUTS_FILE
+
+    def remembered_inputs(self) -> dict[str, tuple[Any, Any, Any]]:
+        """What earlier runs ingested: ``{key_digest: (size, mtime, sha256)}``.
+
+        Read from ``_etl/inputs.pq``; a dataset without one (older, or the file lost) gets
+        it rebuilt from the run manifests, where each run lists its inputs.
+        """
+        import pyarrow.parquet as pq
+
+        if self.inputs_path.is_file():
+            try:
+                table = pq.read_table(self.inputs_path, columns=["key", "size", "mtime", "sha256"])
+            except Exception:  # unreadable memory: fall back to the manifests
+                table = None
+            if table is not None:
+                cols = [table.column(c).to_pylist() for c in ("key", "size", "mtime", "sha256")]
+                return {k: (sz, mt, h) for k, sz, mt, h in zip(*cols, strict=True)}
+        return {
+            row["key"]: (row["size"], row["mtime"], row["sha256"])
+            for row in self._inputs_from_manifests()
+        }
+
+    def _inputs_from_manifests(self) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for manifest in self.manifests():
+            if manifest.get("sink_mode") == "overwrite":
+                rows = {}
+            for entry in manifest.get("summary", {}).get("per_input", []):
+                if not entry.get("remembered", True) or entry.get("size") is None:
+                    continue
+                key = entry.get("key") or key_digest(entry["input"])
+                rows[key] = {
+                    "key": key,
+                    "input": entry["input"],
+                    "size": entry.get("size"),
+                    "mtime": entry.get("mtime"),
+                    "sha256": entry.get("sha256"),
+                    "run_id": manifest.get("run_id"),
+                }
+        return list(rows.values())
+
+    def stage_inputs(self, run_id: str, entries: list[dict[str, Any]], *, replace: bool) -> str:
+        """Write the inputs memory as it will be after this run into the run's staging.
+
+        Returns its path relative to the root, for the commit plan. ``entries`` have
+        key, input, size, mtime, sha256; ``replace`` forgets every earlier input
+        (overwrite mode).
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows: dict[str, dict[str, Any]] = {}
+        if not replace:
+            if self.inputs_path.is_file():
+                try:
+                    for row in pq.read_table(self.inputs_path).to_pylist():
+                        rows[row["key"]] = row
+                except Exception:
+                    rows = {r["key"]: r for r in self._inputs_from_manifests()}
+            else:
+                rows = {r["key"]: r for r in self._inputs_from_manifests()}
+        for entry in entries:
+            rows[entry["key"]] = {**entry, "run_id": run_id}
+        schema = pa.schema(
+            [
+                pa.field("key", pa.string()),
+                pa.field("input", pa.string()),
+                pa.field("size", pa.int64()),
+                pa.field("mtime", pa.float64()),
+                pa.field("sha256", pa.string()),
+                pa.field("run_id", pa.string()),
+            ]
+        )
+        table = pa.Table.from_pylist(
+            [{f: r.get(f) for f in schema.names} for r in rows.values()], schema=schema
+        )
+        staged = self.staging(run_id) / f"inputs{STAGED_SUFFIX}"
+        pq.write_table(table, staged, compression="zstd")
+        return str(staged.relative_to(self.root))
 
     # lock
 
@@ -135,6 +295,7 @@ class Dataset:
             "run_id": run_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "pid_start": _process_start(os.getpid()),
             "started_at": datetime.now(UTC).isoformat(),
         }
         deadline = time.monotonic() + wait
@@ -181,6 +342,7 @@ class Dataset:
 
     @staticmethod
     def _holder_dead(holder: dict[str, Any]) -> bool:
+        """True if the holder is a process of this host that is gone (or a reused pid)."""
         if holder.get("pid") == -1:
             return True
         if holder.get("host") != socket.gethostname():
@@ -194,21 +356,45 @@ class Dataset:
             return True
         except PermissionError:
             return False
-        return False
+        started = holder.get("pid_start")
+        now = _process_start(pid)
+        # the pid lives, but as another process that got the dead holder's number
+        return started is not None and now is not None and now != started
 
     def _break_lock(self, path: Path, holder: dict[str, Any]) -> None:
-        # rename first so that two processes breaking the same stale lock cannot both win
-        stale = path.with_name(f"lock.stale.{os.getpid()}")
+        """Remove a dead holder's lock, unless someone replaced it meanwhile.
+
+        Breakers take ``lock.break`` (O_EXCL) first, then check that the lock still names
+        the dead holder: two processes that both saw the same stale lock cannot both break
+        it, and neither can remove a lock that a third process just took.
+        """
+        guard = path.with_name("lock.break")
         try:
-            os.replace(path, stale)
-        except FileNotFoundError:
+            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:  # a breaker that died while breaking leaves the guard behind
+                if time.time() - guard.stat().st_mtime > 10:
+                    guard.unlink(missing_ok=True)
+            except OSError:
+                pass
+            time.sleep(0.05)
             return
-        stale.unlink(missing_ok=True)
+        try:
+            os.close(fd)
+            current = self._read_lock(path)
+            if current is not None and all(
+                current.get(k) == holder.get(k) for k in ("run_id", "host", "pid", "started_at")
+            ):
+                path.unlink(missing_ok=True)
+                fsync_dir(path.parent)
+        finally:
+            guard.unlink(missing_ok=True)
 
     def release_lock(self) -> None:
         path = self.meta / "lock"
         holder = self._read_lock(path)
         if holder and holder.get("pid") == os.getpid():
+            fault_point("before-unlock")
             path.unlink(missing_ok=True)
 
     # commit and recovery
@@ -221,7 +407,18 @@ class Dataset:
         file or None) and ``manifest``.
         """
         staging = self.staging(run_id)
+        for rel in [s for s, _ in plan.get("renames", [])] + [
+            plan.get("rejects"),
+            plan.get("inputs"),
+        ]:
+            if rel:
+                fsync_file(self.root / rel)
+        for directory in {(self.root / s).parent for s, _ in plan.get("renames", [])}:
+            fsync_dir(directory)
+        fsync_dir(staging)
+        fault_point("before-commit-point")
         write_json_atomic(staging / COMMIT_FILE, plan)
+        fault_point("after-commit-point")
         self.apply(run_id)
 
     def apply(self, run_id: str) -> None:
@@ -230,22 +427,47 @@ class Dataset:
         plan = json.loads((staging / COMMIT_FILE).read_text(encoding="utf-8"))
         for rel in plan.get("deletes", []):
             (self.root / rel).unlink(missing_ok=True)
-        for staged_rel, final_rel in plan.get("renames", []):
-            staged, final = self.root / staged_rel, self.root / final_rel
+        for n, (staged_rel, final_rel) in enumerate(plan.get("renames", [])):
+            staged, final = self._inside(staged_rel), self._inside(final_rel)
             if staged.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
+                if not final.parent.is_dir():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    fsync_dir(final.parent.parent)
                 os.replace(staged, final)
+            if n == 0:
+                fault_point("mid-apply")
         if plan.get("rejects"):
             staged = self.root / plan["rejects"]
             if staged.exists():
                 self.rejects_dir.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, self.rejects_dir / f"{run_id}{REJECTS_SUFFIX}")
+        if plan.get("inputs"):
+            staged = self.root / plan["inputs"]
+            if staged.exists():
+                os.replace(staged, self.inputs_path)
         for directory in {(self.root / f).parent for _, f in plan.get("renames", [])}:
             fsync_dir(directory)
+        fsync_dir(self.rejects_dir)
+        fsync_dir(self.meta)
+        fault_point("before-manifest")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.runs_dir / f"{run_id}.json", plan["manifest"])
+        fault_point("after-manifest")
         shutil.rmtree(staging, ignore_errors=True)
+        fsync_dir(self.staging_root)
         self._prune_empty_dirs(plan.get("deletes", []))
+
+    def _inside(self, rel: str) -> Path:
+        """``rel`` under the dataset root; a RunError if it would lead anywhere else."""
+        path = self.root / rel
+        if (
+            "\0" in rel
+            or os.path.isabs(rel)
+            or ".." in Path(rel).parts
+            or not os.path.normpath(path).startswith(os.path.normpath(self.root) + os.sep)
+        ):
+            raise RunError(f"refusing to write outside the dataset {self.root}: {rel!r}")
+        return path
 
     def _prune_empty_dirs(self, deleted: list[str]) -> None:
         for rel in deleted:

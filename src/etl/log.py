@@ -34,12 +34,43 @@ def configure(fmt: str = "auto", verbosity: int = 0) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+#: values that came from ${ENV} in a pipeline file: never printed (see add_secrets)
+_SECRETS: set[str] = set()
+
+
+def add_secrets(values: Any) -> None:
+    """Show these values as ``***`` in every log line from now on."""
+    _SECRETS.update(v for v in values if v)
+
+
+def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    if not _SECRETS:
+        return event
+    secrets = sorted(_SECRETS, key=len, reverse=True)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        if isinstance(value, BaseException):
+            return clean(str(value))
+        return value
+
+    return {k: clean(v) for k, v in event.items()}
 
 
 def get_logger(**bound: Any) -> Any:

@@ -87,6 +87,29 @@ def build_plan(
     disable: tuple[str, ...] = (),
 ) -> Plan:
     """Check the pipeline against its plugins and list its work units; read nothing."""
+    try:
+        return _build_plan(pipeline, pm=pm, full=full, list_units=list_units, disable=disable)
+    except EtlError as exc:  # a message may quote an option that came from ${ENV}
+        redact_error(exc, pipeline)
+        raise
+
+
+def redact_error(exc: EtlError, pipeline: Pipeline) -> None:
+    """Show values that came from the environment as ``***`` in an error's message and hint."""
+    if pipeline.secrets:
+        exc.message = pipeline.redact(exc.message)
+        exc.hint = pipeline.redact(exc.hint)
+        exc.args = (exc.message,)
+
+
+def _build_plan(
+    pipeline: Pipeline,
+    *,
+    pm: PluginManager | None,
+    full: bool,
+    list_units: bool,
+    disable: tuple[str, ...],
+) -> Plan:
     if pm is None:
         pm = get_plugin_manager(local=pipeline.plugins, base_dir=pipeline.base_dir, disable=disable)
     else:
@@ -201,17 +224,23 @@ def summarize(
     inputs = []
     for index, unit in enumerate(plan.units):
         written, dups = totals.per_unit.get(index, [0, 0])
+        read = stats.read.get(index, 0)
+        rejected = stats.rejected.get(index, 0)
         inputs.append(
             {
                 "input": unit.key,
                 "source": plan.sources[unit.source_index].name,
                 "size": unit.input.size,
                 "mtime": unit.input.mtime,
-                "read": stats.read.get(index, 0),
+                # what the input gave: articles read plus records the source rejected;
+                # records = written + duplicates + dropped + rejected (docs/reliability.md)
+                "records": read + rejected - stats.rows_rejected.get(index, 0),
+                "read": read,
                 "written": written,
                 "duplicates": dups,
                 "dropped": stats.dropped.get(index, 0),
-                "rejected": stats.rejected.get(index, 0),
+                "rejected": rejected,
+                "complete": index not in stats.retry,
             }
         )
     return {
@@ -231,36 +260,59 @@ def summarize(
     }
 
 
-def manifest(plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:
-    """The run manifest: what ran, with what, and what it did (secrets redacted)."""
+def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
+    """The rejects table, secrets redacted and undecodable characters (lone surrogates of
+    odd file names) replaced, so that writing it can never fail the commit."""
     p = plan.pipeline
-    return {
-        "run_id": plan.run.run_id,
-        "etl_version": __version__,
-        "started_at": plan.run.started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "pipeline_file": str(p.path) if p.path else None,
-        "pipeline_text": p.redact(p.text),
-        "pipeline": p.describe(),
-        "plugins": [
-            {
-                "kind": pl.kind,
-                "name": pl.name,
-                "section": pl.section,
-                "supplier": type(pl).supplier,
-                "version": type(pl).supplier_version,
-            }
-            for pl in plan.plugins()
-        ],
-        "schema": [{"name": f.name, "type": str(f.type)} for f in plan.schema],
-        "summary": summary,
-    }
+    if p.secrets:
+        rows = [p.redact(row) for row in rows]
+    try:
+        return rejects_table(rows)
+    except (UnicodeError, pa.ArrowException):
+        return rejects_table([{k: _printable(v) for k, v in row.items()} for row in rows])
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def manifest(plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run manifest: what ran, with what, and what it did (secrets redacted, everywhere:
+    input names and error details may hold a value that came from the environment)."""
+    p = plan.pipeline
+    redact = p.redact if p.secrets else (lambda value: value)
+    return redact(
+        {
+            "run_id": plan.run.run_id,
+            "etl_version": __version__,
+            "started_at": plan.run.started_at.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "pipeline_file": str(p.path) if p.path else None,
+            "pipeline_text": p.redact(p.text),
+            "pipeline": p.describe(),
+            "plugins": [
+                {
+                    "kind": pl.kind,
+                    "name": pl.name,
+                    "section": pl.section,
+                    "supplier": type(pl).supplier,
+                    "version": type(pl).supplier_version,
+                }
+                for pl in plan.plugins()
+            ],
+            "schema": [{"name": f.name, "type": str(f.type)} for f in plan.schema],
+            "summary": summary,
+        }
+    )
 
 
 def run_plan(plan: Plan) -> dict[str, Any]:
     """Stream and commit a built plan; return the summary. The dataset is untouched on error."""
+    log.add_secrets(plan.pipeline.secrets)
     logger = log.get_logger(run_id=plan.run.run_id)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -291,9 +343,12 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             transform.close()
         summary = summarize(plan, stats, totals, timings)
         t0 = time.perf_counter()
+        record = getattr(plan.sink, "record_inputs", None)
+        if record is not None:
+            record(plan.units, summary["per_input"])
         timings["commit"] = 0.0
         summary["timings"]["total"] = round(time.perf_counter() - started, 4)
-        plan.sink.commit(rejects_table(stats.rejects), manifest(plan, summary))
+        plan.sink.commit(safe_rejects(plan, stats.rejects), manifest(plan, summary))
         timings["commit"] = time.perf_counter() - t0
         summary["timings"].update({k: round(v, 4) for k, v in timings.items()})
         summary["timings"]["total"] = round(time.perf_counter() - started, 4)
@@ -311,9 +366,14 @@ def run_plan(plan: Plan) -> dict[str, Any]:
                 plan.sink.abort()
             except Exception as abort_exc:  # keep the first error; say the second
                 logger.error("abort failed", stage="abort", error=str(abort_exc))
-        if isinstance(exc, EtlError | KeyboardInterrupt):
+        if isinstance(exc, EtlError):
+            redact_error(exc, plan.pipeline)
             raise
-        raise RunError(f"the run failed: {type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RunError(
+            plan.pipeline.redact(f"the run failed: {type(exc).__name__}: {exc}")
+        ) from exc
     finally:
         plan.hook.etl_after_run(run=plan.run, summary=summary, error=error)
 

@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 
 INPUT_COLUMN = "__etl_input"
 
+#: reject reasons that may not recur on a re-read (I/O trouble, a plugin's exception, a
+#: fetch that failed): their inputs are not remembered as ingested. A source may add its own
+#: by starting the reason with "transient" (``ctx.reject("transient: HTTP 503")``).
+RETRY_REASONS = frozenset({"source error", "unreadable", "fetch failed", "timeout"})
+#: the reject an input gets that gave neither articles nor a reject of its own
+NOTHING_REASON = "no articles"
+
+
+def is_retry_reason(reason: str) -> bool:
+    return reason in RETRY_REASONS or reason.startswith("transient")
+
 
 @dataclass
 class StreamStats:
@@ -42,6 +53,10 @@ class StreamStats:
     rejected: Counter[int] = field(default_factory=Counter)
     #: rows in and out of each transform, by section label
     transform_rows: dict[str, list[int]] = field(default_factory=dict)
+    #: of ``rejected``: rows a transform rejected (they were read first)
+    rows_rejected: Counter[int] = field(default_factory=Counter)
+    #: unit indexes not to remember as ingested (a read that failed in a way that may pass)
+    retry: set[int] = field(default_factory=set)
 
     def merge(self, other: StreamStats) -> None:
         self.rejects.extend(other.rejects)
@@ -49,6 +64,8 @@ class StreamStats:
         self.read.update(other.read)
         self.dropped.update(other.dropped)
         self.rejected.update(other.rejected)
+        self.rows_rejected.update(other.rows_rejected)
+        self.retry.update(other.retry)
         for key, (n_in, n_out) in other.transform_rows.items():
             mine = self.transform_rows.setdefault(key, [0, 0])
             mine[0] += n_in
@@ -111,6 +128,8 @@ class Streamer:
             )
         if unit_index is not None:
             self.stats.rejected[unit_index] += len(rejects)
+            if any(is_retry_reason(r["reason"]) for r in rejects):
+                self.stats.retry.add(unit_index)
         if self.on_error == "fail":
             first = rejects[0]
             where = first["input"] + (f" ({first['location']})" if first["location"] else "")
@@ -154,6 +173,10 @@ class Streamer:
             if self.on_error == "fail":
                 self._collect(ctx, index)
         self._collect(ctx, index)
+        if not self.stats.read.get(index) and not self.stats.rejected.get(index):
+            # every input ends as rows or a reject: nothing vanishes unaccounted for
+            ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
+            self._collect(ctx, index)
 
     def joined(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
         """Batches of the given units, small ones joined up to the run's batch size."""
@@ -232,6 +255,7 @@ class Streamer:
         units = np.bincount(batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False))
         for index in np.flatnonzero(units):
             self.stats.rejected[int(index)] += int(units[index])
+            self.stats.rows_rejected[int(index)] += int(units[index])
             self._rejected_rows[int(index)] += int(units[index])
 
     def _count_dropped(self, before: pa.Array, after: pa.Array) -> None:

@@ -14,8 +14,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.context import RunInfo
-from etl.dataset import DATA_SUFFIX, REJECTS_SUFFIX, STAGED_SUFFIX, Dataset
-from etl.errors import ConfigError
+from etl.dataset import (
+    COMMIT_FILE,
+    DATA_SUFFIX,
+    REJECTS_SUFFIX,
+    STAGED_SUFFIX,
+    Dataset,
+    fault_point,
+    file_sha256,
+    key_digest,
+)
+from etl.errors import ConfigError, RunError
 from etl.hookspecs import hookimpl
 from etl.plugin import Option, Sink, WriteResult
 
@@ -60,6 +69,8 @@ class _FileWriter:
 
     def write(self, batch: pa.RecordBatch, row_group_size: int) -> None:
         self.writer.write_batch(batch, row_group_size=row_group_size)
+        if not self.rows:
+            fault_point("write")
         self.rows += batch.num_rows
 
     def close(self) -> None:
@@ -120,8 +131,11 @@ class ParquetSink(Sink):
         ds = self.dataset
         if ds.root.exists() and not ds.root.is_dir():
             raise self.error(f"{ds.root} exists and is not a folder")
-        ds.root.mkdir(parents=True, exist_ok=True)
-        ds.acquire_lock(run.run_id, wait=float(run.extra.get("wait", 0.0)))
+        try:
+            ds.root.mkdir(parents=True, exist_ok=True)
+            ds.acquire_lock(run.run_id, wait=float(run.extra.get("wait", 0.0)))
+        except OSError as exc:
+            raise self._write_error(exc, "taking the writer lock") from exc
         try:
             ds.recover()
             if self.opts.mode == "error" and ds.exists():
@@ -132,10 +146,15 @@ class ParquetSink(Sink):
                 )
             from etl.evolution import plan_schema  # refuses an unsafe type change here
 
-            self.schema_plan = plan_schema(ds.root, schema, mode=self.opts.mode, section=self.section)
+            self.schema_plan = plan_schema(
+                ds.root, schema, mode=self.opts.mode, section=self.section
+            )
             self.staging = ds.staging(run.run_id)
             self.staging.mkdir(parents=True, exist_ok=True)
             self.seen = self._existing_ids() if self.opts.mode == "append" else set()
+        except OSError as exc:
+            ds.release_lock()
+            raise self._write_error(exc, "opening") from exc
         except BaseException:
             ds.release_lock()
             raise
@@ -153,20 +172,70 @@ class ParquetSink(Sink):
         return set(ids.column("id").to_pylist())
 
     def filter_units(self, units):
-        """Skip inputs a committed run already read unchanged (same key, size and mtime)."""
+        """Skip inputs a committed run ingested unchanged; read nothing of those.
+
+        An input is unchanged when its size and mtime are those remembered; when only the
+        mtime differs (a file touched or copied), its content hash decides. Inputs without
+        size or mtime (URLs) are always read. See docs/reliability.md.
+        """
         if self.opts.mode != "append":
             return units
-        known: dict[str, tuple[Any, Any]] = {}
-        for manifest in self.dataset.manifests():
-            for entry in manifest.get("summary", {}).get("per_input", []):
-                known[entry["input"]] = (entry.get("size"), entry.get("mtime"))
-        return [
-            u
-            for u in units
-            if u.input.size is None
-            or u.input.mtime is None
-            or known.get(u.key) != (u.input.size, u.input.mtime)
-        ]
+        known = self.dataset.remembered_inputs()
+        if not known:
+            return units
+        kept = []
+        for unit in units:
+            size, mtime = unit.input.size, unit.input.mtime
+            seen = known.get(key_digest(unit.key)) if size is not None else None
+            if seen is not None and mtime is not None and seen[0] == size:
+                if seen[1] == mtime:
+                    continue
+                if seen[2] is not None and file_sha256(unit.key) == seen[2]:
+                    continue
+            kept.append(unit)
+        return kept
+
+    def record_inputs(self, units: list[Any], per_input: list[dict[str, Any]]) -> None:
+        """Note which of this run's inputs to remember, and their content hashes.
+
+        ``per_input`` is the run summary's list (one entry per unit, same order); each
+        entry gets ``key``, ``sha256`` and ``remembered``. Remembered: local files read to the
+        end and unchanged since they were listed, whatever rows or rejects they gave. Not
+        remembered: inputs whose reading failed in a way that may pass (``complete`` false:
+        an I/O error, a source exception), inputs without size or mtime, inputs that changed
+        during the run. Those are read again by the next run.
+        """
+        import os
+
+        self.remember: list[dict[str, Any]] = []
+        for unit, entry in zip(units, per_input, strict=True):
+            key = unit.key
+            entry["key"] = key_digest(key)
+            entry["sha256"] = None
+            entry["remembered"] = False
+            ref = unit.input
+            if not entry.get("complete", True) or ref.size is None or ref.mtime is None:
+                continue
+            try:
+                st = os.stat(key)
+            except (OSError, ValueError):
+                continue
+            if st.st_size != ref.size or st.st_mtime != ref.mtime:
+                continue  # changed while we read it: read it again next time
+            digest = file_sha256(key)
+            if digest is None:
+                continue
+            entry["sha256"] = digest
+            entry["remembered"] = True
+            self.remember.append(
+                {
+                    "key": entry["key"],
+                    "input": None,  # filled from the (redacted) manifest at commit
+                    "size": ref.size,
+                    "mtime": ref.mtime,
+                    "sha256": digest,
+                }
+            )
 
     # writing
 
@@ -176,10 +245,13 @@ class ParquetSink(Sink):
             batch = batch.filter(kept)
         written = batch.num_rows
         if written:
-            if self.opts.partition_by:
-                self._write_partitioned(batch)
-            else:
-                self._write_to("", batch)
+            try:
+                if self.opts.partition_by:
+                    self._write_partitioned(batch)
+                else:
+                    self._write_to("", batch)
+            except OSError as exc:
+                raise self._write_error(exc, "writing staged files") from exc
         duplicates = (len(kept) - written) if kept is not None else 0
         return WriteResult(written=written, duplicates=duplicates, kept=kept)
 
@@ -250,37 +322,84 @@ class ParquetSink(Sink):
 
     def commit(self, rejects: pa.Table, manifest: dict[str, Any]) -> None:
         try:
-            for writer in self.writers.values():
-                writer.close()
-                self.finished.append(writer)
-            self.writers = {}
-            root = self.dataset.root
-            renames = [
-                [str(w.staged.relative_to(root)), w.final_rel] for w in self.finished if w.rows
-            ]
-            rejects_rel = None
-            if rejects.num_rows:
-                staged_rejects = self.staging / f"rejects{STAGED_SUFFIX}"
-                pq.write_table(rejects, staged_rejects, compression="zstd")
-                rejects_rel = str(staged_rejects.relative_to(root))
-            deletes = []
-            if self.opts.mode == "overwrite":
-                deletes = [str(p.relative_to(root)) for p in self.dataset.data_files()]
-            manifest = {**manifest, "files": [f for _, f in renames], "dataset": str(root)}
-            from etl.evolution import stage_schema  # _etl/schema.json commits with the data
-
-            renames += stage_schema(root, self.staging, self.schema_plan, self.run.run_id)
-            self.dataset.commit(
-                self.run.run_id,
-                {
-                    "renames": renames,
-                    "deletes": deletes,
-                    "rejects": rejects_rel,
-                    "manifest": manifest,
-                },
-            )
+            try:
+                plan = self._commit_plan(rejects, manifest)
+            except OSError as exc:
+                raise self._write_error(exc, "staging the run's files") from exc
+            try:
+                self.dataset.commit(self.run.run_id, plan)
+            except OSError as exc:
+                if (self.staging / COMMIT_FILE).is_file():
+                    raise RunError(
+                        f"the run was committed but could not be finished in {self.dataset.root}: "
+                        f"{exc.strerror or exc}",
+                        hint=f"fix the cause, then run `etl recover {self.dataset.root}` (any next "
+                        "run does it too) to finish it",
+                    ) from exc
+                raise self._write_error(exc, "committing") from exc
         finally:
             self.dataset.release_lock()
+
+    def _commit_plan(self, rejects: pa.Table, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Close and stage everything; the plan that :meth:`Dataset.commit` writes and applies."""
+        for writer in self.writers.values():
+            writer.close()
+            self.finished.append(writer)
+        self.writers = {}
+        root = self.dataset.root
+        renames = [[str(w.staged.relative_to(root)), w.final_rel] for w in self.finished if w.rows]
+        rejects_rel = None
+        if rejects.num_rows:
+            staged_rejects = self.staging / f"rejects{STAGED_SUFFIX}"
+            pq.write_table(rejects, staged_rejects, compression="zstd")
+            rejects_rel = str(staged_rejects.relative_to(root))
+        deletes = []
+        if self.opts.mode == "overwrite":
+            deletes = [str(p.relative_to(root)) for p in self.dataset.data_files()]
+        remember = getattr(self, "remember", [])
+        names = {
+            e.get("key"): e.get("input") for e in manifest.get("summary", {}).get("per_input", [])
+        }
+        for entry in remember:
+            entry["input"] = names.get(entry["key"])
+        inputs_rel = None
+        if remember or self.opts.mode == "overwrite":
+            inputs_rel = self.dataset.stage_inputs(
+                self.run.run_id, remember, replace=self.opts.mode == "overwrite"
+            )
+        manifest = {
+            **manifest,
+            "files": [f for _, f in renames],
+            "dataset": str(root),
+            "sink_mode": self.opts.mode,
+        }
+        from etl.evolution import stage_schema  # _etl/schema.json commits with the data
+
+        renames += stage_schema(root, self.staging, self.schema_plan, self.run.run_id)
+        return {
+            "renames": renames,
+            "deletes": deletes,
+            "rejects": rejects_rel,
+            "inputs": inputs_rel,
+            "manifest": manifest,
+        }
+
+    def _write_error(self, exc: OSError, doing: str) -> RunError:
+        import errno
+
+        why = exc.strerror or str(exc)
+        hint = {
+            errno.ENOSPC: "free some space on that filesystem, or point [sink] path elsewhere",
+            errno.EDQUOT: "raise the disk quota, or point [sink] path elsewhere",
+            errno.EACCES: "check that this user may write into the dataset folder",
+            errno.EPERM: "check that this user may write into the dataset folder",
+            errno.EROFS: "that filesystem is mounted read-only; point [sink] path elsewhere",
+        }.get(exc.errno or 0, "check the dataset folder and its filesystem")
+        return RunError(
+            f"plugin 'parquet' ({self.section}): cannot write the dataset {self.dataset.root} "
+            f"({doing}): {why}; nothing of this run was committed",
+            hint=hint,
+        )
 
     def abort(self) -> None:
         import shutil
@@ -290,7 +409,15 @@ class ParquetSink(Sink):
                 with contextlib.suppress(Exception):
                     writer.close()
             self.writers = {}
-            shutil.rmtree(self.staging, ignore_errors=True)
+            staging = getattr(self, "staging", None)
+            if staging is None:
+                return
+            if (staging / COMMIT_FILE).is_file():
+                # past the commit point: finish it, or leave it for `etl recover`
+                with contextlib.suppress(Exception):
+                    self.dataset.apply(self.run.run_id)
+                return
+            shutil.rmtree(staging, ignore_errors=True)
         finally:
             self.dataset.release_lock()
 

@@ -1,0 +1,128 @@
+"""Helpers for the reliability tests: generated corpora, real CLI runs, reading datasets back."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+WORDS = [
+    "council",
+    "budget",
+    "river",
+    "harbour",
+    "election",
+    "minister",
+    "storm",
+    "school",
+    "hospital",
+    "market",
+    "rail",
+    "court",
+    "festival",
+    "museum",
+    "farmers",
+    "bridge",
+    "energy",
+    "water",
+    "housing",
+    "police",
+    "report",
+    "vote",
+]
+
+#: columns that differ between runs of the same inputs
+RUN_COLUMNS = {"run_id", "ingested_at"}
+
+
+def make_corpus(folder: Path, n: int, *, seed: int = 7, duplicates: int = 0) -> list[Path]:
+    """``n`` small text articles (one per file); the last ``duplicates`` repeat earlier texts."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = []
+    for i in range(n - duplicates):
+        body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
+        texts.append(f"Headline number {i} about {rng.choice(WORDS)}\n\n{body} (item {i}).\n")
+    texts += [texts[rng.randrange(len(texts))] for _ in range(duplicates)]
+    paths = []
+    for i, text in enumerate(texts):
+        path = folder / f"{i // 500:02d}" / f"a{i:05d}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def write_pipeline(
+    path: Path, inputs: str | list[str], dataset: Path, *, sink: str = "", run: str = ""
+) -> Path:
+    paths = [inputs] if isinstance(inputs, str) else inputs
+    path.write_text(
+        "[run]\n"
+        f"{run}\n"
+        "[[sources]]\n"
+        'plugin = "text"\n'
+        f"paths = {json.dumps([str(p) for p in paths])}\n"
+        "[sink]\n"
+        'plugin = "parquet"\n'
+        f"path = {json.dumps(str(dataset))}\n"
+        f"{sink}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def etl(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw):
+    """Run the real CLI in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        **kw,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"etl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def visible_files(dataset: Path) -> list[Path]:
+    """Every Parquet file a reader globbing ``**/*.parquet`` outside ``_etl`` would see."""
+    return sorted(
+        p for p in dataset.rglob("*.parquet") if "_etl" not in p.relative_to(dataset).parts
+    )
+
+
+def read_dataset(dataset: Path) -> pa.Table:
+    """All rows readers see, each visible file read whole (a torn file raises here)."""
+    tables = [pq.read_table(p) for p in visible_files(dataset)]
+    if not tables:
+        return pa.table({"id": pa.array([], pa.string())})
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def rows_by_id(dataset: Path) -> dict[str, tuple]:
+    """``{id: row without run columns}``; fails if an id appears twice."""
+    table = read_dataset(dataset)
+    columns = [c for c in table.column_names if c not in RUN_COLUMNS]
+    rows = table.select(columns).to_pylist()
+    out: dict[str, tuple] = {}
+    for row in rows:
+        assert row["id"] not in out, f"article {row['id']} appears twice"
+        out[row["id"]] = tuple(
+            (k, json.dumps(v, sort_keys=True, default=str)) for k, v in sorted(row.items())
+        )
+    return out
+
+
+def manifests(dataset: Path) -> list[dict]:
+    runs = dataset / "_etl" / "runs"
+    found = [json.loads(p.read_text()) for p in runs.glob("*.json")] if runs.is_dir() else []
+    return sorted(found, key=lambda m: m["finished_at"])  # commit order
