@@ -186,6 +186,18 @@ def make_corpus(folder: Path, n: int, seed: int = 1) -> Path:
     return folder
 
 
+def benchmark_corpus(work: Path, n: int) -> tuple[Path, str]:
+    """The performance benchmark's corpus (benchmarks/corpus.py) when present, else ours."""
+    try:
+        sys.path.insert(0, str(HERE.parent))
+        from corpus import make_corpus as shared  # benchmarks/corpus.py
+    except ImportError:
+        return make_corpus(work / f"corpus-{n}", n), "benchmarks/scaling.py's own generator"
+    finally:
+        sys.path.remove(str(HERE.parent))
+    return shared(work / f"shared-corpus-{n}", n) / "text", "benchmarks/corpus.py"
+
+
 # running
 
 
@@ -286,7 +298,8 @@ def main() -> None:
     )
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        corpus = make_corpus(work / f"corpus-{size}", size)
+        corpus, generator = benchmark_corpus(work, size)
+        print(f"corpus: {size} articles from {generator}", file=sys.stderr)
         pipeline, label = write_pipeline(work, corpus)
         results: dict[str, list[dict]] = {e: [] for e in executors}
         for round_no in range(args.rounds):
