@@ -22,7 +22,7 @@ from etl.plugin import InputRef
 from tests.conftest import read_dataset, read_rejects, run_etl, write_pipeline
 
 ARTICLES = [
-    {"title": f"Remote story {i}", "text": f"Remote body {i}.", "date": "2024-05-0%dT10:00:00Z" % i}
+    {"title": f"Remote story {i}", "text": f"Remote body {i}.", "date": f"2024-05-0{i}T10:00:00Z"}
     for i in range(1, 4)
 ]
 BODY = "\n".join(json.dumps(a) for a in ARTICLES).encode() + b"\n"
@@ -225,8 +225,8 @@ def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     ]
     p = write_pipeline(
         tmp_path / "p.toml",
-        '[[sources]]\nplugin = "jsonl"\npaths = [%s]\nretries = 2\ntimeout = 5\n'
-        '[sink]\nplugin = "parquet"\npath = "out"\n' % ", ".join(f'"{u}"' for u in urls),
+        '[[sources]]\nplugin = "jsonl"\npaths = [' + ", ".join(f'"{u}"' for u in urls) + "]\n"
+        'retries = 2\ntimeout = 5\n[sink]\nplugin = "parquet"\npath = "out"\n',
     )
     proc = run_etl("run", str(p))
     assert proc.returncode == 0, proc.stderr
