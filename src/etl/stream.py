@@ -210,6 +210,13 @@ class Streamer:
                 self._reject_rows(batch, transform, ctx, error_line(exc))
                 out = batch.slice(0, 0)
             self._collect(ctx, None)
+            if not isinstance(out, pa.RecordBatch):
+                raise PluginError(
+                    f"plugin '{transform.name}' ({transform.section}) returned "
+                    f"{type(out).__name__}, not a pyarrow.RecordBatch",
+                    hint=("did you forget `return batch`? " if out is None else "")
+                    + "return the batch you were given, filtered or with columns set",
+                )
             if INPUT_COLUMN not in out.schema.names:
                 raise RunError(
                     f"plugin '{transform.name}' ({transform.section}) returned a batch without "

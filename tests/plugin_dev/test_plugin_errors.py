@@ -140,6 +140,26 @@ def test_batch_of_the_wrong_schema(tmp_path, body, difference, hint):
     )
 
 
+def test_process_that_forgets_to_return_the_batch(tmp_path):
+    pipeline = plugin_pipeline(
+        tmp_path,
+        """
+        class Mine(Transform):
+            '''Forgets the return.'''
+            name = "mine"
+            def process(self, batch, ctx):
+                batch = batch.filter([True] * batch.num_rows)
+        """,
+    )
+    assert_user_error(
+        tmp_path,
+        pipeline,
+        "plugin 'mine' ([[transforms]] #1 in p.toml) returned NoneType, not a pyarrow.RecordBatch",
+        "did you forget `return batch`?",
+        in_plugin_code=False,
+    )
+
+
 def test_columns_in_another_order_are_accepted(tmp_path):
     pipeline = plugin_pipeline(
         tmp_path,
