@@ -1,0 +1,201 @@
+"""The `delta` sink through the real CLI, read back by deltalake, Polars and DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples" / "analytics"
+
+
+def etl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ETL_PROGRESS": "0"},
+        timeout=300,
+    )
+
+
+def run_ok(pipeline: str, table: Path, *sets: str) -> str:
+    args = ["run", str(EXAMPLES / pipeline), "--set", "sink.plugin=delta"]
+    args += ["--set", f"sink.path={table}"]
+    for s in sets:
+        args += ["--set", s]
+    proc = etl(*args)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    """Three runs: 1200 articles, then 400 more with two new columns, then run 1 again."""
+    path = tmp_path_factory.mktemp("delta") / "news"
+    part = 'sink.partition_by=["language"]'
+    run_ok("news.toml", path, part, "sources.1.count=1200")
+    run_ok("news_enriched.toml", path, part, "sources.1.count=400")
+    out = run_ok("news.toml", path, part, "sources.1.count=1200")
+    assert ", 0 written," in out  # every id is already in the table
+    return path
+
+
+def manifests(path: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((path / "_etl" / "runs").glob("*.json"))]
+
+
+def test_commits_carry_run_id_and_counts(table):
+    import etl_delta
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(str(table))
+    assert dt.version() == 2  # one Delta commit per run
+    commits = etl_delta.commits(table)
+    runs = manifests(table)
+    assert [c["etl.run_id"] for c in commits] == [m["run_id"] for m in runs]
+    assert [int(c["etl.written"]) for c in commits] == [m["summary"]["written"] for m in runs]
+    assert [c["etl.schema_change"] for c in commits] == ["created", "added", ""]
+    assert int(commits[2]["etl.duplicates"]) == runs[0]["summary"]["written"] + int(
+        commits[0]["etl.duplicates"]
+    )
+    assert [m["delta_version"] for m in runs] == [0, 1, 2]
+    assert dt.metadata().partition_columns == ["language"]
+
+
+def test_deltalake_reads_grown_table_with_exact_dedup(table):
+    from deltalake import DeltaTable
+
+    t = DeltaTable(str(table)).to_pyarrow_table()
+    written = [m["summary"]["written"] for m in manifests(table)]
+    assert t.num_rows == sum(written) and written[2] == 0
+    ids = t.column("id").to_pylist()
+    assert len(set(ids)) == len(ids)
+    # the columns came with run 2; run 1's rows read as null
+    assert t.num_rows - t.column("sentences").null_count == written[1]
+    assert set(t.column("language").to_pylist()) == {"en", "fr", "es"}
+
+
+def test_polars_scan_delta(table):
+    import polars as pl
+
+    df = (
+        pl.scan_delta(str(table))
+        .group_by("language")
+        .agg(pl.len().alias("n"), pl.col("length_bucket").count().alias("bucketed"))
+        .collect()
+    )
+    written = [m["summary"]["written"] for m in manifests(table)]
+    assert df["n"].sum() == sum(written)
+    assert df["bucketed"].sum() == written[1]
+
+
+def test_duckdb_reads_the_tables_files(table):
+    """DuckDB without the delta extension: the current files that the Delta log lists."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    files = DeltaTable(str(table)).file_uris()
+    rows, langs = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT language) FROM read_parquet({files!r}, "
+        "union_by_name = true, hive_partitioning = true)"
+    ).fetchall()[0]
+    assert rows == sum(m["summary"]["written"] for m in manifests(table)) and langs == 3
+
+
+def test_duckdb_delta_extension(table):
+    import duckdb
+
+    con = duckdb.connect()
+    # never download: only an extension already installed on this machine may load
+    con.sql("SET autoinstall_known_extensions = false")
+    con.sql("SET autoload_known_extensions = false")
+    installed = con.sql(
+        "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'delta'"
+    ).fetchall()
+    if not installed or not installed[0][0]:
+        pytest.skip(
+            f"DuckDB {duckdb.__version__}'s delta extension is not installed and cannot be "
+            "downloaded here (no network but package registries; no PyPI build of it matches "
+            "this DuckDB version)"
+        )
+    con.sql("LOAD delta")
+    rows = con.sql(f"SELECT count(*) FROM delta_scan('{table}')").fetchall()[0][0]
+    assert rows == sum(m["summary"]["written"] for m in manifests(table))
+
+
+def test_rejects_beside_the_table(table):
+    rejects = sorted((table / "_etl" / "rejects").glob("*.rejects.pq"))
+    runs = manifests(table)
+    assert [p.name.split(".")[0] for p in rejects] == [m["run_id"] for m in runs]
+    for path, m in zip(rejects, runs, strict=True):
+        t = pq.read_table(path)
+        assert t.num_rows == m["summary"]["rejected"] > 0
+        assert set(t.column("reason").to_pylist()) == {"empty text"}
+    assert not any((table / "_etl" / "staging").glob("*"))
+
+
+def test_overwrite_replaces_table_and_refused_type_change(table, tmp_path):
+    from deltalake import DeltaTable
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        f'plugins = ["{EXAMPLES / "news_plugins.py"}"]\n'
+        '[[sources]]\nplugin = "synthetic_news"\ncount = 30\nseed = 5\n'
+        '[[transforms]]\nplugin = "constant_column"\ncolumn = "length_bucket"\n'
+        'type = "int64"\nvalue = 1\n'
+        f'[sink]\nplugin = "delta"\npath = "{table}"\npartition_by = ["language"]\n'
+    )
+    before = DeltaTable(str(table)).version()
+    proc = etl("run", str(bad))
+    assert proc.returncode == 2
+    assert "column 'length_bucket' is string in the dataset" in proc.stderr
+    assert 'mode = "overwrite"' in proc.stderr
+    assert DeltaTable(str(table)).version() == before
+
+    other = tmp_path / "copy"
+    run_ok("news.toml", other, "sources.1.count=100")
+    proc = etl(
+        "run",
+        str(bad),
+        "--set",
+        f"sink.path={other}",
+        "--set",
+        "sink.mode=overwrite",
+        "--set",
+        "sink.partition_by=[]",
+    )
+    assert proc.returncode == 0, proc.stderr
+    t = DeltaTable(str(other)).to_pyarrow_table()
+    assert t.num_rows == 30 and set(t.column("length_bucket").to_pylist()) == {1}
+
+
+def test_mode_error_and_missing_partition_column(table, tmp_path):
+    proc = etl(
+        "run",
+        str(EXAMPLES / "news.toml"),
+        "--set",
+        "sink.plugin=delta",
+        "--set",
+        f"sink.path={table}",
+        "--set",
+        "sink.mode=error",
+    )
+    assert proc.returncode == 2 and "already exists and mode is 'error'" in proc.stderr
+    proc = etl(
+        "run",
+        str(EXAMPLES / "news.toml"),
+        "--set",
+        "sink.plugin=delta",
+        "--set",
+        f"sink.path={tmp_path / 't'}",
+        "--set",
+        'sink.partition_by=["nope"]',
+    )
+    assert proc.returncode == 2 and "no column 'nope'" in proc.stderr
