@@ -26,17 +26,30 @@ if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
 
 INPUT_COLUMN = "__etl_input"
+#: a chunk of units read at once (Source.read_many) holds at most this many input bytes
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
 
 #: reject reasons that may not recur on a re-read (I/O trouble, a plugin's exception, a
-#: fetch that failed): their inputs are not remembered as ingested. A source may add its own
-#: by starting the reason with "transient" (``ctx.reject("transient: HTTP 503")``).
-RETRY_REASONS = frozenset({"source error", "unreadable", "fetch failed", "timeout"})
+#: fetch that failed, a permission since fixed): their inputs are not remembered as ingested.
+#: A source may add its own by starting the reason with "transient" or "HTTP ".
+RETRY_REASONS = frozenset(
+    {
+        "source error",
+        "unreadable",
+        "read failed",
+        "timeout",
+        "fetch failed",
+        "connection refused",
+        "permission denied",
+        "not found",
+    }
+)
 #: the reject an input gets that gave neither articles nor a reject of its own
 NOTHING_REASON = "no articles"
 
 
 def is_retry_reason(reason: str) -> bool:
-    return reason in RETRY_REASONS or reason.startswith("transient")
+    return reason in RETRY_REASONS or reason.startswith(("transient", "HTTP "))
 
 
 @dataclass
@@ -178,21 +191,90 @@ class Streamer:
             ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
             self._collect(ctx, index)
 
+    def read_many(self, chunk: list[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
+        """Batches of several units of one source that reads many at once (``read_many``).
+
+        One call for the whole chunk, so per-batch work (compute kernels, hashing) runs on
+        a batch and not once per small file. If that call raises, the chunk's units are read
+        again one by one, so an error is the reject of its own unit only.
+        """
+        source = self.sources[chunk[0][1].source_index]
+        ctx = Context(self.run, source.name, source.section)
+        try:
+            batch, positions = source.read_many([unit for _, unit in chunk], ctx)
+            positions = np.asarray(positions, dtype=np.int32)
+            if len(positions) != batch.num_rows or (
+                len(positions) and (positions.min() < 0 or positions.max() >= len(chunk))
+            ):
+                raise ValueError("read_many returned row positions that do not fit its units")
+        except RunError:
+            raise
+        except Exception:
+            ctx.take_rejects()
+            for index, unit in chunk:
+                yield from self.read_unit(index, unit)
+            return
+        indexes = np.fromiter((index for index, _ in chunk), dtype=np.int32, count=len(chunk))
+        rejects = ctx.take_rejects()
+        if rejects:
+            where = {unit.key: index for index, unit in chunk}
+            by_unit: dict[int | None, list[dict[str, Any]]] = {}
+            for reject in rejects:
+                by_unit.setdefault(where.get(reject["input"]), []).append(reject)
+            for index, group in by_unit.items():
+                ctx.rejects = group
+                self._collect(ctx, index)
+        self._collect(ctx, None)
+        if batch.num_rows:
+            counts = np.bincount(positions, minlength=len(chunk))
+            read = self.stats.read
+            for pos in np.flatnonzero(counts).tolist():
+                read[int(indexes[pos])] += int(counts[pos])
+        for index, unit in chunk:
+            if not self.stats.read.get(index) and not self.stats.rejected.get(index):
+                # every input ends as rows or a reject: nothing vanishes unaccounted for
+                ctx.input = unit.key
+                ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
+                self._collect(ctx, index)
+        if batch.num_rows:
+            batch = conform(batch, self.schema)
+            yield batch.append_column(INPUT_COLUMN, pa.array(indexes[positions]))
+
+    def _read(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
+        """Batches of the units in order; runs of a read_many source go in chunks."""
+        chunk: list[tuple[int, WorkUnit]] = []
+        chunk_bytes = 0
+        for index, unit in units:
+            source = self.sources[unit.source_index]
+            if chunk and (
+                chunk[0][1].source_index != unit.source_index
+                or len(chunk) >= self.run.batch_size
+                or chunk_bytes >= MAX_CHUNK_BYTES
+            ):
+                yield from self.read_many(chunk)
+                chunk, chunk_bytes = [], 0
+            if getattr(source, "read_many", None) is None:
+                yield from self.read_unit(index, unit)
+                continue
+            chunk.append((index, unit))
+            chunk_bytes += unit.input.size or 0
+        if chunk:
+            yield from self.read_many(chunk)
+
     def joined(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
         """Batches of the given units, small ones joined up to the run's batch size."""
         target = self.run.batch_size
         pending: list[pa.RecordBatch] = []
         rows = 0
-        for index, unit in units:
-            for batch in self.read_unit(index, unit):
-                if not pending and batch.num_rows >= target:
-                    yield batch
-                    continue
-                pending.append(batch)
-                rows += batch.num_rows
-                if rows >= target:
-                    yield _concat(pending)
-                    pending, rows = [], 0
+        for batch in self._read(units):
+            if not pending and batch.num_rows >= target:
+                yield batch
+                continue
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= target:
+                yield _concat(pending)
+                pending, rows = [], 0
         if pending:
             yield _concat(pending)
 
