@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.conftest import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 GIVEME = sorted((DATA / "jsonl" / "giveme5w1h").glob("news_cluster__*.json"))
 
@@ -160,3 +160,20 @@ def test_validate_catches_mistakes(tmp_path, option, expect):
     assert proc.returncode == 2, proc.stdout
     assert expect in proc.stderr
     assert "plugin 'csv'" in proc.stderr
+
+
+def test_the_example_pipeline(tmp_path):
+    example = ROOT / "examples" / "csv.toml"
+    proc = run_etl("run", str(example), "--set", f"sink.path={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["title"]: r for r in read_dataset(tmp_path / "out").to_pylist()}
+    harbour = rows["Harbour reopens after storm repairs"]
+    assert harbour["text"].endswith("Fishing boats were the first to return.")
+    assert harbour["publisher"] == "Coast Herald"
+    assert harbour["uri"] == "https://coast.example/harbour"
+    assert rows["Library extends opening hours"]["published_at"] == datetime(
+        2024, 3, 12, tzinfo=UTC
+    )
+    assert rows["Council approves bike lanes"]["published_at"] == datetime(2024, 3, 13, tzinfo=UTC)
+    rejects = read_rejects(tmp_path / "out").to_pylist()
+    assert [(r["location"], r["reason"]) for r in rejects] == [("line 5", "wrong number of fields")]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.conftest import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 JSONL = DATA / "jsonl"
 DOLMA = JSONL / "dolma" / "cc_en_head-0091.jsonl"
@@ -255,3 +255,25 @@ def test_validate_catches_mistakes(tmp_path, option, expect):
     assert expect in proc.stderr
     assert "plugin 'jsonl'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_example_pipeline(tmp_path):
+    example = ROOT / "examples" / "jsonl.toml"
+    proc = run_etl("run", str(example), "--set", f"sink.path={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr
+    rows = by_title(read_dataset(tmp_path / "out").to_pylist())
+    assert rows["Central bank holds rates for a third month"]["published_at"] == datetime(
+        2024, 3, 19, 13, tzinfo=UTC
+    )
+    assert rows["Underdogs win the cup final on penalties"]["authors"] == ["Sam Okafor"]
+    assert rows["Comet visible to the naked eye this week"]["published_at"] == datetime(
+        2024, 3, 18, tzinfo=UTC
+    )
+    fair = rows["Spring fair returns to the square"]
+    assert fair["published_at"] is None
+    assert dict(fair["metadata"])["published_at_raw"] == "the weekend before Easter"
+    rejects = read_rejects(tmp_path / "out").to_pylist()
+    assert sorted((r["location"], r["reason"]) for r in rejects) == [
+        ("line 4", "malformed JSON"),
+        ("line 5", "no text"),
+    ]
