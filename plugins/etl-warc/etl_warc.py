@@ -1,0 +1,232 @@
+"""The ``warc`` source: WARC and ARC archives -> one article per HTML response record.
+
+Records are read with warcio (gzipped per record or not; ARC records converted to WARC
+form). Each HTML ``response`` is extracted as the ``html`` source does (``etl_html.extract``),
+with the record's WARC-Target-URI as ``uri`` and its WARC-Date in ``metadata``. A truncated
+or corrupt record is a reject with its offset; reading resumes at the next record boundary
+found after it (a gzip member or a ``WARC/`` header line), always further on, so a damaged
+archive cannot loop.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from etl.errors import MissingDependency
+from etl.hookspecs import hookimpl
+from etl.inputs import InputError, expand_paths, read_input_bytes
+from etl.plugin import Option, Source, WorkUnit
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from etl.context import Context
+
+__version__ = "0.1.0"
+
+INSTALL = "pip install ./plugins/etl-warc"
+DEFAULT_INCLUDE = ["*.warc", "*.warc.gz", "*.arc", "*.arc.gz"]
+DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+# how far past a corrupt record to look for the next one
+_RESYNC_WINDOW = 1 << 20
+_BOUNDARY = re.compile(
+    rb"\x1f\x8b\x08|(?:^|\n)WARC/1\.[01]\r?\n|(?:^|\n)(?:https?|dns|filedesc|ftp):\S* \d"
+)
+
+
+def _imports():
+    try:
+        import etl_html
+        from warcio.archiveiterator import ArchiveIterator
+    except ImportError as exc:
+        raise MissingDependency("warc", exc.name or "warcio", INSTALL) from None
+    return ArchiveIterator, etl_html
+
+
+def _find_next_record(stream: BinaryIO, start: int) -> int | None:
+    """The offset of the first plausible record start at or after ``start``."""
+    stream.seek(start)
+    while True:
+        window_at = stream.tell()
+        window = stream.read(_RESYNC_WINDOW)
+        if not window:
+            return None
+        match = _BOUNDARY.search(window)
+        if match:
+            found = window_at + match.start()
+            if window[match.start() : match.start() + 1] == b"\n":
+                found += 1
+            return found
+        if len(window) < _RESYNC_WINDOW:
+            return None
+        stream.seek(window_at + _RESYNC_WINDOW - 64)
+
+
+class WarcSource(Source):
+    """WARC and ARC files (gzipped or not): each HTML response record is an article."""
+
+    name = "warc"
+    options = (
+        Option("paths", "paths", required=True, help="WARC/ARC files, directories or globs"),
+        Option(
+            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
+        ),
+        Option(
+            "statuses",
+            "list",
+            [200],
+            help="HTTP statuses whose responses are extracted (others are skipped and counted)",
+        ),
+        Option(
+            "max_record_bytes",
+            "int",
+            DEFAULT_MAX_RECORD_BYTES,
+            help="a larger response body is rejected, not read",
+        ),
+        Option(
+            "favor",
+            "str",
+            "balanced",
+            choices=("balanced", "precision", "recall"),
+            help="extraction trade-off, as for the html source",
+        ),
+        Option("publisher", "str", None, help="publisher for every article (else the site name)"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not all(isinstance(s, int) for s in self.opts.statuses):
+            raise self.error("option 'statuses' must be a list of HTTP status numbers")
+        _imports()
+
+    def units(self) -> Iterable[WorkUnit]:
+        for ref in expand_paths(
+            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
+        ):
+            yield WorkUnit(ref)
+
+    def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
+        _, etl_html = _imports()
+        try:
+            if "://" in unit.key:
+                stream: BinaryIO = io.BytesIO(
+                    read_input_bytes(unit.input, max_bytes=self.opts.max_record_bytes * 16)
+                )
+            else:
+                stream = open(unit.key, "rb")
+        except (InputError, OSError) as exc:
+            reason = getattr(exc, "reason", "unreadable")
+            ctx.reject(reason, detail=getattr(exc, "detail", None) or str(exc))
+            return
+        seen: Counter[str] = Counter()
+        rejected = 0
+        found: list[dict[str, Any]] = []
+        with stream:
+            for item in self._records(stream, seen, ctx):
+                if item is _SKIP:
+                    continue
+                if item is None:
+                    rejected += 1
+                    continue
+                found.append(item)
+                if len(found) >= ctx.batch_size:
+                    yield etl_html.articles_batch(ctx, found, publisher=self.opts.publisher)
+                    found = []
+        for key, n in seen.items():
+            ctx.count(f"warc:{key}", n)
+        if found:
+            yield etl_html.articles_batch(ctx, found, publisher=self.opts.publisher)
+        elif not rejected and not seen["articles"]:
+            kinds = ", ".join(f"{k}={n}" for k, n in sorted(seen.items())) or "no records"
+            ctx.reject("no HTML responses", detail=kinds)
+
+    def _records(
+        self, stream: BinaryIO, seen: Counter[str], ctx: Context
+    ) -> Iterator[dict[str, Any] | None]:
+        """Articles (dicts) and None for each reject, resyncing after corrupt records."""
+        archive_iterator, _ = _imports()
+        start = 0
+        while True:
+            stream.seek(start)
+            iterator = archive_iterator(stream, arc2warc=True)
+            offset = start
+            try:
+                for record in iterator:
+                    # warcio's own position: the absolute start of the record just parsed
+                    offset = iterator.offset
+                    yield self._record(record, offset, seen, ctx)
+                return
+            except Exception as exc:  # warcio raises many kinds on damaged input
+                detail = f"{type(exc).__name__}: {exc}"[:500]
+                failed_at = max(getattr(iterator, "offset", offset) or 0, offset)
+                ctx.reject("corrupt record", location=f"offset {failed_at}", detail=detail)
+                yield None
+                resume = _find_next_record(stream, failed_at + 1)
+                if resume is None or resume <= start:
+                    return
+                start = resume
+
+    def _record(
+        self, record: Any, offset: int, seen: Counter[str], ctx: Context
+    ) -> dict[str, Any] | None:
+        _, etl_html = _imports()
+        kind = record.rec_type or "unknown"
+        if kind != "response":
+            seen[f"skipped_{kind}"] += 1
+            return _SKIP
+        http = record.http_headers
+        content_type = (http.get_header("Content-Type") if http else None) or (
+            record.rec_headers.get_header("Content-Type") or ""
+        )
+        if content_type.split(";")[0].strip().lower() not in HTML_TYPES:
+            seen["skipped_not_html"] += 1
+            return _SKIP
+        status = None
+        if http is not None and http.get_statuscode():
+            try:
+                status = int(http.get_statuscode())
+            except ValueError:
+                status = None
+        if status is not None and status not in self.opts.statuses:
+            seen["skipped_status"] += 1
+            return _SKIP
+        uri = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+        location = f"offset {offset}"
+        body = record.content_stream().read(self.opts.max_record_bytes + 1)
+        if len(body) > self.opts.max_record_bytes:
+            ctx.reject("too large", location=location, detail=f"{uri}: body over max_record_bytes")
+            return None
+        try:
+            found = etl_html.extract(
+                body,
+                uri or None,
+                http_charset=etl_html.charset_from_content_type(content_type),
+                favor=self.opts.favor,
+            )
+        except etl_html.NoArticle as exc:
+            ctx.reject(exc.reason, location=location, detail=f"{uri}: {exc.detail}")
+            return None
+        seen["articles"] += 1
+        meta = found["metadata"]
+        if found.get("uri") and found["uri"] != uri:
+            meta["canonical_url"] = found["uri"]
+        found["uri"] = uri or found.get("uri")
+        meta["warc_date"] = record.rec_headers.get_header("WARC-Date")
+        meta["warc_record_id"] = record.rec_headers.get_header("WARC-Record-ID")
+        meta["warc_offset"] = str(offset)
+        if status is not None:
+            meta["http_status"] = str(status)
+        return found
+
+
+_SKIP: Any = "skip"
+
+
+@hookimpl
+def etl_register_plugins(register):
+    register(WarcSource)
