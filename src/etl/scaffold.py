@@ -7,6 +7,7 @@ The package has the layout of every first-party plugin under ``plugins/``::
       etl_NAME.py           one module: the plugin class and its registration hook
       tests/test_etl_NAME.py  passes as generated (uses etl.testing)
       README.md
+      .gitignore            build and test leftovers
 
 The templates live in ``etl/templates/plugin/`` (shipped in the wheel as package data);
 ``{{key}}`` tokens are replaced, nothing else is interpreted.
@@ -102,6 +103,7 @@ def new_plugin(name: str, kind: str = "transform", directory: str | Path | None 
     files = {
         "pyproject.toml": render(_template("pyproject.toml.tmpl"), values),
         "README.md": render(_template("README.md.tmpl"), values),
+        ".gitignore": _template("gitignore.tmpl"),
         f"{names['module']}.py": module_text,
         f"tests/test_{names['module']}.py": render(_template(kind, "test.py.tmpl"), values),
     }

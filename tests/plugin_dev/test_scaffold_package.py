@@ -26,6 +26,7 @@ def test_scaffold_writes_the_first_party_layout(tmp_path):
     pkg = tmp_path / "pkg"
     files = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file())
     assert files == [
+        ".gitignore",
         "README.md",
         "etl_keyword_tagger.py",
         "pyproject.toml",
