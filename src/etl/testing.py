@@ -438,7 +438,7 @@ def run_pipeline(
     return RunResult(table, rejects, counts, summary, plan, folder)
 
 
-def _name_of(pm: PluginManager, plugin: type[Plugin] | str, kind: str) -> tuple[str, list]:
+def _name_of(plugin: type[Plugin] | str, kind: str) -> tuple[str, list]:
     if isinstance(plugin, str):
         return plugin, []
     if plugin.kind != kind:
@@ -456,7 +456,7 @@ def run_transform(
 
     Keyword arguments go to :func:`run_pipeline` (``pm``, ``tmp_path``, ``plugins``...).
     """
-    name, classes = _name_of(kwargs.get("pm"), transform, "transform")
+    name, classes = _name_of(transform, "transform")
     kwargs["plugins"] = [*classes, *kwargs.get("plugins", ())]
     return run_pipeline(
         {"transforms": [{"plugin": name, **(options or {})}]},
@@ -467,7 +467,7 @@ def run_transform(
 
 def run_source(source: type[Plugin] | str, options: Mapping[str, Any], **kwargs: Any) -> RunResult:
     """Run one source with ``options`` (paths relative to ``tmp_path``); collect its output."""
-    name, classes = _name_of(kwargs.get("pm"), source, "source")
+    name, classes = _name_of(source, "source")
     kwargs["plugins"] = [*classes, *kwargs.get("plugins", ())]
     return run_pipeline({"sources": [{"plugin": name, **options}]}, **kwargs)
 
@@ -479,7 +479,7 @@ def run_sink(
     **kwargs: Any,
 ) -> RunResult:
     """Write ``articles`` (default: samples) through one sink and commit."""
-    name, classes = _name_of(kwargs.get("pm"), sink, "sink")
+    name, classes = _name_of(sink, "sink")
     kwargs["plugins"] = [*classes, *kwargs.get("plugins", ())]
     return run_pipeline(
         {"sink": {"plugin": name, **options}},
