@@ -145,7 +145,7 @@ def word_counts(text: pa.Array) -> pa.Array:
         firsts = firsts[nonempty]
         starts[firsts] = True
         starts &= ~space
-        counts[nonempty] = np.add.reduceat(starts, firsts, dtype=np.int64)
+        counts[nonempty] = np.add.reduceat(starts, firsts, dtype=np.int32)
     result = pa.array(counts, pa.int64())
     if text.null_count:
         result = pc.if_else(pc.is_valid(text), result, pa.scalar(None, pa.int64()))
