@@ -277,3 +277,21 @@ def test_the_example_pipeline(tmp_path):
         ("line 4", "malformed JSON"),
         ("line 5", "no text"),
     ]
+
+
+def test_hostile_lines_do_not_lose_the_rest_of_the_file(tmp_path):
+    lines = [
+        json.dumps({"text": "Before."}),
+        "[" * 100_000 + "]" * 100_000,  # line 2: nested past Python's recursion limit
+        '{"text": "Lone surrogate \\ud800 in the text.", "title": "T \\udfff"}',  # line 3
+        b'{"text": "Latin-1 byte \xe9 here"}'.decode("latin-1"),  # line 4: not UTF-8
+        json.dumps({"text": "After."}),
+    ]
+    (tmp_path / "h.jsonl").write_bytes("\n".join(lines).encode("latin-1"))
+    rows, rejects, _ = run_ok(tmp_path, 'paths = ["h.jsonl"]')
+    texts = {r["text"]: r for r in rows}
+    assert set(texts) == {"Before.", "Lone surrogate \ufffd in the text.", "After."}
+    assert texts["Lone surrogate \ufffd in the text."]["title"] == "T \ufffd"
+    got = sorted((r["location"], r["reason"]) for r in rejects)
+    assert got == [("line 2", "malformed JSON"), ("line 4", "malformed JSON")]
+    assert "nested too deeply" in next(r["detail"] for r in rejects if r["location"] == "line 2")

@@ -158,11 +158,12 @@ class JsonlSource(Source):
             position.records += 1
             try:
                 value = self._decode(line)
-            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+                message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 ctx.reject(
                     "malformed JSON",
                     location=f"line {lineno}",
-                    detail=f"{exc}: {_snippet(line)}",
+                    detail=f"{message}: {_snippet(line)}",
                 )
                 continue
             if isinstance(value, list):
@@ -293,6 +294,12 @@ class JsonValues:
         while True:
             try:
                 value, end = self.json.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise JsonStreamError(
+                    "malformed JSON",
+                    self.line,
+                    "nested too deeply; the rest of the file is skipped",
+                ) from None
             except json.JSONDecodeError as exc:
                 if not self.eof and len(self.buf) - self.pos <= self.max_value:
                     self._fill(size)  # the value may go on past what is buffered

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 MAPPABLE = tuple(DEFAULT_FIELDS)
 _MAX_EXTRA_CHARS = 10_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FieldMap:
@@ -271,7 +273,21 @@ class RecordBatcher:
         for i in bad:
             meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
             meta[i].append(("date_error", "unrecognised date format"))
-        batch = self.ctx.articles(
+        try:
+            batch = self._build(published)
+        except UnicodeEncodeError:
+            # lone surrogates ("\ud800" escapes in JSON) are not UTF-8: replace them, keep the rows
+            for column in ("text", "title", "uri", "publisher", "language", "authors"):
+                cols[column] = [_clean(v) for v in cols[column]]
+            self.meta = meta = [[(_clean(k), _clean(v)) for k, v in m] for m in meta]
+            batch = self._build(published)
+            self.ctx.count(f"{self.ctx.plugin}:unpaired surrogates replaced", len(meta))
+        self._reset()
+        return batch
+
+    def _build(self, published: pa.Array) -> pa.RecordBatch:
+        cols, meta = self.cols, self.meta
+        return self.ctx.articles(
             text=pa.array(cols["text"], pa.string()),
             title=pa.array(cols["title"], pa.string()),
             uri=pa.array(cols["uri"], pa.string()),
@@ -281,5 +297,11 @@ class RecordBatcher:
             language=pa.array(cols["language"], pa.string()),
             metadata=pa.array(meta, pa.map_(pa.string(), pa.string())),
         )
-        self._reset()
-        return batch
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
