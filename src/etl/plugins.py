@@ -13,6 +13,7 @@ call or test; there is no module-level global.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -234,5 +235,28 @@ def get_plugin_manager(
             pm.load_entry_points(only)
     for spec in local:
         pm.load_local(spec, base_dir or Path.cwd())
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise _unknown_hooks(pm, exc.plugin) from exc
     return pm
+
+
+def _unknown_hooks(pm: PluginManager, module: object) -> PluginError:
+    """A misspelt hook, named with the file that has it and the hook it probably meant."""
+    known = [name for name in dir(hookspecs) if name.startswith("etl_")]
+    marker = f"{pm.project_name}_impl"
+    unknown = [
+        name
+        for name in dir(module)
+        if name.startswith("etl_") and name not in known and hasattr(getattr(module, name), marker)
+    ]
+    guesses = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        guesses.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    where = getattr(module, "__file__", None) or pm.get_name(module)
+    return PluginError(
+        f"plugin module {where} implements unknown hooks: {', '.join(guesses)}",
+        hint=f"the hooks are {', '.join(known)} (docs/plugins.md, Hook reference)",
+    )

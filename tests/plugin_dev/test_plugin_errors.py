@@ -214,6 +214,36 @@ def test_plugin_file_that_fails_to_import(tmp_path):
     )
 
 
+def test_misspelt_hooks_are_named_with_what_they_meant(tmp_path):
+    (tmp_path / "mine.py").write_text(
+        "from etl import Transform, hookimpl\n"
+        "class Mine(Transform):\n"
+        "    '''Never registered: the hook name is misspelt.'''\n"
+        "    name = 'mine'\n"
+        "@hookimpl\n"
+        "def etl_register_plugin(register):\n"
+        "    register(Mine)\n"
+        "@hookimpl\n"
+        "def etl_after_runs(run, summary, error):\n"
+        "    pass\n"
+    )
+    pipeline = write_pipeline(
+        tmp_path / "p.toml",
+        'plugins = ["mine.py"]\n'
+        f'[[sources]]\nplugin = "text"\npaths = ["{SEEDS}"]\n'
+        '[sink]\nplugin = "parquet"\npath = "out"\n',
+    )
+    assert_user_error(
+        tmp_path,
+        pipeline,
+        f"plugin module {tmp_path / 'mine.py'} implements unknown hooks: 'etl_after_runs' "
+        "(did you mean 'etl_after_run'?), 'etl_register_plugin' (did you mean "
+        "'etl_register_plugins'?)",
+        "the hooks are ",
+        command="validate",
+    )
+
+
 def test_bad_option_value_names_plugin_and_section(tmp_path):
     pipeline = plugin_pipeline(
         tmp_path,
