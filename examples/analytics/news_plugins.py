@@ -158,14 +158,14 @@ class ConstantColumn(Transform):
     name = "constant_column"
     options = (
         Option("column", "str", required=True, help="the column to add"),
-        Option("type", "str", "string", help="string, int64 or float64"),
+        Option("type", "str", "string", help="string, int32, int64 or float64"),
         Option("value", "any", None, help="the value in every row"),
     )
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
-        self.type = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}[
-            self.opts.type
-        ]
+        types = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}
+        types["float64"] = pa.float64()
+        self.type = types[self.opts.type]
         return extend_schema(schema, [pa.field(self.opts.column, self.type)])
 
     def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:

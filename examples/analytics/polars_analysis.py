@@ -33,6 +33,8 @@ def scan(dataset: str | Path) -> pl.LazyFrame:
         hive_schema=hive or None,
         hive_partitioning=bool(hive),
         missing_columns="insert",
+        # a column widened by a later run (int32 -> int64) is cast up in the older files
+        cast_options=pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast"),
     )
 
 

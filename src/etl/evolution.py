@@ -51,9 +51,9 @@ def wider_type(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
 
     Safe widenings: equal types; anything from or to null; a signed integer to a wider signed
     integer (and the same for unsigned, floats, string -> large_string, binary ->
-    large_binary); a small integer (up to 32 bits) to float64. Everything else (string <->
-    number, timestamp units or zones, nested types that differ) is refused: readers would
-    disagree on what the old rows mean.
+    large_binary). Everything else (string <-> number, integer <-> float, timestamp units or
+    zones, nested types that differ) is refused: readers would disagree on what the old rows
+    mean, or refuse to read them as one column.
     """
     if old.equals(new):
         return old
@@ -64,11 +64,6 @@ def wider_type(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
     for family in _FAMILIES:
         if old in family and new in family:
             return old if family[old] >= family[new] else new
-    small_int = (pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16())
-    if old in small_int and new == pa.float64():
-        return new
-    if new in small_int and old == pa.float64():
-        return old
     return None
 
 

@@ -40,6 +40,8 @@ def polars_read(root: Path, column: str):
         hive_schema=hive or None,
         hive_partitioning=bool(hive),
         missing_columns="insert",
+        # a column widened by a later run (int32 -> int64) is cast up in the older files
+        cast_options=pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast"),
     )
     df = lf.select("id", pl.col(column) if column in schema else pl.lit(None)).collect()
     return df.height, set(df["id"].to_list()), df[df.columns[1]].count()

@@ -102,7 +102,7 @@ def test_safe_widening_and_columns_a_run_does_not_write(tmp_path):
         (pa.int32(), pa.int64(), pa.int64()),
         (pa.int64(), pa.int32(), pa.int64()),
         (pa.float32(), pa.float64(), pa.float64()),
-        (pa.int32(), pa.float64(), pa.float64()),
+        (pa.int32(), pa.float64(), None),
         (pa.string(), pa.large_string(), pa.large_string()),
         (pa.null(), pa.string(), pa.string()),
         (pa.string(), pa.int64(), None),
@@ -157,3 +157,26 @@ def test_schema_file_is_part_of_the_commit_plan(datasets, tmp_path):
     Dataset(root).recover()
     assert "extra" in unified_schema(root).names
     assert schema_history(root)[-1]["added"] == ["extra"]
+
+
+def test_widened_column_reads_in_every_reader(tmp_path):
+    """int32 in run 1, int64 in run 2: the schema widens and every reader gets all values."""
+    from tests.analytics.readers import READERS
+
+    root = tmp_path / "wide"
+    for seed, kind in ((1, "int32"), (2, "int64")):
+        pipeline = tmp_path / f"{kind}.toml"
+        pipeline.write_text(
+            f'plugins = ["{EXAMPLES / "news_plugins.py"}"]\n'
+            f'[[sources]]\nplugin = "synthetic_news"\ncount = 60\nseed = {seed}\n'
+            f'[[transforms]]\nplugin = "constant_column"\ncolumn = "n"\ntype = "{kind}"\n'
+            f'value = {seed}\n[sink]\nplugin = "parquet"\npath = "{root}"\n'
+        )
+        etl_ok("run", str(pipeline))
+    history = schema_history(root)
+    assert history[-1]["widened"] == [{"name": "n", "from": "int32", "to": "int64"}]
+    assert unified_schema(root).field("n").type == pa.int64()
+    total = sum(written(root))
+    for name, reader in READERS.items():
+        rows, ids, nonnull = reader(root, "n")
+        assert (rows, len(ids), nonnull) == (total, total, total), name
