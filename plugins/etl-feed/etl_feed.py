@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 from etl.decode import DecodeError, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError, expand_paths, read_input_bytes
+from etl.inputs import (
+    DEFAULT_BACKOFF,
+    REMOTE_OPTIONS,
+    RETRY_STATUSES,
+    InputError,
+    expand_paths,
+    read_input_bytes,
+    remote_kwargs,
+)
 from etl.plugin import Option, Source, WorkUnit
 
 if TYPE_CHECKING:
@@ -223,9 +231,14 @@ def parse_xml_feed(data: bytes) -> tuple[dict, list[dict], str | None]:
 
 
 def fetch_page(
-    url: str, *, timeout: float, retries: int, max_bytes: int, backoff: float = 0.5
+    url: str, *, timeout: float, retries: int, max_bytes: int, backoff: float = DEFAULT_BACKOFF
 ) -> tuple[bytes, str | None, str]:
-    """GET ``url``: (body, Content-Type, final URL); retries refused/timeouts/5xx/429."""
+    """GET ``url``: (body, Content-Type, final URL).
+
+    Retries what ``etl.inputs`` retries for remote inputs (refused, timeouts, 5xx and
+    ``RETRY_STATUSES``), backing off; ``etl.inputs`` does not hand back the response's
+    Content-Type, which carries the page's charset, hence this small fetcher.
+    """
     import urllib.error
     import urllib.request
 
@@ -246,7 +259,7 @@ def fetch_page(
                 return body, response.headers.get("Content-Type"), response.geturl()
         except urllib.error.HTTPError as exc:
             last = FetchError(f"HTTP {exc.code}", url)
-            if exc.code < 500 and exc.code != 429:
+            if exc.code < 500 and exc.code not in RETRY_STATUSES:
                 raise last from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -264,10 +277,10 @@ class FeedSource(Source):
             "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
         ),
         Option("fetch", "bool", False, help="download each entry's page and extract its full text"),
-        Option("timeout", "float", 10.0, help="seconds to wait for one page (fetch = true)"),
-        Option("retries", "int", 2, help="retries of a failed page download (fetch = true)"),
         Option("publisher", "str", None, help="publisher for every article (else the feed title)"),
         Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger feeds or pages are rejected"),
+        # for remote feeds and, with fetch = true, for each entry's page
+        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -287,7 +300,9 @@ class FeedSource(Source):
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         _, etl_html = _imports()
         try:
-            data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
+            data = read_input_bytes(
+                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
+            )
         except InputError as exc:
             ctx.reject(exc.reason, detail=exc.detail)
             return

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from etl.decode import DecodeError, decode_bytes, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError, expand_paths, read_input_bytes
+from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, read_input_bytes, remote_kwargs
 from etl.plugin import Option, Source, WorkUnit
 
 if TYPE_CHECKING:
@@ -371,6 +371,7 @@ class HtmlSource(Source):
         Option("include_tables", "bool", True, help="keep the text of tables"),
         Option("publisher", "str", None, help="publisher for every article (else the site name)"),
         Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger pages are rejected, not read"),
+        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -390,7 +391,9 @@ class HtmlSource(Source):
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         try:
-            data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
+            data = read_input_bytes(
+                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
+            )
         except InputError as exc:
             ctx.reject(exc.reason, detail=exc.detail)
             return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError, expand_paths, read_input_bytes
+from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, read_input_bytes, remote_kwargs
 from etl.plugin import Option, Source, WorkUnit
 
 if TYPE_CHECKING:
@@ -96,6 +96,13 @@ class WarcSource(Source):
             help="extraction trade-off, as for the html source",
         ),
         Option("publisher", "str", None, help="publisher for every article (else the site name)"),
+        Option(
+            "max_remote_bytes",
+            "int",
+            1024 * 1024 * 1024,
+            help="a remote archive is read into memory (to resync after damage): at most this",
+        ),
+        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -114,8 +121,13 @@ class WarcSource(Source):
         _, etl_html = _imports()
         try:
             if "://" in unit.key:
+                # decompressed whole (a gzip member per record or not, warcio reads it plain)
                 stream: BinaryIO = io.BytesIO(
-                    read_input_bytes(unit.input, max_bytes=self.opts.max_record_bytes * 16)
+                    read_input_bytes(
+                        unit.input,
+                        max_bytes=self.opts.max_remote_bytes,
+                        **remote_kwargs(self.opts),
+                    )
                 )
             else:
                 stream = open(unit.key, "rb")

@@ -216,9 +216,8 @@ def test_fetch_downloads_each_page(tmp_path, etl_cli, server):
             "</channel></rss>"
         ).encode(),
     )
-    feed = tmp_path / "feed.xml"
-    feed.write_bytes(handler.pages["/feed.xml"][2])
-    rows, rejects = _run(tmp_path, etl_cli, [str(feed)], fetch=True, retries=1)
+    # the feed itself is remote too
+    rows, rejects = _run(tmp_path, etl_cli, [f"{base}/feed.xml"], fetch=True, retries=1)
     assert rejects == []
     clio = _by_title(rows, "Leslie Clio")
     assert "Zuvor hatte die Sängerin und Songschreiberin" in clio["text"]
@@ -228,8 +227,9 @@ def test_fetch_downloads_each_page(tmp_path, etl_cli, server):
     gone = _by_title(rows, "Gone")
     assert gone["text"] == "Only the teaser."
     assert gone["meta"]["fetch_error"].startswith("HTTP 404")
-    # a 404 is not retried
-    assert handler.hits.count("/missing") == 1 and handler.hits.count("/clio") == 1
+    # a 404 is retried (as etl.inputs does for remote inputs), then given up
+    assert handler.hits.count("/missing") == 2 and handler.hits.count("/clio") == 1
+    assert handler.hits.count("/feed.xml") == 1
 
 
 # --- CLI -----------------------------------------------------------------------------------
@@ -249,4 +249,4 @@ def test_plugins_lists_feed(etl_cli):
     proc = run_etl("plugins")
     assert proc.returncode == 0, proc.stderr
     assert "source feed" in proc.stdout and "etl-feed" in proc.stdout
-    assert "fetch: bool = False" in proc.stdout
+    assert "fetch: bool = False" in proc.stdout and "retries: int" in proc.stdout

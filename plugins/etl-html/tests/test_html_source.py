@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import http.server
 import importlib.util
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -180,6 +182,52 @@ def test_html_to_text_keeps_blocks_drops_tags():
         "<p>Hello <b>world</b> &amp; co</p><script>evil()</script><ul><li>one</li><li>two</li></ul>"
     )
     assert text == "Hello world & co\n\none\n\ntwo"
+
+
+# --- remote pages ---------------------------------------------------------------------------
+
+
+def test_pages_from_urls(tmp_path, etl_cli):
+    """A URL in `paths` is fetched through etl.inputs (real server on 127.0.0.1)."""
+    run_etl, read_dataset, read_rejects = etl_cli
+    page = (HTML / "trafilatura" / "mix1.de-clio.html").read_bytes()
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            ok = self.path == "/clio.html"
+            body = page if ok else b"gone"
+            self.send_response(200 if ok else 410)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        pipeline = tmp_path / "p.toml"
+        pipeline.write_text(
+            f'[[sources]]\nplugin = "html"\npaths = ["{base}/clio.html", "{base}/gone.html"]\n'
+            f'retries = 0\n\n[sink]\nplugin = "parquet"\npath = "{tmp_path / "ds"}"\n',
+            encoding="utf-8",
+        )
+        proc = run_etl("run", str(pipeline))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert proc.returncode == 0, proc.stderr
+    rows = read_dataset(tmp_path / "ds").to_pylist()
+    assert len(rows) == 1 and "Zuvor hatte die Sängerin" in rows[0]["text"]
+    assert dict(rows[0]["metadata"])["input"] == f"{base}/clio.html"
+    rejects = read_rejects(tmp_path / "ds").to_pylist()
+    assert [r["input"] for r in rejects] == [f"{base}/gone.html"]
+    assert "410" in rejects[0]["reason"] + (rejects[0]["detail"] or "")
 
 
 # --- CLI: validate and plugins ---------------------------------------------------------------
