@@ -3,6 +3,8 @@
 The public API: the hook marker, the plugin base classes, the article schema and the errors.
 """
 
+# user code for the `python` transform declares how it is called with these decorators
+from etl.builtin.transforms.python import per_article, per_batch
 from etl.context import REJECTS_SCHEMA, Context, RunInfo
 from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
 from etl.hookspecs import hookimpl
@@ -44,4 +46,6 @@ __all__ = [
     "article_ids",
     "hookimpl",
     "make_articles",
+    "per_article",
+    "per_batch",
 ]

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "etl.builtin.jsonl",
     "etl.builtin.csv_source",
     "etl.builtin.parquet",
+    "etl.builtin.transforms",
     "etl.builtin.executors",
 )
 
@@ -187,6 +188,8 @@ class PluginManager(pluggy.PluginManager):
 # first-party plugin packages that live under plugins/, for "install X" hints
 _FIRST_PARTY = {
     "html": "etl-html",
+    "normalize": "etl-nlp",
+    "language": "etl-nlp",
     "feed": "etl-feed",
     "warc": "etl-warc",
     "delta": "etl-delta",

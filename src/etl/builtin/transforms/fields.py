@@ -1,0 +1,122 @@
+"""The ``fields`` transform: derive columns, set constants, drop columns.
+
+The core conforms every batch to the run's final schema as it is read, so a dropped column is
+absent for every transform of the run, not only for the ones after this one; for the same
+reason there is no rename: derive a copy (``derive = {outlet = "publisher"}``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from etl.builtin.transforms.expr import ExpressionError, compile_expression, result_type
+from etl.plugin import Option, Transform
+from etl.schema import extend_schema
+from etl.stream import INPUT_COLUMN
+
+if TYPE_CHECKING:
+    from etl.context import Context
+
+#: columns no transform may rename, drop or overwrite
+PROTECTED = ("id", INPUT_COLUMN)
+
+_CONSTANT_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+
+
+class FieldsTransform(Transform):
+    """Derive columns from expressions, set constants, drop columns (published_date for partitions)."""
+
+    name = "fields"
+    options = (
+        Option(
+            "derive",
+            "dict",
+            {},
+            help="new or replaced columns from expressions: {published_date = "
+            '"date(published_at)"}',
+        ),
+        Option("set", "dict", {}, help='columns set to a constant: {collection = "news-2024"}'),
+        Option(
+            "drop",
+            "list",
+            [],
+            help="columns to leave out of the output (gone for every transform of the run)",
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        o = self.opts
+        if not (o.derive or o.set or o.drop):
+            raise self.error("nothing to do", hint="set at least one of derive, set, drop")
+        for option, names in (("derive", o.derive), ("set", o.set), ("drop", o.drop)):
+            for name in names:
+                if name in PROTECTED:
+                    raise self.error(
+                        f"option '{option}' may not change the column '{name}'",
+                        hint="id is the content hash every row is known by",
+                    )
+        self.derived = {}
+        for name, text in o.derive.items():
+            if not isinstance(text, str):
+                raise self.error(f"option 'derive': {name} must be an expression string")
+            try:
+                self.derived[name] = compile_expression(text)
+            except ExpressionError as exc:
+                raise self.error(f"option 'derive': {name}: {exc}") from exc
+        for name, value in o.set.items():
+            if type(value) not in _CONSTANT_TYPES:
+                raise self.error(
+                    f"option 'set': {name} = {value!r}: a constant must be a string, number or "
+                    "true/false"
+                )
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        o = self.opts
+        self.types: dict[str, pa.DataType] = {}
+        for name, compiled in self.derived.items():
+            try:
+                self.types[name] = result_type(compiled, schema)
+            except ExpressionError as exc:
+                raise self.error(f"option 'derive': {name}: {exc}") from exc
+            if pa.types.is_null(self.types[name]):
+                self.types[name] = pa.string()
+            schema = extend_schema(schema, [pa.field(name, self.types[name])])
+        for name, value in o.set.items():
+            index = schema.get_field_index(name)
+            kind = schema.field(index).type if index >= 0 else _CONSTANT_TYPES[type(value)]
+            self.types[name] = kind
+            schema = extend_schema(schema, [pa.field(name, kind)])
+        for name in o.drop:
+            index = schema.get_field_index(name)
+            if index < 0:
+                raise self.error(
+                    f"option 'drop': no column '{name}'", hint=f"columns: {', '.join(schema.names)}"
+                )
+            schema = schema.remove(index)
+        return schema
+
+    def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
+        n = batch.num_rows
+        for name, compiled in self.derived.items():
+            value = compiled.evaluate(batch)
+            if isinstance(value, pa.Scalar):
+                value = pa.array([value.as_py()] * n, value.type)
+            batch = _put(batch, name, value.cast(self.types[name]))
+        for name, constant in self.opts.set.items():
+            batch = _put(batch, name, pa.array([constant] * n, self.types[name]))
+        gone = [name for name in self.opts.drop if name in batch.schema.names]
+        if gone:
+            batch = batch.drop_columns(gone)
+        return batch
+
+
+def _put(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    index = batch.schema.get_field_index(name)
+    if index >= 0:
+        return batch.set_column(index, pa.field(name, values.type), values)
+    return batch.append_column(pa.field(name, values.type), values)

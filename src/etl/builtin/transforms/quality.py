@@ -1,0 +1,167 @@
+"""The ``quality`` transform: document heuristics for news text, as a score and a filter.
+
+Checks (each on the whole batch with pyarrow.compute; the thresholds are options, the
+defaults follow the Gopher / C4 rules of thumb, loosened for short news):
+
+* ``words``: word count within [min_words, max_words];
+* ``word_length``: mean word length (non-space characters per word) within bounds;
+* ``punctuation``: the share of non-empty lines ending in terminal punctuation;
+* ``symbols``: ``#`` and ellipses per word at most ``max_symbol_ratio``;
+* ``repeated_lines``: the share of non-empty lines that repeat an earlier line of the same
+  article at most ``max_repeated_lines``.
+
+``quality_score`` is the share of checks passed (0 to 1); ``quality_issues`` lists the
+failed checks (empty when none).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.plugin import Option, Transform
+from etl.schema import _WHITESPACE, extend_schema
+
+if TYPE_CHECKING:
+    from etl.context import Context
+
+CHECKS = ("words", "word_length", "punctuation", "symbols", "repeated_lines")
+# Line ends counted without ^ or (?m): pyarrow's count_substring_regex restarts the search
+# after each match, where ^ would match again. Each non-empty line ends exactly once so.
+_TERMINAL = r"[.!?…:;\"'”’»)\]][ \t]*(?:\n|$)"
+_NONEMPTY_LINE = r"[^ \t\n][ \t]*(?:\n|$)"
+
+
+class QualityTransform(Transform):
+    """News-text heuristics (length, word length, punctuation, symbols, repeats) as a score."""
+
+    name = "quality"
+    options = (
+        Option("min_words", "int", 50, help="fewest words"),
+        Option("max_words", "int", 100_000, help="most words"),
+        Option("min_mean_word_length", "float", 3.0, help="shortest mean word length"),
+        Option("max_mean_word_length", "float", 10.0, help="longest mean word length"),
+        Option(
+            "min_punctuation_lines",
+            "float",
+            0.5,
+            help="least share of non-empty lines ending in . ! ? : ; quotes or brackets",
+        ),
+        Option("max_symbol_ratio", "float", 0.1, help="most '#' and '…' per word"),
+        Option(
+            "max_repeated_lines", "float", 0.3, help="most share of lines repeating another line"
+        ),
+        Option(
+            "drop_below",
+            "float",
+            None,
+            help="drop articles whose quality_score is below this (default: drop none)",
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        below = self.opts.drop_below
+        if below is not None and not 0.0 <= below <= 1.0:
+            raise self.error("option 'drop_below' must be between 0 and 1")
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return extend_schema(
+            schema,
+            [
+                pa.field("quality_score", pa.float64()),
+                pa.field("quality_issues", pa.list_(pa.string())),
+            ],
+        )
+
+    def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
+        failed = self.failures(batch.column("text"))
+        n = batch.num_rows
+        passed = len(CHECKS) - np.sum([f for f in failed.values()], axis=0) if n else np.zeros(0)
+        score = pa.array(np.asarray(passed, dtype=np.float64) / len(CHECKS), pa.float64())
+        # empty strings, not nulls: binary_join_element_wise(null_handling="skip") has been
+        # seen to return fewer rows than it was given
+        names = [pc.if_else(pa.array(failed[c]), pa.scalar(c), pa.scalar("")) for c in CHECKS]
+        joined = pc.binary_join_element_wise(*names, ",")
+        joined = pc.utf8_trim(pc.replace_substring_regex(joined, ",{2,}", ","), ",")
+        issues = pc.if_else(
+            pc.equal(joined, ""),
+            pa.scalar([], pa.list_(pa.string())),
+            pc.split_pattern(joined, ","),
+        )
+        batch = _put(batch, "quality_score", score)
+        batch = _put(batch, "quality_issues", issues.cast(pa.list_(pa.string())))
+        if self.opts.drop_below is not None:
+            keep = pc.greater_equal(score, self.opts.drop_below)
+            kept = batch.filter(keep)
+            if kept.num_rows < n:
+                ctx.count("quality dropped", n - kept.num_rows)
+            return kept
+        return batch
+
+    def failures(self, text: pa.Array) -> dict[str, np.ndarray]:
+        """For each check, a boolean array: True where the article fails it."""
+        o = self.opts
+        text = pc.fill_null(text, "")
+        words = _np(pc.count_substring_regex(text, f"[^{_WHITESPACE}]+"))
+        spaces = _np(pc.count_substring_regex(text, f"[{_WHITESPACE}]"))
+        chars = _np(pc.utf8_length(text))
+        safe_words = np.maximum(words, 1)
+        mean_len = (chars - spaces) / safe_words
+        lines = _np(pc.count_substring_regex(text, _NONEMPTY_LINE))
+        terminal = _np(pc.count_substring_regex(text, _TERMINAL))
+        symbols = _np(pc.count_substring_regex(text, r"#|…|\.\.\."))
+        repeated = self._repeated_lines(text)
+        safe_lines = np.maximum(lines, 1)
+        return {
+            "words": (words < o.min_words) | (words > o.max_words),
+            "word_length": (words == 0)
+            | (mean_len < o.min_mean_word_length)
+            | (mean_len > o.max_mean_word_length),
+            "punctuation": (lines == 0) | (terminal / safe_lines < o.min_punctuation_lines),
+            "symbols": symbols / safe_words > o.max_symbol_ratio,
+            "repeated_lines": repeated / safe_lines > o.max_repeated_lines,
+        }
+
+    @staticmethod
+    def _repeated_lines(text: pa.Array) -> np.ndarray:
+        """Non-empty lines per article that repeat an earlier line of the same article."""
+        n = len(text)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        lines = pc.split_pattern(text, "\n")
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        flat = pc.utf8_trim_whitespace(lines.flatten())
+        parents = pc.list_parent_indices(lines)
+        table = pa.table({"article": parents, "line": flat}).filter(pc.not_equal(flat, ""))
+        if table.num_rows == 0:
+            return np.zeros(n, dtype=np.int64)
+        groups = table.group_by(["article", "line"], use_threads=False).aggregate(
+            [("line", "count")]
+        )
+        extra = pc.subtract(groups.column("line_count"), 1)
+        per = pa.table({"article": groups.column("article"), "extra": extra})
+        sums = per.group_by("article", use_threads=False).aggregate([("extra", "sum")])
+        out = np.zeros(n, dtype=np.int64)
+        out[_np(sums.column("article"))] = _np(sums.column("extra_sum"))
+        return out
+
+
+def _np(values: Any) -> np.ndarray:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _put(batch: pa.RecordBatch, name: str, values: Any) -> pa.RecordBatch:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    index = batch.schema.get_field_index(name)
+    field = pa.field(name, values.type)
+    if index >= 0:
+        return batch.set_column(index, field, values)
+    return batch.append_column(field, values)

@@ -1,0 +1,62 @@
+"""quality: news-text heuristics as a score, a list of failed checks and an optional drop."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.errors import ConfigError
+from etl.testing import check_options, run_transform
+from tests.transforms.conftest import article
+
+SPAM = (
+    "Subscribe now\nSubscribe now\nSubscribe now\nRead more #news #politics #world #today\n"
+    "Subscribe now"
+)
+ROWS = [{"text": article(n)} for n in ("01-seed.txt", "04-telegraph.txt", "10-short.txt")]
+ROWS += [{"text": SPAM}, {"text": "Ein Satz mit genug Wörtern?\n" * 1 + "Nein."}]
+
+
+def test_options_contract():
+    from etl.builtin.transforms.quality import QualityTransform
+
+    check_options(QualityTransform)
+
+
+def test_scores_and_issues():
+    result = run_transform("quality", ROWS)
+    got = result.table.select(["word_count", "quality_score", "quality_issues"]).to_pylist()
+    assert got == [
+        {"word_count": 960, "quality_score": 1.0, "quality_issues": []},
+        {"word_count": 3123, "quality_score": 1.0, "quality_issues": []},
+        # "MISSED ENTIRE ARTICLE BECAUSE IT'S LOADED DYNAMICALLY BY JAVASCRIPT"
+        {"word_count": 9, "quality_score": 0.6, "quality_issues": ["words", "punctuation"]},
+        {
+            "word_count": 14,
+            "quality_score": 0.2,
+            "quality_issues": ["words", "punctuation", "symbols", "repeated_lines"],
+        },
+        {"word_count": 6, "quality_score": 0.8, "quality_issues": ["words"]},
+    ]
+    assert result.summary["dropped"] == 0
+
+
+def test_drop_below_counts_drops():
+    result = run_transform("quality", ROWS, {"drop_below": 0.8, "min_words": 5})
+    assert result.table.column("word_count").to_pylist() == [960, 3123, 9, 6]
+    assert result.summary["counters"] == {"quality dropped": 1}
+
+
+def test_repeated_lines_and_word_length_bounds():
+    checks = run_transform(
+        "quality",
+        [{"text": "Alpha beta gamma.\nAlpha beta gamma.\nDelta.\n"}, {"text": "a b c d e."}],
+        {"min_words": 1, "max_repeated_lines": 0.2},
+    ).table.column("quality_issues")
+    assert checks.to_pylist() == [["repeated_lines"], ["word_length"]]
+
+
+def test_bad_option_is_a_config_error():
+    with pytest.raises(ConfigError, match="option 'drop_below' must be between 0 and 1"):
+        run_transform("quality", ROWS, {"drop_below": 2})
+    with pytest.raises(ConfigError, match="unknown option 'min_word'"):
+        run_transform("quality", ROWS, {"min_word": 2})
