@@ -30,6 +30,7 @@ from etl.plugin import Option, Sink, WriteResult
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 MAX_SEGMENT_BYTES = 200
+_SAFE_CHARS = " -_.,+@"
 _SAFE_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -43,12 +44,21 @@ def partition_segment(column: str, value: Any) -> str:
     if value is None:
         text = NULL_PARTITION
     else:
-        text = quote(str(value), safe=" -_.,+@")
+        text = quote(str(value), safe=_SAFE_CHARS, errors="surrogateescape")
         if not text:
             text = "%00empty"
-    if len(text.encode()) > MAX_SEGMENT_BYTES:
-        digest = hashlib.sha256(str(value).encode()).hexdigest()[:16]
-        text = f"{text[: MAX_SEGMENT_BYTES - 17].rstrip('%')}~{digest}"
+    if len(text) > MAX_SEGMENT_BYTES:
+        # cut whole characters (never inside a %XX sequence of one), then add a hash
+        digest = hashlib.sha256(str(value).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        budget = MAX_SEGMENT_BYTES - 17
+        kept = []
+        for char in str(value):
+            piece = quote(char, safe=_SAFE_CHARS, errors="surrogateescape")
+            budget -= len(piece)
+            if budget < 0:
+                break
+            kept.append(piece)
+        text = f"{''.join(kept)}~{digest}"
     return f"{column}={text}"
 
 
