@@ -1,0 +1,271 @@
+"""etl transforms ``normalize`` and ``language``.
+
+* ``normalize``: Unicode normal form (NFC by default), mojibake repaired with ftfy, whitespace
+  collapsed (paragraph breaks kept), boilerplate lines removed by pattern; counts recomputed,
+  ``id`` unchanged.
+* ``language``: language identification with py3langid, whose model ships inside its wheel
+  (nothing is downloaded at run time); writes ``language`` (ISO 639-1) and
+  ``language_confidence``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl import MissingDependency, Option, Transform, hookimpl
+from etl.schema import char_counts, extend_schema, word_counts
+
+__version__ = "0.1.0"
+
+# Horizontal whitespace as str.split() sees it, newlines excluded (RE2 syntax).
+_HSPACE = (
+    r"[\t\x0b\x0c\x1c\x1d\x1e\x1f \x85\xa0\x{1680}\x{2000}-\x{200a}"
+    r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+# UTF-8 read as Latin-1/cp1252 always leaves a lead byte's character (U+00C2-U+00F4) before a
+# continuation byte's (U+0080-U+00BF, or what cp1252 maps 0x80-0x9F to). Only texts with such
+# a pair go through ftfy; the rest never reach Python.
+_MOJIBAKE = (
+    r"[\x{c2}-\x{f4}][\x{80}-\x{bf}\x{152}\x{153}\x{160}\x{161}\x{178}\x{17d}\x{17e}\x{192}"
+    r"\x{2c6}\x{2dc}\x{2013}\x{2014}\x{2018}-\x{201e}\x{2020}-\x{2022}\x{2026}\x{2030}"
+    r"\x{2039}\x{203a}\x{20ac}\x{2122}]"
+)
+
+
+def _put(batch: pa.RecordBatch, name: str, values: Any) -> pa.RecordBatch:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    index = batch.schema.get_field_index(name)
+    field = pa.field(name, values.type)
+    if index >= 0:
+        return batch.set_column(index, field, values)
+    return batch.append_column(field, values)
+
+
+class NormalizeTransform(Transform):
+    """Unicode normal form, mojibake fixed (ftfy), whitespace collapsed, boilerplate removed."""
+
+    name = "normalize"
+    options = (
+        Option(
+            "form",
+            "str",
+            "NFC",
+            help="Unicode normal form: NFC, NFKC, NFD, NFKD or none",
+            choices=("NFC", "NFKC", "NFD", "NFKD", "none"),
+        ),
+        Option("fix_mojibake", "bool", True, help="repair UTF-8 read as Latin-1/cp1252 (ftfy)"),
+        Option(
+            "whitespace",
+            "bool",
+            True,
+            help="collapse spaces, strip lines, keep paragraph breaks (at most one blank line)",
+        ),
+        Option(
+            "boilerplate",
+            "list",
+            [],
+            help="regular expressions (RE2); a line of text matching one entirely is removed",
+        ),
+        Option("columns", "list", ["text", "title"], help="string columns to normalise"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "id" in self.opts.columns:
+            raise self.error("option 'columns' may not include 'id'")
+        self.patterns = []
+        for pattern in self.opts.boilerplate:
+            if not isinstance(pattern, str):
+                raise self.error(f"option 'boilerplate': {pattern!r} is not a string")
+            regex = f"(?m)^[ \\t]*(?:{pattern})[ \\t]*(?:\\n|$)"
+            try:
+                pc.replace_substring_regex(pa.array(["x"]), regex, "")
+            except pa.ArrowInvalid as exc:
+                raise self.error(f"option 'boilerplate': bad pattern {pattern!r}: {exc}") from exc
+            self.patterns.append(regex)
+        if self.opts.fix_mojibake:
+            try:
+                import ftfy  # noqa: F401
+            except ImportError as exc:
+                raise MissingDependency(self.name, "ftfy", "ftfy") from exc
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        for column in self.opts.columns:
+            index = schema.get_field_index(column)
+            if index < 0 or not pa.types.is_string(schema.field(index).type):
+                raise self.error(f"option 'columns': '{column}' is not a string column")
+        return schema
+
+    def normalize(self, values: pa.Array, ctx: Any = None) -> pa.Array:
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if self.opts.fix_mojibake and len(values):
+            values = self._fix_mojibake(values, ctx)
+        if self.opts.form != "none":
+            values = pc.utf8_normalize(values, self.opts.form)
+        for regex in self.patterns:
+            values = pc.replace_substring_regex(values, regex, "")
+        if self.opts.whitespace:
+            values = pc.replace_substring_regex(values, r"\r\n?", "\n")
+            values = pc.replace_substring_regex(values, _HSPACE + "+", " ")
+            values = pc.replace_substring_regex(values, r"(?m)^ | $", "")
+            values = pc.replace_substring_regex(values, r"\n{3,}", "\n\n")
+            values = pc.utf8_trim(values, "\n ")
+        return values
+
+    def _fix_mojibake(self, values: pa.Array, ctx: Any) -> pa.Array:
+        import ftfy
+
+        suspect = pc.fill_null(pc.match_substring_regex(values, _MOJIBAKE), False)
+        rows = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return values
+        fixed = [ftfy.fix_encoding(t) for t in values.take(pa.array(rows)).to_pylist()]
+        changed = sum(
+            1 for t, f in zip(values.take(pa.array(rows)).to_pylist(), fixed, strict=True) if t != f
+        )
+        if changed and ctx is not None:
+            ctx.count("normalize mojibake fixed", changed)
+        mask = np.zeros(len(values), dtype=bool)
+        mask[rows] = True
+        replacement = pa.array(fixed, pa.string())
+        # scatter the fixed texts back into place
+        positions = np.cumsum(mask) - 1
+        spread = replacement.take(pa.array(np.where(mask, positions, 0)))
+        return pc.if_else(pa.array(mask), spread, values)
+
+    def process(self, batch: pa.RecordBatch, ctx: Any) -> pa.RecordBatch:
+        for column in self.opts.columns:
+            batch = _put(batch, column, self.normalize(batch.column(column), ctx))
+        if "text" in self.opts.columns:
+            text = batch.column("text")
+            batch = _put(batch, "char_count", char_counts(text))
+            batch = _put(batch, "word_count", word_counts(text))
+        return batch
+
+
+# ---------------------------------------------------------------------------------------------
+# language
+
+# py3langid labels that are not ISO 639-1 codes, or have a 639-1 code under another label
+_ISO_639_1 = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "sh": "sr"}
+
+_IDENTIFIERS: dict[tuple[str, ...], Any] = {}
+
+
+def identifier(languages: tuple[str, ...] = ()) -> Any:
+    """The py3langid identifier (normalised probabilities), loaded once per process."""
+    found = _IDENTIFIERS.get(languages)
+    if found is None:
+        try:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+        except ImportError as exc:
+            raise MissingDependency("language", "py3langid", "py3langid") from exc
+        found = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        if languages:
+            found.set_languages(list(languages))
+        _IDENTIFIERS[languages] = found
+    return found
+
+
+class LanguageTransform(Transform):
+    """Language of each article (ISO 639-1) with a confidence, by py3langid (model shipped)."""
+
+    name = "language"
+    options = (
+        Option(
+            "min_confidence",
+            "float",
+            0.0,
+            help="below this confidence the language is left null (0 to 1)",
+        ),
+        Option(
+            "languages",
+            "list",
+            [],
+            help="only consider these language codes (default: every language the model knows)",
+        ),
+        Option(
+            "max_chars",
+            "int",
+            2000,
+            help="classify the first this many characters (title first); 0 for all",
+        ),
+        Option("use_title", "bool", True, help="classify the title with the text"),
+        Option(
+            "overwrite",
+            "bool",
+            True,
+            help="replace a language the source gave (false: only fill where it is null)",
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= self.opts.min_confidence <= 1.0:
+            raise self.error("option 'min_confidence' must be between 0 and 1")
+        if self.opts.max_chars < 0:
+            raise self.error("option 'max_chars' must be 0 or more")
+        ident = identifier()
+        unknown = [code for code in self.opts.languages if code not in ident.nb_classes]
+        if unknown:
+            raise self.error(
+                f"option 'languages': unknown code(s) {', '.join(map(str, unknown))}",
+                hint=f"known: {', '.join(sorted(set(ident.nb_classes)))}",
+            )
+        self.ident = identifier(tuple(self.opts.languages))
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return extend_schema(schema, [pa.field("language_confidence", pa.float64())])
+
+    def detect(self, text: pa.Array, title: pa.Array | None = None) -> tuple[pa.Array, pa.Array]:
+        """(language, confidence) for each text; null where there is nothing to classify."""
+        if title is not None:
+            text = pc.binary_join_element_wise(
+                pc.fill_null(title, ""), pc.fill_null(text, ""), "\n"
+            )
+        if self.opts.max_chars:
+            text = pc.utf8_slice_codeunits(text, 0, self.opts.max_chars)
+        text = pc.utf8_trim_whitespace(text)
+        classify = self.ident.classify
+        langs: list[str | None] = []
+        confs: list[float | None] = []
+        for value in text.to_pylist():
+            if not value:
+                langs.append(None)
+                confs.append(None)
+                continue
+            lang, conf = classify(value)
+            langs.append(_ISO_639_1.get(lang, lang))
+            confs.append(round(float(conf), 6))
+        language = pa.array(langs, pa.string())
+        confidence = pa.array(confs, pa.float64())
+        if self.opts.min_confidence > 0:
+            low = pc.fill_null(pc.less(confidence, self.opts.min_confidence), False)
+            language = pc.if_else(low, pa.scalar(None, pa.string()), language)
+        return language, confidence
+
+    def process(self, batch: pa.RecordBatch, ctx: Any) -> pa.RecordBatch:
+        title = batch.column("title") if self.opts.use_title else None
+        language, confidence = self.detect(batch.column("text"), title)
+        if not self.opts.overwrite:
+            given = batch.column("language")
+            has = pc.is_valid(given)
+            language = pc.if_else(has, given, language)
+            confidence = pc.if_else(has, pa.scalar(None, pa.float64()), confidence)
+        undetermined = pc.sum(pc.is_null(language)).as_py() or 0
+        if undetermined:
+            ctx.count("language undetermined", undetermined)
+        batch = _put(batch, "language", language)
+        return _put(batch, "language_confidence", confidence)
+
+
+@hookimpl
+def etl_register_plugins(register):
+    register(NormalizeTransform)
+    register(LanguageTransform)
