@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import http.client
 import io
 import os
 import socket
@@ -256,9 +257,10 @@ def sniff_compression(head: bytes) -> str | None:
 class _Counting(io.RawIOBase):
     """The raw input; counts bytes, and turns network and disk errors into InputError."""
 
-    def __init__(self, f: Any, key: str) -> None:
+    def __init__(self, f: Any, key: str, expected: int | None = None) -> None:
         self._f = f
         self._key = key
+        self._expected = expected
         self.count = 0
 
     def readable(self) -> bool:
@@ -271,9 +273,15 @@ class _Counting(io.RawIOBase):
             raise
         except TimeoutError as exc:
             raise InputError("timeout", f"reading stalled: {exc}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise InputError("read failed", f"{type(exc).__name__}: {exc}") from None
         n = len(data)
+        if not n and len(b) and self._expected is not None and self.count < self._expected:
+            # http.client ends a body cut short quietly: say so instead of a silent truncation
+            raise InputError(
+                "read failed",
+                f"the connection closed after {self.count} of {self._expected} bytes",
+            )
         b[:n] = data
         self.count += n
         return n
@@ -393,20 +401,16 @@ def _with_retries(key: str, opener: Any, retries: int, backoff: float) -> Any:
 
 def _open_http(url: str, timeout: float, retries: int, backoff: float) -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    response = _with_retries(
+    return _with_retries(
         url, lambda: urllib.request.urlopen(request, timeout=timeout), retries, backoff
     )
-    if response.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
-        import gzip
-
-        return gzip.GzipFile(fileobj=response), response
-    return response, response
 
 
 def _open_raw(ref: InputRef, timeout: float, retries: int, backoff: float) -> tuple[Any, Any]:
     """(the byte stream, the HTTP response or None)."""
     if is_http(ref.key):
-        return _open_http(ref.key, timeout, retries, backoff)
+        response = _open_http(ref.key, timeout, retries, backoff)
+        return response, response
     if is_url(ref.key):
         fsspec = _fsspec()
         return _with_retries(
@@ -445,12 +449,19 @@ def open_input(
         buffer_size: the read buffer (``peek`` sees this far ahead).
     """
     f, response = _open_raw(ref, timeout, retries, backoff)
-    raw = _Counting(f, ref.key)
+    length = response.headers.get("Content-Length", "") if response is not None else ""
+    raw = _Counting(f, ref.key, int(length) if length.isdigit() else None)
     limited: _Limited | None = None
     try:
-        length = response.headers.get("Content-Length") if response is not None else None
-        known = int(length) if length and length.isdigit() else ref.size
-        head_stream = io.BufferedReader(raw, buffer_size=1 << 16)
+        known = int(length) if length.isdigit() else ref.size
+        source: io.RawIOBase = raw
+        encoding = response.headers.get("Content-Encoding", "") if response is not None else ""
+        if encoding.lower() in ("gzip", "x-gzip"):
+            import gzip
+
+            source = _Counting(gzip.GzipFile(fileobj=io.BufferedReader(raw)), ref.key)
+            known = None
+        head_stream = io.BufferedReader(source, buffer_size=1 << 16)
         kind = sniff_compression(head_stream.peek(8)[:8])
         if kind is None and max_bytes is not None and known is not None and known > max_bytes:
             raise InputError("too large", f"{known} bytes > max_bytes {max_bytes}")

@@ -26,6 +26,9 @@ ARTICLES = [
     for i in range(1, 4)
 ]
 BODY = "\n".join(json.dumps(a) for a in ARTICLES).encode() + b"\n"
+LONG = b"".join(
+    b'{"text": "Line %d of a long body, padded: %s"}\n' % (i, b"x" * 100) for i in range(30000)
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -61,6 +64,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, BODY)
         elif path == "/big.jsonl":
             self._send(200, BODY * 100)
+        elif path == "/cut.jsonl":  # promises twice what it sends, then hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", str(2 * len(LONG)))
+            self.end_headers()
+            self.wfile.write(LONG)
+            self.close_connection = True
         else:
             self._send(404, b"no such thing")
 
@@ -245,3 +254,15 @@ def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     assert rejects[dead]["reason"] == "connection refused"
     assert Handler.hits["/flaky.jsonl"] == 3  # 500, 500, then 200: within retries = 2
     assert Handler.hits["/missing.jsonl"] == 3
+
+
+def test_a_body_cut_short_keeps_the_rows_before_and_rejects_the_rest(server):
+    from etl.testing import run_source
+
+    result = run_source("jsonl", {"paths": [f"{server}/cut.jsonl"], "retries": 0})
+    n = len(result.rows())
+    assert 0 < n < 30000
+    rejects = result.rejects.to_pylist()
+    assert [r["reason"] for r in rejects] == ["read failed"]
+    assert "closed after" in rejects[0]["detail"]
+    assert rejects[0]["location"].startswith("line ")
