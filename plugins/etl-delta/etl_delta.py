@@ -130,6 +130,7 @@ class DeltaSink(Sink):
         self.staged = self.staging / "articles.staged"
         self.writer = pq.ParquetWriter(self.staged, schema, compression="zstd")
         self.rows = 0
+        self.adopted: list[tuple[Path, Any]] = []
 
     def _existing_ids(self) -> set[str]:
         if self.table is None:
@@ -139,15 +140,19 @@ class DeltaSink(Sink):
         ids = self.table.to_pyarrow_table(columns=["id"])
         return set(ids.column("id").to_pylist())
 
-    def write(self, batch: pa.RecordBatch) -> WriteResult:
+    def _dedup(self, ids: pa.Array) -> list[bool]:
         keep = []
         seen, add = self.seen, self.seen.add
-        for article_id in batch.column("id").to_pylist():
+        for article_id in ids.to_pylist():
             if article_id in seen:
                 keep.append(False)
             else:
                 add(article_id)
                 keep.append(True)
+        return keep
+
+    def write(self, batch: pa.RecordBatch) -> WriteResult:
+        keep = self._dedup(batch.column("id"))
         kept = None if all(keep) else pa.array(keep, pa.bool_())
         if kept is not None:
             batch = batch.filter(kept)
@@ -170,10 +175,7 @@ class DeltaSink(Sink):
                 "etl.read": str(summary.get("read", 0)),
                 "etl.schema_change": self.schema_plan.change or "",
             }
-            source = pq.ParquetFile(self.staged)
-            reader = pa.RecordBatchReader.from_batches(
-                source.schema_arrow, source.iter_batches(batch_size=65536)
-            )
+            reader = pa.RecordBatchReader.from_batches(self.schema, self._staged_batches())
             mode = "overwrite" if self.opts.mode == "overwrite" else "append"
             schema_mode = None
             if self.table is not None:
@@ -193,8 +195,6 @@ class DeltaSink(Sink):
                     f"plugin 'delta' ({self.section}): the Delta commit to {self.root} failed: "
                     f"{type(exc).__name__}: {exc}; nothing of this run was committed"
                 ) from exc
-            finally:
-                source.close()
             # the run is committed; its rejects and manifest go beside the table
             version = dl.DeltaTable(str(self.root)).version()
             if rejects.num_rows:
@@ -211,6 +211,69 @@ class DeltaSink(Sink):
             shutil.rmtree(self.staging, ignore_errors=True)
         finally:
             self.dataset.release_lock()
+
+    def _staged_batches(self):
+        """The run's articles: this process's staged file, then the workers' in unit order."""
+        parts = [(self.staged, None), *self.adopted]
+        for path, mask in parts:
+            source = pq.ParquetFile(path)
+            offset = 0
+            try:
+                for batch in source.iter_batches(batch_size=65536):
+                    if mask is not None:
+                        part = mask[offset : offset + batch.num_rows]
+                        offset += batch.num_rows
+                        batch = batch.filter(pa.array(part))
+                    if batch.num_rows:
+                        yield batch.cast(self.schema) if batch.schema != self.schema else batch
+            finally:
+                source.close()
+
+    # files staged by workers (the processes and dask executors)
+
+    def worker_writer(self, run, schema: pa.Schema, worker: str):
+        """A writer for one worker task: stages Parquet files that :meth:`adopt` takes in."""
+        from types import SimpleNamespace
+
+        from etl.builtin.parquet import WorkerWriter
+
+        staging = SimpleNamespace(
+            opts=SimpleNamespace(
+                compression="zstd",
+                compression_level=None,
+                row_group_size=65536,
+                max_rows_per_file=1 << 62,
+                partition_by=[],  # the Delta commit partitions; staged files keep every column
+            ),
+            dataset=self.dataset,
+        )
+        return WorkerWriter(staging, run, schema, worker)
+
+    def adopt(self, files) -> dict[int, int]:
+        """Take workers' staged files into this run's commit, dropping ids seen before.
+
+        Called in the order of the work units, so the first occurrence of an id wins as in
+        one process. Returns the rows dropped as duplicates per unit index.
+        """
+        import numpy as np
+
+        dropped: dict[int, int] = {}
+        for item in files:
+            path = self.root / item.staged
+            keep = np.asarray(self._dedup(pq.read_table(path, columns=["id"]).column("id")))
+            if keep.all():
+                self.adopted.append((path, None))
+                continue
+            units = np.repeat(
+                np.asarray(item.input_values, dtype=np.int64),
+                np.asarray(item.input_lengths, dtype=np.int64),
+            )
+            counts = np.bincount(units[~keep])
+            for index in np.flatnonzero(counts):
+                dropped[int(index)] = dropped.get(int(index), 0) + int(counts[index])
+            if keep.any():
+                self.adopted.append((path, keep))
+        return dropped
 
     def abort(self) -> None:
         try:

@@ -199,3 +199,24 @@ def test_mode_error_and_missing_partition_column(table, tmp_path):
         'sink.partition_by=["nope"]',
     )
     assert proc.returncode == 2 and "no column 'nope'" in proc.stderr
+
+
+def test_processes_executor_writes_the_same_table(tmp_path):
+    """Workers stage files, the driver adopts them in unit order: same rows as one process."""
+    from deltalake import DeltaTable
+
+    local, parallel = tmp_path / "local", tmp_path / "parallel"
+    for path, extra in ((local, ()), (parallel, ("executor.plugin=processes",))):
+        # 6 units of 200; duplicates repeat a text 7 articles back, across unit borders too
+        run_ok("news.toml", path, "sources.1.count=1200", "sources.1.per_unit=200", *extra)
+        run_ok("news.toml", path, "sources.1.count=1300", "sources.1.per_unit=200", *extra)
+    a = DeltaTable(str(local)).to_pyarrow_table(columns=["id", "run_id"])
+    b = DeltaTable(str(parallel)).to_pyarrow_table(columns=["id", "run_id"])
+    assert sorted(a.column("id").to_pylist()) == sorted(b.column("id").to_pylist())
+    counts = [[m["summary"][k] for k in ("written", "duplicates")] for m in manifests(local)]
+    assert [
+        [m["summary"][k] for k in ("written", "duplicates")] for m in manifests(parallel)
+    ] == counts
+    # run 2 reads all 1300 records again: run 1's 1188 articles (1200 less 12 rejected) are
+    # duplicates; of records 1200-1299, 1 is rejected and 3 repeat an earlier text; 96 are new
+    assert counts[1] == [96, 1188 + 3]
