@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -162,18 +163,43 @@ class WarcSource(Source):
     ) -> Iterator[dict[str, Any] | None]:
         """Articles (dicts) and None for each reject, resyncing after corrupt records."""
         archive_iterator, _ = _imports()
+
+        class Quiet(archive_iterator):
+            # warcio prints a warning when a record is not followed by its blank lines (a
+            # wrong Content-Length, a truncated record) and counts it in err_count; we turn
+            # the count into a reject instead
+            INC_RECORD = ""
+
+        # ARC length fields are unreliable in the wild (warcio's own test ARC declares 12
+        # bytes more than it holds): an ARC record is judged by its content, not its length
+        check_length = not _is_arc(stream)
         start = 0
         while True:
             stream.seek(start)
-            iterator = archive_iterator(stream, arc2warc=True)
+            iterator = Quiet(stream, arc2warc=True)
             offset = start
+            errors = 0
+            # a record's article is held back until the next record shows that this one
+            # ended where its Content-Length said (else it is a "truncated record" reject)
+            pending: Any = _SKIP
+            previous = None
             try:
                 for record in iterator:
+                    if iterator.err_count > errors or (check_length and _cut_short(previous)):
+                        errors = iterator.err_count
+                        pending = self._truncated(offset, pending, seen, ctx)
+                    yield pending
                     # warcio's own position: the absolute start of the record just parsed
                     offset = iterator.offset
-                    yield self._record(record, offset, seen, ctx)
+                    previous = record
+                    pending = self._record(record, offset, seen, ctx)
+                if iterator.err_count > errors or (check_length and _cut_short(previous)):
+                    pending = self._truncated(offset, pending, seen, ctx)
+                yield pending
+                yield from self._check_tail(stream, iterator.offset, ctx)
                 return
             except Exception as exc:  # warcio raises many kinds on damaged input
+                yield pending
                 detail = f"{type(exc).__name__}: {exc}"[:500]
                 failed_at = max(getattr(iterator, "offset", offset) or 0, offset)
                 ctx.reject("corrupt record", location=f"offset {failed_at}", detail=detail)
@@ -182,6 +208,33 @@ class WarcSource(Source):
                 if resume is None or resume <= start:
                     return
                 start = resume
+
+    @staticmethod
+    def _check_tail(stream: BinaryIO, end: int, ctx: Context) -> Iterator[None]:
+        """A reject for bytes after the last record that warcio read (a record cut short)."""
+        stream.seek(0, io.SEEK_END)
+        size = stream.tell()
+        if size <= end:
+            return
+        stream.seek(end)
+        tail = stream.read(4096)
+        if tail.strip(b"\r\n\x00 \t"):
+            ctx.reject(
+                "truncated record",
+                location=f"offset {end}",
+                detail=f"{size - end} bytes after the last complete record could not be read",
+            )
+            yield None
+
+    @staticmethod
+    def _truncated(offset: int, pending: Any, seen: Counter[str], ctx: Context) -> None:
+        if isinstance(pending, dict):
+            seen["articles"] -= 1
+        ctx.reject(
+            "truncated record",
+            location=f"offset {offset}",
+            detail="record not followed by its blank lines: Content-Length wrong or record cut short",
+        )
 
     def _record(
         self, record: Any, offset: int, seen: Counter[str], ctx: Context
@@ -237,6 +290,25 @@ class WarcSource(Source):
 
 
 _SKIP: Any = "skip"
+
+
+def _is_arc(stream: BinaryIO) -> bool:
+    """An ARC file (its first record is the ``filedesc://`` header), gzipped or not."""
+    stream.seek(0)
+    head = stream.read(4096)
+    stream.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error:
+            return False
+    return head.lstrip().startswith(b"filedesc:")
+
+
+def _cut_short(record: Any) -> bool:
+    """The record's block ended before its Content-Length (the archive ends inside it)."""
+    raw = getattr(record, "raw_stream", None)
+    return bool(raw is not None and getattr(raw, "limit", 0))
 
 
 @hookimpl
