@@ -216,8 +216,9 @@ def parse_xml_feed(data: bytes) -> tuple[dict, list[dict], str | None]:
                 "title": e.get("title"),
                 "link": e.get("link"),
                 "id": e.get("id"),
-                "published": _utc(e.get("published_parsed")),
-                "updated": _utc(e.get("updated_parsed")),
+                # dict.get: FeedParserDict.get maps published to updated, with a warning
+                "published": _utc(dict.get(e, "published_parsed")),
+                "updated": _utc(dict.get(e, "updated_parsed")),
                 "authors": [a["name"] for a in e.get("authors", []) if a.get("name")]
                 or feed["authors"],
                 "content": content,
