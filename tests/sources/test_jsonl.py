@@ -295,3 +295,31 @@ def test_hostile_lines_do_not_lose_the_rest_of_the_file(tmp_path):
     got = sorted((r["location"], r["reason"]) for r in rejects)
     assert got == [("line 2", "malformed JSON"), ("line 4", "malformed JSON")]
     assert "nested too deeply" in next(r["detail"] for r in rejects if r["location"] == "line 2")
+
+
+def test_utf16_files_by_their_mark_and_legacy_encodings_by_option(tmp_path):
+    (tmp_path / "in").mkdir()
+    records = [{"text": "Grüße aus Köln.", "title": "Köln"}, {"text": "Ünïcödé zwei."}]
+    lines = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    (tmp_path / "in" / "u16.jsonl").write_bytes(lines.encode("utf-16"))  # with a BOM
+    (tmp_path / "in" / "u32.json").write_bytes(
+        json.dumps([{"text": "Aus UTF-32."}], ensure_ascii=False).encode("utf-32")
+    )
+    rows, rejects, _ = run_ok(tmp_path, 'paths = ["in"]')
+    assert rejects == []
+    assert {r["text"] for r in rows} == {"Grüße aus Köln.", "Ünïcödé zwei.", "Aus UTF-32."}
+    assert by_title(rows)["Köln"]["text"] == "Grüße aus Köln."
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "cp.jsonl").write_bytes(
+        json.dumps({"text": "Café “quoted” — dash."}, ensure_ascii=False).encode("cp1252")
+    )
+    p = write_pipeline(
+        tmp_path / "p2.toml",
+        '[[sources]]\nplugin = "jsonl"\npaths = ["legacy"]\nencoding = "cp1252"\n'
+        '[sink]\nplugin = "parquet"\npath = "out2"\n',
+    )
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 0, proc.stderr
+    assert read_dataset(tmp_path / "out2").column("text").to_pylist() == ["Café “quoted” — dash."]

@@ -11,6 +11,7 @@ malformed value ends the file (there is no line to resume at), and that is a rej
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import posixpath
 import urllib.parse
@@ -18,14 +19,13 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from etl.builtin.records import FieldMap, RecordBatcher
+from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
 from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, open_input, remote_kwargs
 from etl.inputs import strip_compression_suffix as _strip_compression
 from etl.plugin import Option, Source, WorkUnit
 
 if TYPE_CHECKING:
-    import io
-
     import pyarrow as pa
 
     from etl.context import Context
@@ -107,13 +107,14 @@ class JsonlSource(Source):
             with open_input(
                 unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
             ) as stream:
+                encoding = self._encoding(stream)
                 fmt = self.opts.format
                 if fmt == "auto":
-                    fmt = sniff_format(stream, input_name(unit.key))
+                    fmt = sniff_format(stream, encoding, input_name(unit.key))
                 records = (
-                    self._lines(stream, ctx, position)
+                    self._lines(stream, encoding, ctx, position)
                     if fmt == "jsonl"
-                    else self._documents(stream, ctx, position)
+                    else self._documents(stream, encoding, ctx, position)
                 )
                 for record, location in records:
                     batcher.add(record, location)
@@ -128,24 +129,42 @@ class JsonlSource(Source):
         if position.records == 0 and not ctx.rejects:
             ctx.reject("empty file", detail="no JSON value in the input")
 
-    def _decode(self, raw: bytes) -> Any:
-        if self.opts.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            return json.loads(raw)  # bytes: BOMs and UTF-16/32 are recognised too
-        return json.loads(raw.decode(self.opts.encoding))
+    def _encoding(self, stream: io.BufferedReader) -> str:
+        """The option's encoding, unless a UTF-16/32 byte-order mark says otherwise."""
+        bom = sniff_bom(stream.peek(4)[:4])
+        if bom is not None and bom[0].startswith(("utf-16", "utf-32")):
+            return bom[0][:6]  # "utf-16"/"utf-32" read the mark and drop it
+        name = codecs.lookup(self.opts.encoding).name
+        return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
 
     def _lines(
-        self, stream: io.BufferedReader, ctx: Context, position: Position
+        self, stream: io.BufferedReader, encoding: str, ctx: Context, position: Position
     ) -> Iterator[tuple[Any, str]]:
         limit = self.opts.max_record_bytes
         lineno = 0
+        utf8 = encoding == "utf-8-sig"
+        source: Any = stream
+        newline: Any = b"\n"
+        if not utf8 and not _ascii_compatible(encoding):  # UTF-16/32: lines are found in decoded text
+            source = io.TextIOWrapper(stream, encoding=encoding, newline=None)
+            newline = "\n"
         while True:
-            line = stream.readline(limit + 1)
+            try:
+                line = source.readline(limit + 1)
+            except UnicodeDecodeError as exc:
+                position.records += 1
+                ctx.reject(
+                    f"not valid {encoding}",
+                    location=f"line {lineno + 1}",
+                    detail=f"{exc}; the rest of the file is skipped",
+                )
+                return
             if not line:
                 return
             lineno += 1
             position.line = lineno
-            if len(line) > limit and not line.endswith(b"\n"):
-                skipped = len(line) + _skip_line(stream)
+            if len(line) > limit and not line.endswith(newline):
+                skipped = len(line) + _skip_line(source)
                 position.records += 1
                 ctx.reject(
                     "record too large",
@@ -157,7 +176,10 @@ class JsonlSource(Source):
                 continue
             position.records += 1
             try:
-                value = self._decode(line)
+                if utf8 or isinstance(line, str):
+                    value = json.loads(line)  # bytes: json finds UTF-8 and skips a BOM
+                else:
+                    value = json.loads(line.decode(encoding))
             except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
                 message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 ctx.reject(
@@ -173,11 +195,8 @@ class JsonlSource(Source):
                 yield value, f"line {lineno}"
 
     def _documents(
-        self, stream: io.BufferedReader, ctx: Context, position: Position
+        self, stream: io.BufferedReader, encoding: str, ctx: Context, position: Position
     ) -> Iterator[tuple[Any, str]]:
-        encoding = self.opts.encoding
-        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            encoding = "utf-8-sig"
         values = JsonValues(stream, encoding, self.opts.max_record_bytes)
         try:
             for value, line, item in values:
@@ -190,7 +209,7 @@ class JsonlSource(Source):
         except UnicodeDecodeError as exc:
             position.records += 1
             ctx.reject(
-                f"not valid {self.opts.encoding}",
+                f"not valid {encoding.replace('-sig', '')}",
                 location=f"line {values.line}",
                 detail=f"{exc}; the rest of the file is skipped",
             )
@@ -204,35 +223,44 @@ class Position:
         self.records = 0
 
 
-def sniff_format(stream: io.BufferedReader, name: str) -> str:
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return "{[\n".encode(encoding) == b"{[\n"
+    except (UnicodeError, LookupError):
+        return False
+
+
+def sniff_format(stream: io.BufferedReader, encoding: str, name: str) -> str:
     """'json' for an array or a multi-line document, else 'jsonl' (peeks, reads nothing)."""
-    head = stream.peek(_CHUNK)[:_CHUNK]
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped.startswith(b"["):
+    raw = stream.peek(_CHUNK)[:_CHUNK]
+    head = raw.decode(encoding, "replace")
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
         return "json"
     if name.endswith(LINE_SUFFIXES):
         return "jsonl"
-    first, newline, _ = stripped.partition(b"\n")
-    if not newline and len(head) >= _CHUNK:
+    first, newline, _ = stripped.partition("\n")
+    if not newline and len(raw) >= _CHUNK:
         return "jsonl"  # a first line longer than the peek: lines
     try:
         json.loads(first)
         return "jsonl"
     except ValueError:
-        return "json" if (first.strip().startswith(b"{") or not first.strip()) else "jsonl"
+        return "json" if (first.strip().startswith("{") or not first.strip()) else "jsonl"
 
 
-def _skip_line(stream: io.BufferedReader) -> int:
+def _skip_line(stream: Any) -> int:
     skipped = 0
     while True:
         chunk = stream.readline(_CHUNK)
         skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
+        if not chunk or chunk.endswith(b"\n" if isinstance(chunk, bytes) else "\n"):
             return skipped
 
 
-def _snippet(line: bytes) -> str:
-    text = line.strip()[:_SNIPPET].decode("utf-8", "replace")
+def _snippet(line: bytes | str) -> str:
+    text = line.strip()[:_SNIPPET]
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     return text + ("…" if len(line.strip()) > _SNIPPET else "")
 
 
