@@ -11,6 +11,7 @@ archive cannot loop.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zlib
 from collections import Counter
@@ -151,7 +152,8 @@ class WarcSource(Source):
                     yield etl_html.articles_batch(ctx, found, publisher=self.opts.publisher)
                     found = []
         for key, n in seen.items():
-            ctx.count(f"warc:{key}", n)
+            if key != "articles":
+                ctx.count(f"warc:{key}", n)
         if found:
             yield etl_html.articles_batch(ctx, found, publisher=self.opts.publisher)
         elif not rejected and not seen["articles"]:
@@ -290,6 +292,10 @@ class WarcSource(Source):
 
 
 _SKIP: Any = "skip"
+
+# warcio logs a warning per URI with a space in it; with no logging set up, Python would print
+# each to stderr over the run's summary. An application that configures logging still gets them.
+logging.getLogger("warcio").addHandler(logging.NullHandler())
 
 
 def _is_arc(stream: BinaryIO) -> bool:
