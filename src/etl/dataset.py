@@ -24,7 +24,8 @@ whole by each commit, so reading it costs one small file however many runs there
 
 Fault injection for tests (see docs/reliability.md): ``ETL_CRASH_AT=<point>`` makes the
 process ``os._exit(CRASH_EXIT)`` at that named point, ``ETL_FAIL_AT=<point>[:ERRNO]`` raises
-``OSError(ERRNO)`` (default ENOSPC) there. The points are listed in :data:`FAULT_POINTS`.
+``OSError(ERRNO)`` (default ENOSPC) there, ``ETL_SLOW_AT=<point>:<seconds>`` sleeps there. The
+points are listed in :data:`FAULT_POINTS` and :data:`RACE_POINTS`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ INPUTS_FILE = "inputs.pq"
 
 CRASH_ENV = "ETL_CRASH_AT"
 FAIL_ENV = "ETL_FAIL_AT"
+SLOW_ENV = "ETL_SLOW_AT"  # <point>:<seconds>: widen a race window in tests
 CRASH_EXIT = 77
 #: where ETL_CRASH_AT / ETL_FAIL_AT can strike, in the order a run passes them
 FAULT_POINTS = (
@@ -64,6 +66,8 @@ FAULT_POINTS = (
     "after-manifest",  # manifest written; staging not yet removed
     "before-unlock",  # committed and cleaned up; lock still held
 )
+#: points outside the commit (ETL_SLOW_AT only)
+RACE_POINTS = ("break-lock",)  # a run found a dead holder's lock and is about to break it
 
 
 def fault_point(name: str) -> None:
@@ -71,6 +75,9 @@ def fault_point(name: str) -> None:
     crash = os.environ.get(CRASH_ENV)
     if crash and crash == name:
         os._exit(CRASH_EXIT)
+    slow = os.environ.get(SLOW_ENV)
+    if slow and slow.partition(":")[0] == name:
+        time.sleep(float(slow.partition(":")[2] or 1))
     fail = os.environ.get(FAIL_ENV)
     if fail:
         point, _, code = fail.partition(":")
@@ -368,6 +375,7 @@ class Dataset:
         the dead holder: two processes that both saw the same stale lock cannot both break
         it, and neither can remove a lock that a third process just took.
         """
+        fault_point("break-lock")
         guard = path.with_name("lock.break")
         try:
             fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -97,3 +97,22 @@ def test_every_input_accounted_for_on_the_corpora(tmp_path):
     assert again["inputs_skipped"] > 0
     check_accounting(again, dataset)
     assert again["inputs"] + again["inputs_skipped"] == summary["inputs"]
+
+
+def test_an_input_that_gives_nothing_still_ends_as_a_reject(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "quiet.txt").write_text("would be an article\n")
+    (folder / "quiet.txt.silent").write_text("")
+    (folder / "loud.txt").write_text("an article\n")
+    dataset = tmp_path / "ds"
+    spec = {
+        "plugins": [str(PLUGINS / "flaky_source.py")],
+        "sources": [{"plugin": "flaky", "paths": [str(folder)]}],
+        "sink": {"plugin": "parquet", "path": str(dataset)},
+    }
+    summary = run_plan(build_plan(pipeline_from_dict(spec, base_dir=tmp_path)))
+    quiet = next(e for e in summary["per_input"] if e["input"].endswith("quiet.txt"))
+    assert (quiet["records"], quiet["rejected"], quiet["written"]) == (1, 1, 0)
+    assert summary["rejects_by_reason"] == {"no articles": 1}
+    check_accounting(summary, dataset)

@@ -26,11 +26,14 @@ ds.release_lock()
 """
 
 
-def hold(dataset: Path, seconds: float, wait: float = 0.0) -> subprocess.Popen:
+def hold(
+    dataset: Path, seconds: float, wait: float = 0.0, env: dict | None = None
+) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(dataset), str(seconds), str(wait)],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     return proc
 
@@ -120,7 +123,9 @@ def test_many_runs_racing_for_a_stale_lock_one_wins(tmp_path):
             {"run_id": "dead", "host": socket.gethostname(), "pid": dead.pid, "started_at": "x"}
         )
     )
-    racers = [hold(dataset, 3) for _ in range(4)]
+    # each racer pauses 1 s between finding the dead holder and breaking its lock, so all
+    # four are inside that window together
+    racers = [hold(dataset, 3, env={"ETL_SLOW_AT": "break-lock:1"}) for _ in range(4)]
     time.sleep(2.0)
     lines = []
     for proc in racers:

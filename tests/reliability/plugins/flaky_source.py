@@ -26,6 +26,8 @@ class FlakySource(etl.Source):
         path = Path(unit.key)
         if path.with_name(path.name + ".fail").exists():
             raise ConnectionError("the share went away for a moment")
+        if path.with_name(path.name + ".silent").exists():
+            return  # neither articles nor a reject: the streamer must account for it
         if path.with_name(path.name + ".unreadable").exists():
             ctx.reject("unreadable", detail="EIO")
             return
