@@ -76,6 +76,20 @@ def test_report_on_seed_dataset(datasets, tmp_path):
     assert "Global Times" in page and "No rejects." in page
 
 
+def test_report_on_partitioned_dataset(datasets, tmp_path):
+    """The partition column comes from the folders (language=en/), counted like any other."""
+    import pyarrow.compute as pc
+
+    from etl.inspect import open_dataset
+
+    out = tmp_path / "parted.html"
+    etl_ok("report", str(datasets["parted"]), "-o", str(out))
+    page = out.read_text(encoding="utf-8")
+    langs = open_dataset(datasets["parted"]).to_table(columns=["language"]).column("language")
+    for row in pc.value_counts(langs).to_pylist():
+        assert f"<td>{row['values']}</td><td class=\"n\">{row['counts']:,}</td>" in page
+
+
 def test_report_names_missing_matplotlib(datasets, tmp_path):
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
