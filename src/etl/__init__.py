@@ -1,27 +1,44 @@
 """etl: plugin-based ingestion of news articles into Parquet datasets.
 
 The public API: the hook marker, the plugin base classes, the article schema and the errors.
+Names are imported on first use (a module ``__getattr__``), so ``import etl`` and
+``etl --help`` do not pay for pyarrow until something needs it.
 """
 
-# user code for the `python` transform declares how it is called with these decorators
-from etl.builtin.transforms.python import per_article, per_batch
-from etl.context import REJECTS_SCHEMA, Context, RunInfo
-from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
-from etl.hookspecs import hookimpl
-from etl.plugin import (
-    Executor,
-    InputRef,
-    Option,
-    Plugin,
-    Sink,
-    Source,
-    Transform,
-    WorkUnit,
-    WriteResult,
-)
-from etl.schema import ARTICLE_SCHEMA, article_ids, make_articles
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    # user code for the `python` transform declares how it is called with these decorators
+    "per_article": "etl.builtin.transforms.python",
+    "per_batch": "etl.builtin.transforms.python",
+    "REJECTS_SCHEMA": "etl.context",
+    "Context": "etl.context",
+    "RunInfo": "etl.context",
+    "ConfigError": "etl.errors",
+    "EtlError": "etl.errors",
+    "MissingDependency": "etl.errors",
+    "PluginError": "etl.errors",
+    "RunError": "etl.errors",
+    "hookimpl": "etl.hookspecs",
+    "Executor": "etl.plugin",
+    "InputRef": "etl.plugin",
+    "Option": "etl.plugin",
+    "Plugin": "etl.plugin",
+    "Sink": "etl.plugin",
+    "Source": "etl.plugin",
+    "Transform": "etl.plugin",
+    "WorkUnit": "etl.plugin",
+    "WriteResult": "etl.plugin",
+    "ARTICLE_SCHEMA": "etl.schema",
+    "article_ids": "etl.schema",
+    "make_articles": "etl.schema",
+}
 
 __all__ = [
     "ARTICLE_SCHEMA",
@@ -49,3 +66,35 @@ __all__ = [
     "per_article",
     "per_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'etl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from etl.builtin.transforms.python import per_article, per_batch
+    from etl.context import REJECTS_SCHEMA, Context, RunInfo
+    from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
+    from etl.hookspecs import hookimpl
+    from etl.plugin import (
+        Executor,
+        InputRef,
+        Option,
+        Plugin,
+        Sink,
+        Source,
+        Transform,
+        WorkUnit,
+        WriteResult,
+    )
+    from etl.schema import ARTICLE_SCHEMA, article_ids, make_articles
