@@ -278,6 +278,44 @@ def run_once(pipeline: Path, executor: str, workers: int, chunk_size: int = 0) -
     }
 
 
+def trace_worker_memory(pipeline: Path, chunks_to_run: int, chunk_size: int) -> None:
+    """Run chunks through one in-process worker (as a worker process does); print RSS after each.
+
+    A leak shows as a trend; a flat worker shows a band.
+    """
+    import pickle
+
+    import psutil
+
+    from etl.config import load_pipeline
+    from etl.executors.worker import build_worker_plan, chunk_bounds, chunks, make_spec, run_chunk
+    from etl.runner import build_plan
+
+    out = pipeline.parent / "out-trace"
+    shutil.rmtree(out, ignore_errors=True)
+    plan = build_plan(load_pipeline(pipeline, [f"sink.path={out}"]))
+    plan.sink.open(plan.run, plan.schema)
+    try:
+        worker = build_worker_plan(pickle.loads(pickle.dumps(make_spec(plan))), "trace")
+        for transform in worker.transforms:
+            transform.open(worker.run)
+        me = psutil.Process()
+        bounds = chunk_bounds(len(plan.units), 1, chunk_size)[:chunks_to_run]
+        rss = []
+        for number, units in chunks(plan.units, bounds):
+            run_chunk(worker, number, units, "trace")
+            rss.append(me.memory_info().rss / 2**20)
+        print(f"worker RSS after each of {len(rss)} chunks of {chunk_size} units (MiB):")
+        print(" ".join(f"{r:.0f}" for r in rss))
+        half = len(rss) // 2
+        print(
+            f"first half: median {statistics.median(rss[:half]):.0f}, max {max(rss[:half]):.0f}; "
+            f"second half: median {statistics.median(rss[half:]):.0f}, max {max(rss[half:]):.0f}"
+        )
+    finally:
+        plan.sink.abort()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,20000", help="corpus sizes (articles)")
@@ -290,7 +328,20 @@ def main() -> None:
         "--executors", default="local,processes,dask", help="comma-separated executors"
     )
     parser.add_argument("--work", default="/tmp/etl-scaling", help="corpus and output folder")
+    parser.add_argument(
+        "--trace-worker-memory",
+        type=int,
+        default=0,
+        metavar="CHUNKS",
+        help="instead: run CHUNKS chunks in one in-process worker and print RSS after each",
+    )
     args = parser.parse_args()
+    if args.trace_worker_memory:
+        size = int(args.sizes.split(",")[-1])
+        corpus, _ = benchmark_corpus(Path(args.work), size)
+        pipeline, _ = write_pipeline(Path(args.work), corpus)
+        trace_worker_memory(pipeline, args.trace_worker_memory, args.chunk_size or 500)
+        return
     executors = args.executors.split(",")
     work = Path(args.work)
     print(
