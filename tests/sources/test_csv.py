@@ -177,3 +177,19 @@ def test_the_example_pipeline(tmp_path):
     assert rows["Council approves bike lanes"]["published_at"] == datetime(2024, 3, 13, tzinfo=UTC)
     rejects = read_rejects(tmp_path / "out").to_pylist()
     assert [(r["location"], r["reason"]) for r in rejects] == [("line 5", "wrong number of fields")]
+
+
+def test_etl_plugins_lists_both_sources_with_their_options(tmp_path):
+    proc = run_etl("plugins", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    found = {(p["kind"], p["name"]): p for p in json.loads(proc.stdout)}
+    for name, extra in (
+        ("jsonl", {"format", "max_record_bytes"}),
+        ("csv", {"delimiter", "columns"}),
+    ):
+        plugin = found[("source", name)]
+        assert plugin["supplier"] == "etl (builtin)"
+        options = {o["name"]: o for o in plugin["options"]}
+        assert {"paths", "fields", "keep_extra", "retries", "timeout", *extra} <= set(options)
+        assert options["paths"]["required"] is True
+        assert options["retries"]["default"] == 3
