@@ -41,10 +41,8 @@ __version__ = "0.1.0"
 
 INSTALL = "pip install ./plugins/etl-feed"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_INCLUDE = [
-    "*.xml", "*.rss", "*.atom", "*.rdf", "*.json", "*.feed",
-    "*.xml.*", "*.rss.*", "*.atom.*", "*.rdf.*", "*.json.*",
-]  # fmt: skip
+# compressed copies (feed.xml.gz...) match too: etl.inputs strips the suffix
+DEFAULT_INCLUDE = ["*.xml", "*.rss", "*.atom", "*.rdf", "*.json", "*.feed"]
 USER_AGENT = "etl-feed/0.1 (+https://github.com/; fetch=true)"
 
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_INCLUDE = ["*.html", "*.htm", "*.xhtml", "*.html.*", "*.htm.*"]
+# compressed copies (page.html.gz, .bz2, .xz, .zst) match too: etl.inputs strips the suffix
+DEFAULT_INCLUDE = ["*.html", "*.htm", "*.xhtml"]
 INSTALL = "pip install ./plugins/etl-html"
 
 # Where a page declares its charset: <meta charset=...>, <meta http-equiv=Content-Type

@@ -13,6 +13,8 @@ from pathlib import Path
 import etl_html
 import pytest
 
+from etl.inputs import strip_compression_suffix
+
 DATA = Path(__file__).resolve().parent / "data"
 HTML = DATA / "html"
 PKG = Path(__file__).resolve().parents[1]
@@ -34,7 +36,10 @@ def _pages() -> set[str]:
     return {
         str(p)
         for p in HTML.rglob("*")
-        if p.is_file() and any(p.match(pat) for pat in etl_html.DEFAULT_INCLUDE)
+        if p.is_file()
+        and any(
+            Path(strip_compression_suffix(p.name)).match(pat) for pat in etl_html.DEFAULT_INCLUDE
+        )
     }
 
 
