@@ -33,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,8 +97,16 @@ def strip_compression_suffix(name: str) -> str:
 
 
 def _matches(name: str, include: Sequence[str]) -> bool:
+    if "*" in include:  # the default: every name (a listing of 100k files pays nothing)
+        return True
     plain = strip_compression_suffix(name)
-    return any(Path(name).match(p) or Path(plain).match(p) for p in include)
+    for p in include:
+        if "/" in p:
+            if Path(name).match(p) or Path(plain).match(p):
+                return True
+        elif fnmatchcase(name, p) or fnmatchcase(plain, p):  # = Path.match, without a Path
+            return True
+    return False
 
 
 # listing
@@ -159,13 +168,14 @@ def _expand_one(pattern: str, include: Sequence[str]) -> Iterator[str]:
 
 
 def _walk(directory: str, include: Sequence[str]) -> Iterator[str]:
-    for root, dirs, files in os.walk(directory):
+    # absolute once: os.walk then yields absolute, normalised folders
+    for root, dirs, files in os.walk(os.path.abspath(directory)):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
                 continue
             if _matches(name, include):
-                yield os.path.abspath(os.path.join(root, name))
+                yield os.path.join(root, name)
 
 
 def _fsspec(plugin: str = "inputs") -> Any:
