@@ -203,6 +203,12 @@ class DeltaSink(Sink):
                 tmp = self.staging / "rejects.staged"
                 pq.write_table(rejects, tmp, compression="zstd")
                 os.replace(tmp, final)
+            # the schema history beside the table (the Delta log holds the schema itself)
+            from etl.evolution import schema_document, schema_path
+
+            write_json_atomic(
+                schema_path(self.root), schema_document(self.schema_plan, self.run.run_id)
+            )
             self.dataset.runs_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(
                 self.dataset.runs_dir / f"{self.run.run_id}.json",

@@ -9,22 +9,43 @@ from etl.dataset import Dataset
 from etl.errors import ConfigError
 
 
+def committed_files(root: Path):
+    """(data files, schema or None): the files a reader should read, and their unified schema.
+
+    For a Delta table (a ``_delta_log`` folder, written by the ``delta`` sink) these are the
+    files its current version lists and the table's schema; else every ``*.parquet`` outside
+    ``_etl/`` and the schema of ``_etl/schema.json``.
+    """
+    from etl.evolution import unified_schema
+
+    if (root / "_delta_log").is_dir():
+        try:
+            import pyarrow as pa
+            from deltalake import DeltaTable
+        except ImportError as exc:
+            from etl.errors import MissingDependency
+
+            raise MissingDependency("delta", "deltalake", "./plugins/etl-delta") from exc
+        table = DeltaTable(str(root))
+        return [Path(u) for u in table.file_uris()], pa.schema(table.schema().to_arrow())
+    files = Dataset(root).data_files()
+    return files, (unified_schema(root) if files else None)
+
+
 def open_dataset(path: str | Path):
     """The dataset's committed rows as one ``pyarrow.dataset``, in its unified schema.
 
     Every data file (hive partition folders included) is read with the schema of
     ``_etl/schema.json`` (see :mod:`etl.evolution`), so a column that a later run added reads
-    as null in the older files. None when the dataset has no data files.
+    as null in the older files. A Delta table is read at its current version. None when the
+    dataset has no data files.
     """
     import pyarrow.dataset as pads
 
-    from etl.evolution import unified_schema
-
     ds = Dataset(Path(path))
-    files = ds.data_files()
+    files, schema = committed_files(ds.root)
     if not files:
         return None
-    schema = unified_schema(ds.root)
     return pads.dataset(
         [str(f) for f in files],
         schema=schema,
@@ -42,7 +63,7 @@ def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
     ds = Dataset(Path(path))
     if not ds.root.is_dir():
         raise ConfigError(f"no dataset at {path}", hint="give the folder a [sink] path points to")
-    files = ds.data_files()
+    files, _ = committed_files(ds.root)
     runs = ds.manifests()
     if not files and not runs:
         raise ConfigError(f"{path} holds no etl dataset (no data files, no _etl/runs)")

@@ -220,3 +220,19 @@ def test_processes_executor_writes_the_same_table(tmp_path):
     # run 2 reads all 1300 records again: run 1's 1188 articles (1200 less 12 rejected) are
     # duplicates; of records 1200-1299, 1 is rejected and 3 repeat an earlier text; 96 are new
     assert counts[1] == [96, 1188 + 3]
+
+
+def test_inspect_and_report_read_the_table(table, tmp_path):
+    """etl inspect/report read the table's current version, with the schema history."""
+    proc = etl("inspect", str(table), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    total = sum(m["summary"]["written"] for m in manifests(table))
+    assert info["rows"] == total and info["rejects"] > 0
+    assert [h["change"] for h in info["schema_history"]] == ["created", "added"]
+    assert {"language", "sentences"} <= {f["name"] for f in info["schema"]}
+    pytest.importorskip("matplotlib", reason="etl report needs the report extra (matplotlib)")
+    out = tmp_path / "delta.html"
+    proc = etl("report", str(table), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{total:,} articles" in out.read_text(encoding="utf-8")
