@@ -207,13 +207,18 @@ def _has_plugin(kind: str, name: str) -> bool:
     return name in get_plugin_manager().registry[kind]
 
 
-def write_pipeline(folder: Path, corpus: Path) -> tuple[Path, str]:
-    if _has_plugin("transform", "normalize") and _has_plugin("transform", "dedup"):
-        plugins, transforms = (
-            "",
-            '[[transforms]]\nplugin = "normalize"\n[[transforms]]\nplugin = "dedup"\n',
+def write_pipeline(folder: Path, corpus: Path, kind: str = "auto") -> tuple[Path, str]:
+    """``nlp``: text -> normalize -> dedup (near) -> parquet; ``burn``: the stand-in."""
+    if kind == "auto":
+        found = _has_plugin("transform", "normalize") and _has_plugin("transform", "dedup")
+        kind = "nlp" if found else "burn"
+    if kind == "nlp":
+        plugins = ""
+        transforms = (
+            '[[transforms]]\nplugin = "normalize"\n'
+            '[[transforms]]\nplugin = "dedup"\nmethod = "near"\n'
         )
-        label = "text -> normalize -> dedup -> parquet"
+        label = "text -> normalize -> dedup (near: MinHash/LSH) -> parquet"
     else:
         plugins = f"plugins = [{str(HERE)!r}]\n"
         transforms = '[[transforms]]\nplugin = "burn"\n'
@@ -322,6 +327,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds per size")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--pipeline",
+        choices=("auto", "nlp", "burn"),
+        default="auto",
+        help="nlp: normalize + near dedup (needs etl-nlp); burn: the stand-in in this file",
+    )
+    parser.add_argument(
         "--chunk-size", type=int, default=0, help="work units per task (0: automatic)"
     )
     parser.add_argument(
@@ -339,7 +350,7 @@ def main() -> None:
     if args.trace_worker_memory:
         size = int(args.sizes.split(",")[-1])
         corpus, _ = benchmark_corpus(Path(args.work), size)
-        pipeline, _ = write_pipeline(Path(args.work), corpus)
+        pipeline, _ = write_pipeline(Path(args.work), corpus, args.pipeline)
         trace_worker_memory(pipeline, args.trace_worker_memory, args.chunk_size or 500)
         return
     executors = args.executors.split(",")
@@ -351,7 +362,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         corpus, generator = benchmark_corpus(work, size)
         print(f"corpus: {size} articles from {generator}", file=sys.stderr)
-        pipeline, label = write_pipeline(work, corpus)
+        pipeline, label = write_pipeline(work, corpus, args.pipeline)
         results: dict[str, list[dict]] = {e: [] for e in executors}
         for round_no in range(args.rounds):
             order = executors if round_no % 2 == 0 else executors[::-1]
