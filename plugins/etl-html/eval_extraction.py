@@ -97,11 +97,15 @@ def load_cases(corpus: Path = DEFAULT_CORPUS) -> list[dict]:
     return cases
 
 
-def score(cases: list[dict], texts: dict[str, str | None]) -> dict[str, dict]:
+def score(
+    cases: list[dict], texts: dict[str, str | None], fields: dict[str, dict] | None = None
+) -> dict[str, dict]:
     """Scores per gold set and overall; ``texts`` maps a page's path to its extracted text.
 
-    A page with no extracted text (a reject) scores as the empty text.
+    A page with no extracted text (a reject) scores as the empty text. ``fields`` maps a
+    page's path to its extracted ``title`` and ``date`` (ISO day), scored where gold has them.
     """
+    fields = fields or {}
     sets: dict[str, dict] = {}
     for case in cases:
         text = _squash(texts.get(str(case["page"])) or "")
@@ -115,8 +119,20 @@ def score(cases: list[dict], texts: dict[str, str | None]) -> dict[str, dict]:
                 "without_total": 0,
                 "without_absent": 0,
                 "f1": [],
+                "date_total": 0,
+                "date_found": 0,
+                "title_total": 0,
+                "title_found": 0,
             },
         )
+        got = fields.get(str(case["page"]), {})
+        if case.get("date"):
+            row["date_total"] += 1
+            row["date_found"] += got.get("date") == case["date"]
+        if case.get("title"):
+            row["title_total"] += 1
+            wanted = _squash(case["title"]).lower()
+            row["title_found"] += wanted in _squash(got.get("title") or "").lower()
         row["pages"] += 1
         row["extracted"] += bool(text)
         row["with_total"] += len(case["with"])
@@ -133,6 +149,10 @@ def score(cases: list[dict], texts: dict[str, str | None]) -> dict[str, dict]:
         "without_total": 0,
         "without_absent": 0,
         "f1": [],
+        "date_total": 0,
+        "date_found": 0,
+        "title_total": 0,
+        "title_found": 0,
     }
     for row in sets.values():
         for key in total:
@@ -146,10 +166,15 @@ def score(cases: list[dict], texts: dict[str, str | None]) -> dict[str, dict]:
         row["without_share"] = (
             row["without_absent"] / row["without_total"] if row["without_total"] else None
         )
+        row["date_share"] = row["date_found"] / row["date_total"] if row["date_total"] else None
+        row["title_share"] = row["title_found"] / row["title_total"] if row["title_total"] else None
     return sets
 
 
-def extract_all(cases: list[dict], **options) -> dict[str, str | None]:
+def extract_all(
+    cases: list[dict], fields: dict[str, dict] | None = None, **options
+) -> dict[str, str | None]:
+    """Each page's extracted text (None for a reject); titles and dates into ``fields``."""
     import etl_html
 
     from etl.inputs import read_input_bytes
@@ -159,9 +184,14 @@ def extract_all(cases: list[dict], **options) -> dict[str, str | None]:
     for case in cases:
         data = read_input_bytes(InputRef(str(case["page"])), max_bytes=64 << 20)
         try:
-            texts[str(case["page"])] = etl_html.extract(data, str(case["page"]), **options)["text"]
+            found = etl_html.extract(data, str(case["page"]), **options)
         except etl_html.NoArticle:
             texts[str(case["page"])] = None
+            continue
+        texts[str(case["page"])] = found["text"]
+        if fields is not None:
+            date = found["published_at"].date().isoformat() if found["published_at"] else None
+            fields[str(case["page"])] = {"title": found["title"], "date": date}
     return texts
 
 
@@ -170,15 +200,18 @@ def table(scores: dict[str, dict]) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
     lines = [
-        "| gold set | pages | with text | must contain found | must not contain absent | token F1 (pages) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| gold set | pages | with text | must contain found | must not contain absent "
+        "| token F1 (pages) | date = gold | title has gold |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in scores.items():
         f1 = "-" if row["token_f1"] is None else f"{row['token_f1']:.3f} ({row['f1_pages']})"
         lines.append(
             f"| {name} | {row['pages']} | {row['extracted']} | "
             f"{pct(row['with_share'])} ({row['with_found']}/{row['with_total']}) | "
-            f"{pct(row['without_share'])} ({row['without_absent']}/{row['without_total']}) | {f1} |"
+            f"{pct(row['without_share'])} ({row['without_absent']}/{row['without_total']}) | {f1} | "
+            f"{pct(row['date_share'])} ({row['date_found']}/{row['date_total']}) | "
+            f"{pct(row['title_share'])} ({row['title_found']}/{row['title_total']}) |"
         )
     return "\n".join(lines)
 
@@ -191,9 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cases = load_cases(args.corpus)
     started = time.perf_counter()
-    texts = extract_all(cases, favor=args.favor)
+    fields: dict[str, dict] = {}
+    texts = extract_all(cases, fields, favor=args.favor)
     elapsed = time.perf_counter() - started
-    scores = score(cases, texts)
+    scores = score(cases, texts, fields)
     if args.json:
         print(json.dumps({"favor": args.favor, "seconds": round(elapsed, 1), "scores": scores}))
     else:
