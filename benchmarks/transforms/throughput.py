@@ -1,0 +1,103 @@
+"""Throughput of each transform, in articles per second, on generated 2-8 KB news articles.
+
+    python benchmarks/transforms/throughput.py [--articles 4096] [--repeat 3]
+
+Each transform's ``process`` runs on the same batches of 1,024 articles (built once, as a
+source would build them), outside the runner, so the numbers are the transform's own cost.
+The best of ``--repeat`` passes is reported (the machine is shared; the best pass is the
+least disturbed). Transforms that keep state across batches (dedup) are reopened per pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from corpus import corpus  # noqa: E402
+
+from etl.context import Context, RunInfo  # noqa: E402
+from etl.plugins import get_plugin_manager  # noqa: E402
+from etl.schema import ARTICLE_SCHEMA, conform, make_articles  # noqa: E402
+from etl.stream import INPUT_COLUMN  # noqa: E402
+
+FNS = HERE / "fns.py"
+
+CASES = [
+    ("normalize", "normalize", {}),
+    ("language", "language", {}),
+    ("dedup exact", "dedup", {}),
+    ("dedup near (128 perm)", "dedup", {"method": "near"}),
+    ("filter", "filter", {"where": "word_count >= 50 and language in ('en', 'de')"}),
+    ("quality", "quality", {}),
+    ("fields", "fields", {"derive": {"published_date": "date(published_at)", "host": "host(uri)"}}),
+    ("python per batch", "python", {"function": f"{FNS}:title_case_batch"}),
+    ("python per article", "python", {"function": f"{FNS}:title_case_article"}),
+]
+
+
+def batches(n: int, size: int = 1024) -> list[pa.RecordBatch]:
+    texts, _ = corpus(n, seed=3)
+    titles = [t.split("\n", 1)[0] for t in texts]
+    bodies = [t.split("\n\n", 1)[1] for t in texts]
+    stamp = datetime(2024, 3, 1, tzinfo=UTC)
+    out = []
+    for start in range(0, n, size):
+        b = make_articles(
+            {
+                "text": bodies[start : start + size],
+                "title": titles[start : start + size],
+                "uri": [f"https://news.example/a/{i}" for i in range(start, min(start + size, n))],
+                "published_at": stamp,
+                "language": "en",
+            },
+            source="bench",
+        )
+        out.append(b)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=4096)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated case names")
+    args = parser.parse_args()
+    pm = get_plugin_manager()
+    base = batches(args.articles)
+    size = sum(len(t.as_py().encode()) for b in base for t in b.column("text")) / args.articles
+    print(f"{args.articles} articles, mean {size / 1024:.1f} KB of text, batches of 1024")
+    print("| transform | articles/s | MB/s of text |\n|---|---:|---:|")
+    run = RunInfo(run_id="bench", started_at=datetime.now(UTC))
+    for label, name, options in CASES:
+        if args.only and label not in args.only.split(","):
+            continue
+        transform = pm.get("transform", name)(options, section=label)
+        schema = transform.output_schema(ARTICLE_SCHEMA)
+        prepared = [
+            conform(b, schema).append_column(INPUT_COLUMN, pa.array([0] * b.num_rows, pa.int32()))
+            for b in base
+        ]
+        best = float("inf")
+        for _ in range(args.repeat):
+            transform.open(run)
+            ctx = Context(run, name, label)
+            t0 = time.perf_counter()
+            for b in prepared:
+                transform.process(b, ctx)
+            best = min(best, time.perf_counter() - t0)
+            transform.close()
+        rate = args.articles / best
+        print(f"| {label} | {rate:,.0f} | {rate * size / 1e6:,.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
