@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-INSTALL = "pip install ./plugins/etl-feed"
+INSTALL = "./plugins/etl-html ./plugins/etl-feed"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # compressed copies (feed.xml.gz...) match too: etl.inputs strips the suffix
 DEFAULT_INCLUDE = ["*.xml", "*.rss", "*.atom", "*.rdf", "*.json", "*.feed"]

@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # compressed copies (page.html.gz, .bz2, .xz, .zst) match too: etl.inputs strips the suffix
 DEFAULT_INCLUDE = ["*.html", "*.htm", "*.xhtml"]
-INSTALL = "pip install ./plugins/etl-html"
+INSTALL = "./plugins/etl-html"
 
 # Where a page declares its charset: <meta charset=...>, <meta http-equiv=Content-Type
 # content="text/html; charset=...">, or an XML declaration. Browsers look in the first 1024

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-INSTALL = "pip install ./plugins/etl-warc"
+INSTALL = "./plugins/etl-html ./plugins/etl-warc"
 DEFAULT_INCLUDE = ["*.warc", "*.warc.gz", "*.arc", "*.arc.gz"]
 DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
 HTML_TYPES = ("text/html", "application/xhtml+xml")

@@ -250,3 +250,19 @@ def test_plugins_lists_feed(etl_cli):
     assert proc.returncode == 0, proc.stderr
     assert "source feed" in proc.stdout and "etl-feed" in proc.stdout
     assert "fetch: bool = False" in proc.stdout and "retries: int" in proc.stdout
+
+
+def test_missing_parser_is_one_clear_error(tmp_path):
+    """Without feedparser the plugin says what to install (exit 2, no traceback)."""
+    import subprocess
+    import sys
+
+    pipeline = _pipeline(tmp_path, [str(FEEDS / "trafilatura")])
+    code = (
+        "import sys; sys.modules['feedparser'] = None; from etl.cli import main; "
+        f"sys.argv = ['etl', 'validate', {str(pipeline)!r}]; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "plugin 'feed' needs the package feedparser" in proc.stderr
+    assert "./plugins/etl-feed" in proc.stderr and "Traceback" not in proc.stderr

@@ -270,3 +270,24 @@ def test_plugins_lists_html(etl_cli):
     proc = run_etl("plugins", "--json")
     assert proc.returncode == 0, proc.stderr
     assert '"html"' in proc.stdout and "etl-html" in proc.stdout
+
+
+def test_missing_extractor_is_one_clear_error(tmp_path):
+    """Without trafilatura the plugin says what to install (exit 2, no traceback)."""
+    import subprocess
+    import sys
+
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        f'[[sources]]\nplugin = "html"\npaths = ["{HTML / "newspaper4k"}"]\n\n'
+        f'[sink]\nplugin = "parquet"\npath = "{tmp_path / "ds"}"\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; sys.modules['trafilatura'] = None; from etl.cli import main; "
+        f"sys.argv = ['etl', 'validate', {str(pipeline)!r}]; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "plugin 'html' needs the package trafilatura" in proc.stderr
+    assert "pip install ./plugins/etl-html" in proc.stderr and "Traceback" not in proc.stderr

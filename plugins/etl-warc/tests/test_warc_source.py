@@ -144,3 +144,20 @@ def test_plugins_lists_warc(etl_cli):
     proc = run_etl("plugins")
     assert proc.returncode == 0, proc.stderr
     assert "source warc" in proc.stdout and "etl-warc" in proc.stdout
+
+
+def test_missing_reader_is_one_clear_error(tmp_path):
+    """Without warcio the plugin says what to install (exit 2, no traceback)."""
+    import subprocess
+    import sys
+
+    pipeline = _pipeline(tmp_path, [str(WARC / "warcio")])
+    code = (
+        "import sys; sys.modules['warcio'] = None; sys.modules['warcio.archiveiterator'] = None; "
+        "from etl.cli import main; "
+        f"sys.argv = ['etl', 'validate', {str(pipeline)!r}]; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "plugin 'warc' needs the package warcio" in proc.stderr
+    assert "./plugins/etl-warc" in proc.stderr and "Traceback" not in proc.stderr
