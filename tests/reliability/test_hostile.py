@@ -84,7 +84,7 @@ def run_one(source: str, data: bytes) -> dict:
 
 @pytest.mark.parametrize("source", FILE_SOURCES)
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
