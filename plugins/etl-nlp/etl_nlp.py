@@ -218,7 +218,9 @@ class LanguageTransform(Transform):
                 f"option 'languages': unknown code(s) {', '.join(map(str, unknown))}",
                 hint=f"known: {', '.join(sorted(set(ident.nb_classes)))}",
             )
-        self.ident = identifier(tuple(self.opts.languages))
+        self.languages = tuple(self.opts.languages)
+        # the model is not kept on the instance: executors ship plugins to workers by value,
+        # and each worker loads the model once for itself (identifier() caches it)
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         return extend_schema(schema, [pa.field("language_confidence", pa.float64())])
@@ -232,7 +234,7 @@ class LanguageTransform(Transform):
         if self.opts.max_chars:
             text = pc.utf8_slice_codeunits(text, 0, self.opts.max_chars)
         text = pc.utf8_trim_whitespace(text)
-        classify = self.ident.classify
+        classify = identifier(self.languages).classify
         langs: list[str | None] = []
         confs: list[float | None] = []
         for value in text.to_pylist():

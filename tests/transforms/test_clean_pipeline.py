@@ -91,3 +91,34 @@ def test_fields_misspelt_option(tmp_path):
     proc = run_etl("validate", str(pipeline))
     assert proc.returncode == 2
     assert "plugin 'fields'" in proc.stderr and "did you mean 'derive'?" in proc.stderr
+
+
+def test_etl_plugins_lists_every_transform_with_its_options():
+    proc = run_etl("plugins", "--json")
+    assert proc.returncode == 0, proc.stderr
+    listed = {
+        p["name"]: (p["supplier"], [o["name"] for o in p["options"]])
+        for p in json.loads(proc.stdout)
+        if p["kind"] == "transform"
+    }
+    assert listed["filter"] == ("etl (builtin)", ["where", "label"])
+    assert listed["fields"] == ("etl (builtin)", ["derive", "set", "drop"])
+    assert listed["python"] == ("etl (builtin)", ["function", "mode", "columns", "kwargs"])
+    assert listed["dedup"][1] == [
+        "method",
+        "action",
+        "threshold",
+        "num_perm",
+        "shingle",
+        "seed",
+        "dataset",
+    ]
+    assert listed["quality"][1][0] == "min_words" and "drop_below" in listed["quality"][1]
+    assert listed["normalize"] == (
+        "etl-nlp",
+        ["form", "fix_mojibake", "whitespace", "boilerplate", "columns"],
+    )
+    assert listed["language"] == (
+        "etl-nlp",
+        ["min_confidence", "languages", "max_chars", "use_title", "overwrite"],
+    )
