@@ -28,14 +28,15 @@ FILES, LINES, REPEATS = 30, 100, 60
 COMMITTED_FROM = FAULT_POINTS.index("after-commit-point")
 
 
-def lines_pipeline(path: Path, inputs: list[Path], dataset: Path) -> Path:
+def lines_pipeline(path: Path, inputs: list[Path], dataset: Path, executor: str = "local") -> Path:
     files = ", ".join(f'"{p}"' for p in inputs)
     path.write_text(
         f'plugins = ["{PLUGIN}"]\n'
         "[run]\nbatch_size = 500\n"
         f'[[sources]]\nplugin = "lines"\npaths = [{files}]\n'
         f'[sink]\nplugin = "parquet"\npath = "{dataset}"\nmax_rows_per_file = 400\n'
-        "row_group_size = 100\n",
+        "row_group_size = 100\n"
+        + (f'[executor]\nplugin = "{executor}"\nworkers = 2\n' if executor != "local" else ""),
         encoding="utf-8",
     )
     return path
@@ -108,11 +109,18 @@ def fresh_copy(world: dict, name: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize("point", FAULT_POINTS)
-def test_crash_at_each_point_then_recover_or_rerun(world, point):
-    name = f"crash-{point}"
+# every point in one process; with worker processes (files staged by workers, adopted by the
+# driver) the points around the commit
+CASES = [("local", p) for p in FAULT_POINTS] + [
+    ("processes", p) for p in ("before-commit-point", "mid-apply", "after-manifest")
+]
+
+
+@pytest.mark.parametrize(("executor", "point"), CASES)
+def test_crash_at_each_point_then_recover_or_rerun(world, executor, point):
+    name = f"crash-{executor}-{point}"
     dataset = fresh_copy(world, name)
-    pipeline = lines_pipeline(world["root"] / f"{name}.toml", world["files"], dataset)
+    pipeline = lines_pipeline(world["root"] / f"{name}.toml", world["files"], dataset, executor)
 
     proc = etl("run", str(pipeline), env={"ETL_CRASH_AT": point})
     assert proc.returncode == CRASH_EXIT, f"never reached {point}: {proc.stderr}"
