@@ -48,6 +48,18 @@ def test_exception_rejects_that_article_only():
     assert len(reject["article_id"]) == 32
 
 
+def test_undeclared_columns_are_named():
+    result = _run("shout_title")  # returns title_words, not declared here
+    assert result.table.num_rows == 0
+    assert result.reject_reasons == ["python function returned an unknown column"] * 2
+    assert result.rejects.column("detail")[0].as_py() == (
+        "'title_words' is not a column; declare it in the pipeline: "
+        'columns = {title_words = "string"}'
+    )
+    example = str(HERE.parents[1] / "examples" / "clean.py") + ":strip_signature"
+    assert run_transform("python", ROWS, {"function": example}).table.num_rows == 3
+
+
 def test_changing_id_is_a_reject():
     result = _run("changes_id")
     assert result.table.num_rows == 0

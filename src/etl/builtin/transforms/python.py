@@ -243,6 +243,16 @@ class PythonTransform(Transform):
                     detail="the id is the content hash; it may not change",
                 )
                 continue
+            unknown = [k for k in result if k not in row]
+            if unknown:
+                ctx.reject(
+                    "python function returned an unknown column",
+                    article_id=article_id,
+                    input=row.get("uri") or "",
+                    detail=f"'{unknown[0]}' is not a column; declare it in the pipeline: "
+                    f'columns = {{{unknown[0]} = "string"}}',
+                )
+                continue
             row.update(result)
             keep.append(index)
             results.append(row)
@@ -309,5 +319,10 @@ class PythonTransform(Transform):
             raise ValueError(f"{self.opts.function} changed the column 'id'")
         if out.num_rows < batch.num_rows:
             ctx.count("python dropped", batch.num_rows - out.num_rows)
-        target = batch.schema
-        return conform(out, target)
+        unknown = [n for n in out.schema.names if batch.schema.get_field_index(n) < 0]
+        if unknown:
+            raise ValueError(
+                f"{self.opts.function} returned the column '{unknown[0]}', which is not declared; "
+                f'add columns = {{{unknown[0]} = "string"}} (its type) to the pipeline'
+            )
+        return conform(out, batch.schema)
