@@ -122,10 +122,11 @@ def run(
     if dry_run:
         click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
         for unit in plan.units[:20]:
-            click.echo(f"  {unit.key}")
+            click.echo(f"  {pipe.redact(unit.key)}")
         if len(plan.units) > 20:
             click.echo(f"  ... and {len(plan.units) - 20} more")
-        click.echo(f"output: {getattr(plan.sink.opts, 'path', plan.sink.name)} (nothing written)")
+        out = pipe.redact(str(getattr(plan.sink.opts, "path", plan.sink.name)))
+        click.echo(f"output: {out} (nothing written)")
         return
     summary = run_plan(plan)
     if as_json:
@@ -139,7 +140,7 @@ def run(
 
 
 def _print_summary(s: dict[str, Any], plan: Any) -> None:
-    out = getattr(plan.sink.opts, "path", plan.sink.name)
+    out = plan.pipeline.redact(str(getattr(plan.sink.opts, "path", plan.sink.name)))
     lines = [
         f"run {s['run_id']} committed",
         f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged",

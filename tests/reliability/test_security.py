@@ -289,6 +289,16 @@ def test_env_values_never_reach_logs_manifests_or_errors(tmp_path):
     # re-run: the memory still works for inputs whose names hold a secret
     again = etl("run", str(pipeline), env=env, check=True)
     assert "0 read, 5 skipped" in again.stdout
+    # what the CLI prints: --dry-run's input list, validate, the summary of a run whose
+    # dataset path holds the secret
+    for args in (
+        ["run", "--dry-run"],
+        ["validate"],
+        ["run", "--set", f"sink.path={dataset}-${{TOKEN}}"],
+    ):
+        proc = etl(*args, str(pipeline), env=env, check=True)
+        assert secret not in proc.stdout + proc.stderr, args
+    assert "***" in proc.stdout  # the summary's output line, redacted
 
     # error messages: a path that matches nothing, a failing run
     bad = tmp_path / "bad.toml"
