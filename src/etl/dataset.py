@@ -434,7 +434,7 @@ class Dataset:
         staging = self.staging(run_id)
         plan = json.loads((staging / COMMIT_FILE).read_text(encoding="utf-8"))
         for rel in plan.get("deletes", []):
-            (self.root / rel).unlink(missing_ok=True)
+            self._inside(rel).unlink(missing_ok=True)
         for n, (staged_rel, final_rel) in enumerate(plan.get("renames", [])):
             staged, final = self._inside(staged_rel), self._inside(final_rel)
             if staged.exists():
