@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 _MASK64 = (1 << 64) - 1
 _PRIME = np.uint64(1099511628211)  # FNV prime: odd, so invertible modulo 2**64
 _SHINGLE_BASE = np.uint64(0x9E3779B97F4A7C15)
+# numpy 2 renamed trapz to trapezoid; the core allows numpy 1.24+
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 #: most shingle x permutation cells held at once while hashing (bounds the scratch memory)
 _CELLS = 1 << 18  # 2 MB: stays in cache; 4x faster here than 32 MB chunks
 
@@ -355,8 +358,8 @@ def optimal_bands(
     s_high = np.linspace(threshold, 1.0, 200)
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
-            fp = np.trapezoid(1 - (1 - s_low**rows) ** bands, s_low)
-            fn = np.trapezoid((1 - s_high**rows) ** bands, s_high)
+            fp = _trapezoid(1 - (1 - s_low**rows) ** bands, s_low)
+            fn = _trapezoid((1 - s_high**rows) ** bands, s_high)
             error = false_positive_weight * fp + (1 - false_positive_weight) * fn
             if error < best_error:
                 best, best_error = (bands, rows), error
