@@ -241,6 +241,7 @@ def summarize(
                 "dropped": stats.dropped.get(index, 0),
                 "rejected": rejected,
                 "complete": index not in stats.retry,
+                "sha256": stats.digests.get(index),
             }
         )
     return {

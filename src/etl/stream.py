@@ -70,6 +70,8 @@ class StreamStats:
     rows_rejected: Counter[int] = field(default_factory=Counter)
     #: unit indexes not to remember as ingested (a read that failed in a way that may pass)
     retry: set[int] = field(default_factory=set)
+    #: SHA-256 of the raw input bytes, per unit index, where the source reported it
+    digests: dict[int, str] = field(default_factory=dict)
 
     def merge(self, other: StreamStats) -> None:
         self.rejects.extend(other.rejects)
@@ -79,6 +81,7 @@ class StreamStats:
         self.rejected.update(other.rejected)
         self.rows_rejected.update(other.rows_rejected)
         self.retry.update(other.retry)
+        self.digests.update(other.digests)
         for key, (n_in, n_out) in other.transform_rows.items():
             mine = self.transform_rows.setdefault(key, [0, 0])
             mine[0] += n_in
@@ -186,6 +189,10 @@ class Streamer:
             if self.on_error == "fail":
                 self._collect(ctx, index)
         self._collect(ctx, index)
+        if ctx.digests:
+            digest = ctx.digests.get(unit.key)
+            if digest is not None:
+                self.stats.digests[index] = digest
         if not self.stats.read.get(index) and not self.stats.rejected.get(index):
             # every input ends as rows or a reject: nothing vanishes unaccounted for
             ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
@@ -225,6 +232,12 @@ class Streamer:
                 ctx.rejects = group
                 self._collect(ctx, index)
         self._collect(ctx, None)
+        if ctx.digests:
+            digests, found = self.stats.digests, ctx.digests
+            for index, unit in chunk:
+                digest = found.get(unit.key)
+                if digest is not None:
+                    digests[index] = digest
         if batch.num_rows:
             counts = np.bincount(positions, minlength=len(chunk))
             read = self.stats.read

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,7 +126,7 @@ class TextSource(Source):
         auto = self.opts.encoding == "auto"
         for pos, unit in enumerate(units):
             try:
-                data = self._read_bytes(unit)
+                data = self._read_bytes(unit, ctx)
             except InputError as exc:
                 ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
                 continue
@@ -197,17 +198,24 @@ class TextSource(Source):
         except UnicodeEncodeError as exc:  # lone surrogates from a UTF-16 file
             raise DecodeError("undecodable", str(exc)) from None
 
-    def _read_bytes(self, unit: WorkUnit) -> bytes:
-        """A file's bytes: a plain local file directly, anything else via read_input_bytes."""
+    def _read_bytes(self, unit: WorkUnit, ctx: Context) -> bytes:
+        """A file's bytes: a plain local file directly, anything else via read_input_bytes.
+
+        A plain local file's SHA-256 goes to ``ctx.digests`` (the sink remembers it without
+        reading the file again).
+        """
         ref = unit.input
         max_bytes = self.opts.max_bytes
         if ref.size is not None and ref.size <= max_bytes and "://" not in ref.key:
             try:
                 with open(ref.key, "rb") as f:
-                    data = f.read(max_bytes + 1)
+                    # the listed size + 1: a buffer that fits (not max_bytes, which would
+                    # map and unmap 64 MB per file), and a file that grew since is noticed
+                    data = f.read(ref.size + 1)
             except OSError:
                 data = None  # read_input_bytes says why
-            if data is not None and len(data) <= max_bytes and sniff_compression(data) is None:
+            if data is not None and len(data) <= ref.size and sniff_compression(data) is None:
+                ctx.digests[ref.key] = sha256(data).hexdigest()
                 return data
         return read_input_bytes(ref, max_bytes=max_bytes)
 
