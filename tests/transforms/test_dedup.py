@@ -3,6 +3,8 @@ MinHash/LSH with numpy."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -15,7 +17,7 @@ from etl.builtin.transforms.dedup import (
 )
 from etl.errors import ConfigError
 from etl.testing import check_options, run_pipeline, run_transform
-from tests.transforms.conftest import article
+from tests.transforms.conftest import ARTICLES, article
 
 SEED = article("01-seed.txt")
 # the seed with a few words changed: Jaccard of 5-word shingles about 0.9
@@ -88,6 +90,32 @@ def test_exact_against_an_existing_dataset(tmp_path):
     assert result.summary["counters"] == {"dedup exact duplicates": 2}
     assert result.summary["duplicates"] == 0
     assert sorted(result.table.column("uri").to_pylist()) == ["seed", "seed edited", "telegraph"]
+
+
+def test_dataset_sink_reads_the_sinks_dataset_through_the_cli(tmp_path):
+    from tests.conftest import run_etl
+
+    for name in ("01-seed.txt", "04-telegraph.txt"):
+        (tmp_path / name).write_bytes((ARTICLES / name).read_bytes())
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        '[[sources]]\nplugin = "text"\npaths = ["*.txt"]\n'
+        '[[transforms]]\nplugin = "dedup"\ndataset = "sink"\n'
+        '[sink]\nplugin = "parquet"\npath = "ds"\n'
+    )
+    first = run_etl("run", str(pipeline), "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["written"] == 2
+    (tmp_path / "02-seed-copy.txt").write_bytes((ARTICLES / "01-seed.txt").read_bytes())
+    second = run_etl("run", str(pipeline), "--json")
+    summary = json.loads(second.stdout)
+    # only the new file is read; its article is already in the dataset: dedup drops it
+    assert (summary["read"], summary["written"]) == (1, 0)
+    assert summary["counters"] == {"dedup exact duplicates": 1}
+    # the sink path given on the command line is the one dedup reads
+    other = run_etl("run", str(pipeline), "--json", "--set", f"sink.path={tmp_path / 'other'}")
+    assert json.loads(other.stdout)["written"] == 2
+    assert json.loads(other.stdout)["counters"] == {"dedup exact duplicates": 1}
 
 
 def test_string_hashes_depend_on_every_byte_and_only_on_content():

@@ -26,3 +26,18 @@ def etl_register_plugins(register):
         DedupTransform,
     ):
         register(cls)
+
+
+@hookimpl
+def etl_before_run(run, pipeline):
+    """Tell ``dedup`` (dataset = "sink") where the run's parquet dataset is."""
+    sink = getattr(pipeline, "sink", None)
+    if sink is None or sink.plugin != "parquet" or not isinstance(sink.options.get("path"), str):
+        return
+    from etl.plugin import resolve_path
+
+    run.extra[SINK_DATASET] = resolve_path(sink.options["path"], pipeline.base_dir)
+
+
+#: RunInfo.extra key: the parquet sink's dataset folder, for dedup's dataset = "sink"
+SINK_DATASET = "etl.transforms.sink_dataset"

@@ -66,7 +66,7 @@ class DedupTransform(Transform):
             "dataset",
             "path",
             None,
-            help="also drop ids already in this Parquet dataset (usually the sink's path)",
+            help='also drop ids already in this Parquet dataset; "sink": the parquet sink\'s',
         ),
     )
 
@@ -79,6 +79,7 @@ class DedupTransform(Transform):
             raise self.error("option 'num_perm' must be between 2 and 1024")
         if not 1 <= o.shingle <= 32:
             raise self.error("option 'shingle' must be between 1 and 32")
+        self.from_sink = self.config.get("dataset") == "sink"
         self.bands, self.rows = optimal_bands(o.threshold, o.num_perm)
         self._reset()
 
@@ -96,6 +97,12 @@ class DedupTransform(Transform):
     def open(self, run: Any) -> None:
         self._reset()
         path = self.opts.dataset
+        if self.from_sink:
+            from etl.builtin.transforms import SINK_DATASET
+
+            # set by this package's etl_before_run hook from the pipeline's [sink]; absent in
+            # executor workers, where the sink drops known ids when it adopts their files
+            path = getattr(run, "extra", {}).get(SINK_DATASET)
         if path and not getattr(run, "full", False):
             self.seen = existing_ids(Path(path))
 
