@@ -159,7 +159,7 @@ BOMB_SOURCES = [
 
 @pytest.mark.parametrize("source", BOMB_SOURCES)
 def test_decompression_bomb_is_rejected(tmp_path, source):
-    from test_hostile import file_name
+    from test_reliability_hostile import file_name
 
     target = tmp_path / f"{source}-{file_name(source)}"
     if not target.name.endswith(".gz"):
