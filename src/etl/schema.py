@@ -223,7 +223,10 @@ def make_articles(
         "text": text,
         "id": columns.get("id") if columns.get("id") is not None else article_ids(text),
         "char_count": char_counts(text),
-        "word_count": word_counts(text),
+        # a source that counted words already (on the same text) may pass them
+        "word_count": columns.get("word_count")
+        if columns.get("word_count") is not None
+        else word_counts(text),
         "source": source,
         "run_id": run_id,
         "ingested_at": ingested_at or datetime.now(UTC),

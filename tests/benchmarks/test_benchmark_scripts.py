@@ -93,6 +93,9 @@ def test_floor_and_etl_give_the_same_rows_from_text_files(corpus, tmp_path):
     # the texts too, and the rows found publishers and headlines
     assert _rows(ours, ["id", "text"]) == _rows(theirs, ["id", "text"])
     assert ours.column("publisher").null_count < written / 2
+    for row in ours.select(["text", "word_count", "char_count"]).to_pylist():
+        assert row["word_count"] == len(row["text"].split())
+        assert row["char_count"] == len(row["text"])
     assert ours.column("title").null_count < written / 2
 
 

@@ -170,7 +170,8 @@ class TextSource(Source):
             if bad or raw is None:
                 raw = pa.array(contents, pa.binary()).cast(pa.string())
         del contents
-        empty = np.flatnonzero(word_counts(raw).to_numpy() == 0)
+        words = word_counts(raw).to_numpy()
+        empty = np.flatnonzero(words == 0)
         if len(empty):
             for i in empty.tolist():
                 ctx.reject(
@@ -179,6 +180,7 @@ class TextSource(Source):
             kept = np.ones(len(raw), dtype=bool)
             kept[empty] = False
             raw = raw.filter(pa.array(kept))
+            words = words[kept]
             positions = [p for p, k in zip(positions, kept.tolist(), strict=True) if k]
             encodings = [e for e, k in zip(encodings, kept.tolist(), strict=True) if k]
         uris = pa.array([units[p].key for p in positions], pa.string())
@@ -186,7 +188,7 @@ class TextSource(Source):
             encoding_array = pa.array([e or "utf-8" for e in encodings], pa.string())
         else:
             encoding_array = pa.repeat(pa.scalar("utf-8"), len(encodings))
-        batch = self._articles(raw, uris, encoding_array, ctx)
+        batch = self._articles(raw, uris, encoding_array, ctx, words)
         return batch, np.asarray(positions, dtype=np.int32)
 
     @staticmethod
@@ -231,10 +233,21 @@ class TextSource(Source):
         )
 
     def _articles(
-        self, raw: pa.Array, uris: pa.Array, encodings: pa.Array, ctx: Context
+        self,
+        raw: pa.Array,
+        uris: pa.Array,
+        encodings: pa.Array,
+        ctx: Context,
+        raw_words: np.ndarray | None = None,
     ) -> pa.RecordBatch:
         raw = normalize_newlines(raw)
         title, text = split_headline(raw)
+        word_count = None
+        if raw_words is not None:
+            # the headline is the first line, cut at a line break: the body has the text's
+            # words less the headline's (counting the short titles, not the long bodies)
+            title_words = word_counts(title).fill_null(0).to_numpy()
+            word_count = pa.array(raw_words - title_words, pa.int64())
         publisher = (
             self.opts.publisher if self.opts.publisher is not None else extract_publisher(text)
         )
@@ -251,6 +264,7 @@ class TextSource(Source):
             publisher=publisher,
             published_at=self.published_at,
             metadata=metadata,
+            word_count=word_count,
         )
 
 
