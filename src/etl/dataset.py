@@ -120,14 +120,24 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that ``path`` holds either the old content or the whole new one."""
+def json_text(data: Any) -> str:
+    """``data`` as compact ASCII JSON.
+
+    ASCII: input names may hold lone surrogates (undecodable bytes of a file name). One
+    json.dumps without indent: the C encoder (json.dump or an indent would take the
+    pure-Python one, seconds for the per-input list of 100k files).
+    """
+    return json.dumps(data, default=str, ensure_ascii=True, separators=(",", ":"))
+
+
+def write_json_atomic(path: Path, data: Any, text: str | None = None) -> None:
+    """Write JSON so that ``path`` holds either the old content or the whole new one.
+
+    ``text``: ``data`` already encoded (by :func:`json_text`).
+    """
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        # ASCII: input names may hold lone surrogates (undecodable bytes of a file name).
-        # One json.dumps without indent: the C encoder (json.dump or an indent would take
-        # the pure-Python one, seconds for the per-input list of 100k files)
-        f.write(json.dumps(data, default=str, ensure_ascii=True, separators=(",", ":")))
+        f.write(json_text(data) if text is None else text)
         f.flush()
         os.fsync(f.fileno())
     if path.name == COMMIT_FILE:
@@ -283,8 +293,9 @@ class Dataset:
                 pa.field("run_id", pa.string()),
             ]
         )
-        table = pa.Table.from_pylist(
-            [{f: r.get(f) for f in schema.names} for r in rows.values()], schema=schema
+        values = list(rows.values())  # column by column: 3x faster than from_pylist
+        table = pa.table(
+            [pa.array([r.get(f.name) for r in values], f.type) for f in schema], schema=schema
         )
         staged = self.staging(run_id) / f"inputs{STAGED_SUFFIX}"
         pq.write_table(table, staged, compression="zstd")
@@ -427,14 +438,24 @@ class Dataset:
             fsync_dir(directory)
         fsync_dir(staging)
         fault_point("before-commit-point")
-        write_json_atomic(staging / COMMIT_FILE, plan)
+        # the manifest (large: one entry per input) is encoded once, for COMMIT.json and
+        # for the run's manifest file, and not read back
+        manifest_text = json_text(plan.get("manifest"))
+        rest = {k: v for k, v in plan.items() if k != "manifest"}
+        rest_text = json_text(rest)
+        text = f'{rest_text[:-1]}{"," if rest else ""}"manifest":{manifest_text}}}'
+        write_json_atomic(staging / COMMIT_FILE, plan, text=text)
         fault_point("after-commit-point")
-        self.apply(run_id)
+        self.apply(run_id, _written=(json.loads(rest_text), manifest_text))
 
-    def apply(self, run_id: str) -> None:
+    def apply(self, run_id: str, _written: tuple[dict[str, Any], str] | None = None) -> None:
         """Apply (or finish applying) a staged run's COMMIT.json; idempotent."""
         staging = self.staging(run_id)
-        plan = json.loads((staging / COMMIT_FILE).read_text(encoding="utf-8"))
+        if _written is not None:  # just written by commit: its plan and manifest text
+            plan, manifest_text = _written
+        else:
+            plan = json.loads((staging / COMMIT_FILE).read_text(encoding="utf-8"))
+            manifest_text = None
         for rel in plan.get("deletes", []):
             self._inside(rel).unlink(missing_ok=True)
         for n, (staged_rel, final_rel) in enumerate(plan.get("renames", [])):
@@ -461,7 +482,10 @@ class Dataset:
         fsync_dir(self.meta)
         fault_point("before-manifest")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.runs_dir / f"{run_id}.json", plan["manifest"])
+        if manifest_text is None:
+            write_json_atomic(self.runs_dir / f"{run_id}.json", plan["manifest"])
+        else:
+            write_json_atomic(self.runs_dir / f"{run_id}.json", None, text=manifest_text)
         fault_point("after-manifest")
         shutil.rmtree(staging, ignore_errors=True)
         fsync_dir(self.staging_root)

@@ -80,7 +80,9 @@ def rows(dataset: Path) -> list[tuple]:
 
 
 def manifests(dataset: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((dataset / "_etl" / "runs").glob("*.json"))]
+    found = [json.loads(p.read_text()) for p in (dataset / "_etl" / "runs").glob("*.json")]
+    # run ids sort by start second only: two quick runs in one second tie
+    return sorted(found, key=lambda m: (m["finished_at"], m["run_id"]))
 
 
 def per_input(dataset: Path) -> dict[str, tuple]:
