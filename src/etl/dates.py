@@ -132,6 +132,8 @@ def parse_dates(values: Sequence[Any] | pa.Array) -> tuple[pa.Array, list[int]]:
     n = len(values)
     if n == 0:
         return pa.array([], TIMESTAMP), []
+    if values.count(None) == n:  # no dates at all (a common batch): nothing to parse
+        return pa.nulls(n, TIMESTAMP), []
     strings = pa.array([v.strip() if isinstance(v, str) else None for v in values], pa.string())
     result = pa.nulls(n, TIMESTAMP)
     done = pc.is_null(strings)
