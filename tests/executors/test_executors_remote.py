@@ -68,6 +68,7 @@ def remote_cluster(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     dask = _dask_command()
     procs = []
+    outputs = [open(logs / "scheduler.out", "w"), open(logs / "worker.out", "w")]  # noqa: SIM115
     try:
         procs.append(
             subprocess.Popen(
@@ -82,7 +83,7 @@ def remote_cluster(tmp_path):
                     "--scheduler-file",
                     str(scheduler_file),
                 ],
-                stdout=open(logs / "scheduler.out", "w"),
+                stdout=outputs[0],
                 stderr=subprocess.STDOUT,
                 env=env,
             )
@@ -110,7 +111,7 @@ def remote_cluster(tmp_path):
                     "--name",
                     "remote-1",
                 ],
-                stdout=open(logs / "worker.out", "w"),
+                stdout=outputs[1],
                 stderr=subprocess.STDOUT,
                 cwd=elsewhere,
                 env=env,
@@ -120,6 +121,8 @@ def remote_cluster(tmp_path):
     finally:
         for proc in reversed(procs):
             _stop(proc)
+        for output in outputs:
+            output.close()
 
 
 def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, remote_cluster):
