@@ -227,12 +227,15 @@ class ParquetSink(Sink):
             ref = unit.input
             if not entry.get("complete", True) or ref.size is None or ref.mtime is None:
                 continue
-            try:
-                st = os.stat(key)
-            except (OSError, ValueError):
-                continue
-            if st.st_size != ref.size or st.st_mtime != ref.mtime:
-                continue  # changed while we read it: read it again next time
+            if known is None:
+                try:
+                    st = os.stat(key)
+                except (OSError, ValueError):
+                    continue
+                if st.st_size != ref.size or st.st_mtime != ref.mtime:
+                    continue  # changed while we read it: read it again next time
+            # else the hash is of the bytes that were read: a file that changed since it
+            # was listed has another size or mtime next time, and then another hash
             digest = known or file_sha256(key)
             if digest is None:
                 continue
