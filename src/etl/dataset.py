@@ -130,14 +130,17 @@ def json_text(data: Any) -> str:
     return json.dumps(data, default=str, ensure_ascii=True, separators=(",", ":"))
 
 
-def write_json_atomic(path: Path, data: Any, text: str | None = None) -> None:
+def write_json_atomic(path: Path, data: Any, text: str | tuple[str, ...] | None = None) -> None:
     """Write JSON so that ``path`` holds either the old content or the whole new one.
 
-    ``text``: ``data`` already encoded (by :func:`json_text`).
+    ``text``: ``data`` already encoded (by :func:`json_text`), or its pieces in order.
     """
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json_text(data) if text is None else text)
+        for piece in (
+            (json_text(data),) if text is None else (text,) if isinstance(text, str) else text
+        ):
+            f.write(piece)
         f.flush()
         os.fsync(f.fileno())
     if path.name == COMMIT_FILE:
@@ -281,8 +284,9 @@ class Dataset:
                     rows = {r["key"]: r for r in self._inputs_from_manifests()}
             else:
                 rows = {r["key"]: r for r in self._inputs_from_manifests()}
-        for entry in entries:
-            rows[entry["key"]] = {**entry, "run_id": run_id}
+        for entry in entries:  # in place: no copy of 100k dicts
+            entry["run_id"] = run_id
+            rows[entry["key"]] = entry
         schema = pa.schema(
             [
                 pa.field("key", pa.string()),
@@ -443,8 +447,8 @@ class Dataset:
         manifest_text = json_text(plan.get("manifest"))
         rest = {k: v for k, v in plan.items() if k != "manifest"}
         rest_text = json_text(rest)
-        text = f'{rest_text[:-1]}{"," if rest else ""}"manifest":{manifest_text}}}'
-        write_json_atomic(staging / COMMIT_FILE, plan, text=text)
+        pieces = (rest_text[:-1], "," if rest else "", '"manifest":', manifest_text, "}")
+        write_json_atomic(staging / COMMIT_FILE, plan, text=pieces)
         fault_point("after-commit-point")
         self.apply(run_id, _written=(json.loads(rest_text), manifest_text))
 
