@@ -20,7 +20,7 @@ import pyarrow as pa
 from etl import log
 from etl.context import Context
 from etl.errors import PluginError, RunError
-from etl.schema import conform
+from etl.schema import ARTICLE_SCHEMA, conform
 
 if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
@@ -123,6 +123,12 @@ class Streamer:
         self.stats = StreamStats()
         self._transform_ctx = [Context(run, t.name, t.section) for t in transforms]
         self._rejected_rows: Counter[int] = Counter()
+        # The schema between each pair of stages: sources emit the article schema, and each
+        # transform sees the columns before it plus (null) the ones it declares, so it can
+        # rename or drop a column without hiding it from the transforms before it.
+        self._stages = [ARTICLE_SCHEMA]
+        for transform in transforms:
+            self._stages.append(transform.output_schema(self._stages[-1]))
 
     # rejects and errors
 
@@ -172,7 +178,7 @@ class Streamer:
                 if batch.num_rows == 0:
                     continue
                 batch_no += 1
-                batch = conform(batch, self.schema)
+                batch = conform(batch, self._stages[0])
                 self.stats.read[index] += batch.num_rows
                 yield batch.append_column(
                     INPUT_COLUMN, pa.array(np.full(batch.num_rows, index, dtype=np.int32))
@@ -250,7 +256,7 @@ class Streamer:
                 ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
                 self._collect(ctx, index)
         if batch.num_rows:
-            batch = conform(batch, self.schema)
+            batch = conform(batch, self._stages[0])
             yield batch.append_column(INPUT_COLUMN, pa.array(indexes[positions]))
 
     def _read(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
@@ -296,8 +302,11 @@ class Streamer:
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """``batch`` through every transform; a transform that raises rejects the batch's rows."""
         inputs = batch.column(INPUT_COLUMN)
-        for transform, ctx in zip(self.transforms, self._transform_ctx, strict=True):
+        for stage, (transform, ctx) in enumerate(
+            zip(self.transforms, self._transform_ctx, strict=True), 1
+        ):
             n_in = batch.num_rows
+            batch = _with_declared(batch, self._stages[stage])
             try:
                 out = transform.process(batch, ctx)
             except Exception as exc:
@@ -319,7 +328,7 @@ class Streamer:
                     hint="select or filter the rows of the batch you were given; do not rebuild it "
                     "from scratch",
                 )
-            out = self._check_schema(transform, out)
+            out = self._check_schema(transform, out, self._stages[stage])
             counts = self.stats.transform_rows.setdefault(transform.section, [0, 0])
             counts[0] += n_in
             counts[1] += out.num_rows
@@ -327,11 +336,14 @@ class Streamer:
             if batch.num_rows == 0:
                 break
         self._count_dropped(inputs, batch.column(INPUT_COLUMN))
-        return batch
+        final = self.schema.append(pa.field(INPUT_COLUMN, pa.int32()))
+        return batch if batch.schema.equals(final) else conform(batch, final)
 
-    def _check_schema(self, transform: Transform, out: pa.RecordBatch) -> pa.RecordBatch:
+    def _check_schema(
+        self, transform: Transform, out: pa.RecordBatch, declared: pa.Schema
+    ) -> pa.RecordBatch:
         """``out`` as the declared schema orders it; a PluginError naming the column if it differs."""
-        expected = self.schema.append(pa.field(INPUT_COLUMN, pa.int32()))
+        expected = declared.append(pa.field(INPUT_COLUMN, pa.int32()))
         if out.schema.equals(expected):
             return out
         problem = schema_difference(expected, out.schema)
@@ -414,6 +426,15 @@ def _type_expr(type_: pa.DataType) -> str:
     if text == "bool":
         return "pa.bool_()"
     return f"pa.{text}()" if text.isidentifier() else f"<{text}>"
+
+
+def _with_declared(batch: pa.RecordBatch, declared: pa.Schema) -> pa.RecordBatch:
+    """``batch`` plus null columns for what ``declared`` has and it lacks (set them, or drop)."""
+    names = set(batch.schema.names)
+    for column in declared:
+        if column.name not in names:
+            batch = batch.append_column(column, pa.nulls(batch.num_rows, column.type))
+    return batch
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:

@@ -102,7 +102,7 @@ def test_etl_plugins_lists_every_transform_with_its_options():
         if p["kind"] == "transform"
     }
     assert listed["filter"] == ("etl (builtin)", ["where", "label"])
-    assert listed["fields"] == ("etl (builtin)", ["derive", "set", "drop"])
+    assert listed["fields"] == ("etl (builtin)", ["rename", "derive", "set", "drop"])
     assert listed["python"] == ("etl (builtin)", ["function", "mode", "columns", "kwargs"])
     assert listed["dedup"][1] == [
         "method",

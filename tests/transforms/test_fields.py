@@ -72,6 +72,26 @@ def test_partition_by_derived_date(tmp_path):
     assert result.table.num_rows == 2
 
 
+def test_rename_and_drop_leave_earlier_transforms_their_columns(tmp_path):
+    # the filter before `fields` still sees `publisher`, which `fields` renames, and
+    # `word_count`, which it drops; the sink gets the renamed and slimmer schema
+    result = run_pipeline(
+        {
+            "transforms": [
+                {"plugin": "filter", "where": "publisher == 'Global Times' and word_count > 100"},
+                {"plugin": "fields", "rename": {"publisher": "outlet"}, "drop": ["word_count"]},
+                {"plugin": "filter", "where": "outlet == 'Global Times'"},
+            ],
+            "sink": {"plugin": "parquet", "path": "ds"},
+        },
+        articles=ROWS,
+        tmp_path=tmp_path,
+    )
+    table = result.table
+    assert table.column("outlet").to_pylist() == ["Global Times"]
+    assert "publisher" not in table.column_names and "word_count" not in table.column_names
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -81,7 +101,10 @@ def test_partition_by_derived_date(tmp_path):
         ({"derive": {"d": "date(published_att)"}}, "no column 'published_att'"),
         ({"drop": ["nosuch"]}, "option 'drop': no column 'nosuch'"),
         ({"set": {"tags": ["a"]}}, "a constant must be"),
-        ({"rename": {"a": "b"}}, "unknown option 'rename'"),
+        ({"rename": {"a": "b"}}, "option 'rename': no column 'a'"),
+        ({"rename": {"title": "text"}}, "'text' exists already"),
+        ({"rename": {"id": "key"}}, "may not change the column 'id'"),
+        ({"renme": {"a": "b"}}, "unknown option 'renme'"),
     ],
 )
 def test_mistakes_are_config_errors(options, message):

@@ -1,8 +1,8 @@
-"""The ``fields`` transform: derive columns, set constants, drop columns.
+"""The ``fields`` transform: rename, derive, set constant and drop columns.
 
-The core conforms every batch to the run's final schema as it is read, so a dropped column is
-absent for every transform of the run, not only for the ones after this one; for the same
-reason there is no rename: derive a copy (``derive = {outlet = "publisher"}``).
+Each transform sees the columns the ones before it produced, so a column renamed or dropped
+here is still there for the transforms before this one. Operations apply in the order
+rename, derive, set, drop.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ _CONSTANT_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: 
 
 
 class FieldsTransform(Transform):
-    """Derive columns from expressions, set constants, drop columns (published_date for partitions)."""
+    """Rename, derive (e.g. published_date for partitions), set constant and drop columns."""
 
     name = "fields"
     options = (
+        Option("rename", "dict", {}, help='columns to rename: {publisher = "outlet"}'),
         Option(
             "derive",
             "dict",
@@ -42,16 +43,25 @@ class FieldsTransform(Transform):
             "drop",
             "list",
             [],
-            help="columns to leave out of the output (gone for every transform of the run)",
+            help="columns to leave out of the output",
         ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         o = self.opts
-        if not (o.derive or o.set or o.drop):
-            raise self.error("nothing to do", hint="set at least one of derive, set, drop")
-        for option, names in (("derive", o.derive), ("set", o.set), ("drop", o.drop)):
+        if not (o.rename or o.derive or o.set or o.drop):
+            raise self.error("nothing to do", hint="set at least one of rename, derive, set, drop")
+        for new in o.rename.values():
+            if not isinstance(new, str) or not new:
+                raise self.error("option 'rename': each new name must be a non-empty string")
+        renamed = [*o.rename, *o.rename.values()]
+        for option, names in (
+            ("rename", renamed),
+            ("derive", o.derive),
+            ("set", o.set),
+            ("drop", o.drop),
+        ):
             for name in names:
                 if name in PROTECTED:
                     raise self.error(
@@ -76,6 +86,19 @@ class FieldsTransform(Transform):
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         o = self.opts
         self.types: dict[str, pa.DataType] = {}
+        for old, new in o.rename.items():
+            index = schema.get_field_index(old)
+            if index < 0:
+                raise self.error(
+                    f"option 'rename': no column '{old}'",
+                    hint=f"columns: {', '.join(schema.names)}",
+                )
+            if new in schema.names and new not in o.rename:
+                raise self.error(
+                    f"option 'rename': '{old}' -> '{new}', but '{new}' exists already",
+                    hint=f"drop '{new}' in an earlier fields transform, or choose another name",
+                )
+            schema = schema.set(index, schema.field(index).with_name(new))
         for name, compiled in self.derived.items():
             try:
                 self.types[name] = result_type(compiled, schema)
@@ -100,6 +123,13 @@ class FieldsTransform(Transform):
 
     def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
         n = batch.num_rows
+        if self.opts.rename:
+            # the core added the new names as null columns; the renamed data takes their place
+            placeholders = [new for new in self.opts.rename.values() if new in batch.schema.names]
+            placeholders = [p for p in placeholders if p not in self.opts.rename]
+            batch = batch.drop_columns(placeholders)
+            names = [self.opts.rename.get(name, name) for name in batch.schema.names]
+            batch = batch.rename_columns(names)
         for name, compiled in self.derived.items():
             value = compiled.evaluate(batch)
             if isinstance(value, pa.Scalar):
