@@ -137,6 +137,16 @@ class WarcSource(Source):
             reason = getattr(exc, "reason", "unreadable")
             ctx.reject(reason, detail=getattr(exc, "detail", None) or str(exc))
             return
+        if not _looks_like_archive(stream):
+            # caught before warcio reads: a gzip bomb of zeros would otherwise be inflated
+            # whole while warcio looks for the end of its first header line
+            stream.close()
+            ctx.reject(
+                "not a WARC or ARC file",
+                location="offset 0",
+                detail="no WARC/ or filedesc: header at the start",
+            )
+            return
         seen: Counter[str] = Counter()
         rejected = 0
         found: list[dict[str, Any]] = []
@@ -309,6 +319,20 @@ def _is_arc(stream: BinaryIO) -> bool:
         except zlib.error:
             return False
     return head.lstrip().startswith(b"filedesc:")
+
+
+def _looks_like_archive(stream: BinaryIO) -> bool:
+    """The (decompressed) start of the stream is a WARC or ARC header."""
+    stream.seek(0)
+    head = stream.read(4096)
+    stream.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(31).decompress(head, 256)
+        except zlib.error:
+            return False
+    head = head.lstrip()
+    return head.startswith((b"WARC/", b"filedesc:"))
 
 
 def _cut_short(record: Any) -> bool:

@@ -124,7 +124,7 @@ def test_corrupt_record_is_rejected_and_reading_goes_on(tmp_path, etl_cli):
     assert {"Story 0", "Story 2", "Story 3"} == set(titles)  # Story 0 is in three files: once
     bad = {(Path(r["input"]).name, r["reason"], r["location"]) for r in rejects}
     assert ("damaged.warc.gz", "corrupt record", f"offset {len(parts[0])}") in bad
-    assert ("garbage.warc.gz", "corrupt record", "offset 0") in bad
+    assert ("garbage.warc.gz", "not a WARC or ARC file", "offset 0") in bad
     assert ("truncated.warc", "truncated record", f"offset {len(plain[0])}") in bad
     assert ("cut.warc.gz", "truncated record", f"offset {len(parts[0])}") in bad
     assert len([r for r in rejects if r["input"].endswith("damaged.warc.gz")]) == 1
