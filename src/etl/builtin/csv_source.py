@@ -8,17 +8,16 @@ wrong number of fields is a reject with its line number; the rest of the file is
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from etl.builtin.jsonl import FIELDS_HELP, input_name
-from etl.builtin.records import FieldMap, RecordBatcher
+from etl.builtin.records import RecordBatcher, RecordSource
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, open_input, remote_kwargs
-from etl.plugin import Option, Source, WorkUnit
+from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs
+from etl.plugin import Option, WorkUnit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
-class CsvSource(Source):
+class CsvSource(RecordSource):
     """CSV/TSV files with a header row; one article per row, columns mapped by `fields`."""
 
     name = "csv"
@@ -70,14 +69,6 @@ class CsvSource(Source):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields = FieldMap(self, self.opts.fields)
-        try:
-            codecs.lookup(self.opts.encoding)
-        except LookupError:
-            raise self.error(
-                f"option 'encoding': unknown encoding '{self.opts.encoding}'",
-                hint='e.g. encoding = "utf-8"',
-            ) from None
         delimiter = self.opts.delimiter
         if delimiter in ("\\t", "tab"):
             delimiter = "\t"
@@ -94,12 +85,6 @@ class CsvSource(Source):
         columns = self.opts.columns
         if columns is not None and not all(isinstance(c, str) and c for c in columns):
             raise self.error("option 'columns' must be a list of column names")
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         delimiter = self.delimiter

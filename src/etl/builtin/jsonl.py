@@ -15,15 +15,15 @@ import io
 import json
 import posixpath
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from etl.builtin.records import FieldMap, RecordBatcher
+from etl.builtin.records import RecordBatcher, RecordSource
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, open_input, remote_kwargs
+from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs
 from etl.inputs import strip_compression_suffix as _strip_compression
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, WorkUnit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,7 +47,7 @@ def input_name(key: str) -> str:
     return _strip_compression(posixpath.basename(path.replace("\\", "/"))).lower()
 
 
-class JsonlSource(Source):
+class JsonlSource(RecordSource):
     """JSON Lines, JSON files and JSON arrays; one article per object, keys mapped by `fields`."""
 
     name = "jsonl"
@@ -82,23 +82,6 @@ class JsonlSource(Source):
         ),
         *REMOTE_OPTIONS,
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields = FieldMap(self, self.opts.fields)
-        try:
-            codecs.lookup(self.opts.encoding)
-        except LookupError:
-            raise self.error(
-                f"option 'encoding': unknown encoding '{self.opts.encoding}'",
-                hint='e.g. encoding = "utf-8"',
-            ) from None
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         batcher = RecordBatcher(self.fields, ctx, keep_extra=self.opts.keep_extra)
@@ -145,7 +128,9 @@ class JsonlSource(Source):
         utf8 = encoding == "utf-8-sig"
         source: Any = stream
         newline: Any = b"\n"
-        if not utf8 and not _ascii_compatible(encoding):  # UTF-16/32: lines are found in decoded text
+        if not utf8 and not _ascii_compatible(
+            encoding
+        ):  # UTF-16/32: lines are found in decoded text
             source = io.TextIOWrapper(stream, encoding=encoding, newline=None)
             newline = "\n"
         while True:

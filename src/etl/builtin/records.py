@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from etl.dates import is_missing, parse_dates
+from etl.inputs import expand_paths
+from etl.plugin import Source, WorkUnit
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -305,3 +307,27 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
+
+
+class RecordSource(Source):
+    """What the record sources (jsonl, csv) share: the ``fields`` map, a checked ``encoding``
+    option, and one work unit per input file or URL."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import codecs
+
+        super().__init__(*args, **kwargs)
+        self.fields = FieldMap(self, self.opts.fields)
+        try:
+            codecs.lookup(self.opts.encoding)
+        except LookupError:
+            raise self.error(
+                f"option 'encoding': unknown encoding '{self.opts.encoding}'",
+                hint='e.g. encoding = "utf-8"',
+            ) from None
+
+    def units(self) -> Iterable[WorkUnit]:
+        for ref in expand_paths(
+            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
+        ):
+            yield WorkUnit(ref)
