@@ -30,8 +30,12 @@ from etl.stream import INPUT_COLUMN, Streamer, StreamStats
 
 
 def new_run_id(now: datetime) -> str:
-    """Sortable by start time, unique across machines: ``20261126T203000Z-1a2b3c4d``."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    """Sortable by start time to the microsecond, unique across machines.
+
+    ``20261126T203000123456Z-1a2b3c4d``: two runs started in one second still sort in the
+    order they started (file listings of ``_etl/runs`` and rejects rely on it).
+    """
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond:06d}Z-{secrets.token_hex(4)}"
 
 
 @dataclass

@@ -48,7 +48,9 @@ def table(tmp_path_factory) -> Path:
 
 
 def manifests(path: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((path / "_etl" / "runs").glob("*.json"))]
+    # run ids sort to the second only: two fast runs in one second are ordered by finish time
+    found = [json.loads(p.read_text()) for p in (path / "_etl" / "runs").glob("*.json")]
+    return sorted(found, key=lambda m: m["finished_at"])
 
 
 def test_commits_carry_run_id_and_counts(table):
@@ -131,9 +133,10 @@ def test_duckdb_delta_extension(table):
 
 
 def test_rejects_beside_the_table(table):
-    rejects = sorted((table / "_etl" / "rejects").glob("*.rejects.pq"))
     runs = manifests(table)
-    assert [p.name.split(".")[0] for p in rejects] == [m["run_id"] for m in runs]
+    found = sorted(p.name.split(".")[0] for p in (table / "_etl" / "rejects").glob("*.rejects.pq"))
+    assert found == sorted(m["run_id"] for m in runs)
+    rejects = [table / "_etl" / "rejects" / f"{m['run_id']}.rejects.pq" for m in runs]
     for path, m in zip(rejects, runs, strict=True):
         t = pq.read_table(path)
         assert t.num_rows == m["summary"]["rejected"] > 0
