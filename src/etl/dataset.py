@@ -201,7 +201,7 @@ class Dataset:
 
     def manifests(self) -> list[dict[str, Any]]:
         """Manifests of committed runs, in commit order (runs commit one at a time, under the
-        lock; run ids sort by start second only)."""
+        lock; ids of runs from before ids carried microseconds sort by start second only)."""
         if not self.runs_dir.is_dir():
             return []
         out = []

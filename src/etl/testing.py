@@ -4,6 +4,9 @@ Fixtures (available in any project that has ``etl`` installed):
 
 * ``etl_pm``: a plugin manager holding the builtin plugins only, so plugins installed in the
   environment do not leak into a plugin's tests.
+* ``etl_cli``: ``(run_cli, read_parquet_dataset, read_rejects)``, for end-to-end tests that
+  run the real ``etl`` command and read the dataset back;
+* ``per_input``: :func:`last_run_inputs`, the last run's accounting per input.
 
 Runners: each builds a real pipeline, runs it with the real runner and local executor in a
 temporary folder, and returns a :class:`RunResult` (output table, rejects, per-stage counts).
@@ -56,7 +59,10 @@ __all__ = [
     "check_transform",
     "etl_pm",
     "plugin_manager",
+    "last_run_inputs",
     "read_parquet_dataset",
+    "read_rejects",
+    "run_cli",
     "run_pipeline",
     "run_sink",
     "run_source",
@@ -333,18 +339,64 @@ def read_parquet_dataset(path: str | Path) -> pa.Table:
     return pads.dataset(files, format="parquet", partitioning="hive").to_table()
 
 
-def _read_rejects(path: Path) -> pa.Table:
+def read_rejects(path: str | Path) -> pa.Table:
+    """The rejects table of a parquet-sink dataset, every run's (empty when there are none)."""
     import pyarrow.parquet as pq
 
     from etl.context import REJECTS_SCHEMA
     from etl.dataset import Dataset
 
-    files = Dataset(path).rejects_files()
+    files = Dataset(Path(path)).rejects_files()
     if not files:
         return REJECTS_SCHEMA.empty_table()
     import pyarrow as pa
 
     return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def run_cli(
+    *args: str,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> Any:
+    """Run the real ``etl`` command in a subprocess (progress display off).
+
+    Returns the ``subprocess.CompletedProcess`` with text ``stdout`` and ``stderr``.
+    """
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "ETL_PROGRESS": "0", **(env or {})},
+        timeout=timeout,
+    )
+
+
+def last_run_inputs(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The last committed run's accounting per input (written, duplicates, rejected...)."""
+    from etl.dataset import Dataset
+
+    manifests = Dataset(Path(path)).manifests()
+    if not manifests:
+        raise AssertionError(f"no committed run in {path}")
+    return {row["input"]: row for row in manifests[-1]["summary"]["per_input"]}
+
+
+@pytest.fixture(scope="session")
+def etl_cli() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``(run_cli, read_parquet_dataset, read_rejects)``."""
+    return run_cli, read_parquet_dataset, read_rejects
+
+
+@pytest.fixture(scope="session")
+def per_input() -> Callable[[str | Path], dict[str, dict[str, Any]]]:
+    """:func:`last_run_inputs`."""
+    return last_run_inputs
 
 
 def _quiet_logs() -> None:
@@ -421,7 +473,7 @@ def run_pipeline(
         rejects = sink.rejects
     elif sink.name == "parquet":
         table = read_parquet_dataset(sink.opts.path)
-        rejects = _read_rejects(Path(sink.opts.path))
+        rejects = read_rejects(sink.opts.path)
         import pyarrow.compute as pc
 
         rejects = rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
