@@ -33,6 +33,7 @@ from etl import Option, Sink, hookimpl
 from etl.dataset import REJECTS_SUFFIX, Dataset, write_json_atomic
 from etl.errors import ConfigError, MissingDependency, RunError
 from etl.plugin import WriteResult
+from etl.schema import first_seen
 
 __version__ = "0.1.0"
 INSTALL = "./plugins/etl-delta"
@@ -140,20 +141,13 @@ class DeltaSink(Sink):
         ids = self.table.to_pyarrow_table(columns=["id"])
         return set(ids.column("id").to_pylist())
 
-    def _dedup(self, ids: pa.Array) -> list[bool]:
-        keep = []
-        seen, add = self.seen, self.seen.add
-        for article_id in ids.to_pylist():
-            if article_id in seen:
-                keep.append(False)
-            else:
-                add(article_id)
-                keep.append(True)
-        return keep
+    def _dedup(self, ids: pa.Array) -> list[bool] | None:
+        """True for new ids (not in the table, not earlier in the run); None: all are new."""
+        return first_seen(ids.to_pylist(), self.seen)
 
     def write(self, batch: pa.RecordBatch) -> WriteResult:
         keep = self._dedup(batch.column("id"))
-        kept = None if all(keep) else pa.array(keep, pa.bool_())
+        kept = None if keep is None else pa.array(keep, pa.bool_())
         if kept is not None:
             batch = batch.filter(kept)
         if batch.num_rows:
@@ -266,10 +260,11 @@ class DeltaSink(Sink):
         dropped: dict[int, int] = {}
         for item in files:
             path = self.root / item.staged
-            keep = np.asarray(self._dedup(pq.read_table(path, columns=["id"]).column("id")))
-            if keep.all():
+            new = self._dedup(pq.read_table(path, columns=["id"]).column("id"))
+            if new is None:
                 self.adopted.append((path, None))
                 continue
+            keep = np.asarray(new)
             units = np.repeat(
                 np.asarray(item.input_values, dtype=np.int64),
                 np.asarray(item.input_lengths, dtype=np.int64),

@@ -259,3 +259,24 @@ def extend_schema(schema: pa.Schema, fields: Sequence[pa.Field]) -> pa.Schema:
         index = schema.get_field_index(field.name)
         schema = schema.set(index, field) if index >= 0 else schema.append(field)
     return schema
+
+
+def first_seen(ids: list[str], seen: set[str]) -> list[bool] | None:
+    """Which ids are new: not in ``seen`` and not earlier in ``ids``; adds them to ``seen``.
+
+    Returns None when every id is new, found with set operations alone (the common case);
+    else one boolean per id, True for the first occurrence of a new id.
+    """
+    fresh = set(ids)
+    if len(fresh) == len(ids) and seen.isdisjoint(fresh):
+        seen.update(fresh)
+        return None
+    keep = []
+    add = seen.add
+    for article_id in ids:
+        if article_id in seen:
+            keep.append(False)
+        else:
+            add(article_id)
+            keep.append(True)
+    return keep

@@ -75,3 +75,14 @@ def test_conform_adds_missing_columns_as_null():
     batch = conform(make_articles({"text": ["x"]}, source="s"), schema)
     assert batch.schema == schema
     assert batch.column("score").null_count == 1
+
+
+def test_first_seen_marks_new_ids_and_remembers_them():
+    from etl.schema import first_seen
+
+    seen = {"old"}
+    assert first_seen(["a", "b"], seen) is None  # all new: no mask
+    assert seen == {"old", "a", "b"}
+    assert first_seen(["c", "a", "c", "old", "d"], seen) == [True, False, False, False, True]
+    assert seen == {"old", "a", "b", "c", "d"}
+    assert first_seen([], seen) is None

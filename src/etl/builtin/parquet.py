@@ -27,6 +27,7 @@ from etl.dataset import (
 from etl.errors import ConfigError, RunError
 from etl.hookspecs import hookimpl
 from etl.plugin import Option, Sink, WriteResult
+from etl.schema import first_seen
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 MAX_SEGMENT_BYTES = 200
@@ -161,7 +162,7 @@ class ParquetSink(Sink):
             )
             self.staging = ds.staging(run.run_id)
             self.staging.mkdir(parents=True, exist_ok=True)
-            self.seen = self._existing_ids() if self.opts.mode == "append" else set()
+            self.seen = self.dataset.ids() if self.opts.mode == "append" else set()
         except OSError as exc:
             ds.release_lock()
             raise self._write_error(exc, "opening") from exc
@@ -171,15 +172,6 @@ class ParquetSink(Sink):
         self.writers: dict[str, _FileWriter] = {}
         self.finished: list[_FileWriter] = []
         self.file_seq = 0
-
-    def _existing_ids(self) -> set[str]:
-        import pyarrow.dataset as pads
-
-        files = self.dataset.data_files()
-        if not files:
-            return set()
-        ids = pads.dataset([str(f) for f in files], format="parquet").to_table(columns=["id"])
-        return set(ids.column("id").to_pylist())
 
     def filter_units(self, units):
         """Skip inputs a committed run ingested unchanged; read nothing of those.
@@ -271,18 +263,8 @@ class ParquetSink(Sink):
 
     def _dedup_mask(self, ids: pa.Array) -> pa.Array | None:
         """False for ids already in the dataset or earlier in this run (None: keep all)."""
-        seen = self.seen
-        keep = []
-        add = seen.add
-        for article_id in ids.to_pylist():
-            if article_id in seen:
-                keep.append(False)
-            else:
-                add(article_id)
-                keep.append(True)
-        if all(keep):
-            return None
-        return pa.array(keep, pa.bool_())
+        keep = first_seen(ids.to_pylist(), self.seen)
+        return None if keep is None else pa.array(keep, pa.bool_())
 
     def _write_partitioned(self, batch: pa.RecordBatch) -> None:
         columns = self.opts.partition_by

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import extend_schema
+from etl.schema import extend_schema, first_seen
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -112,16 +112,15 @@ class DedupTransform(Transform):
         n = batch.num_rows
         ids = batch.column("id").to_pylist()
         dup_of: list[str | None] = [None] * n
-        seen = self.seen
-        exact = 0
-        fresh: list[int] = []
-        for i, article_id in enumerate(ids):
-            if article_id in seen:
-                dup_of[i] = article_id
-                exact += 1
-            else:
-                seen.add(article_id)
-                fresh.append(i)
+        keep = first_seen(ids, self.seen)
+        if keep is None:
+            fresh = list(range(n))
+        else:
+            fresh = [i for i, new in enumerate(keep) if new]
+            for i, new in enumerate(keep):
+                if not new:
+                    dup_of[i] = ids[i]
+        exact = n - len(fresh)
         near = 0
         if self.opts.method == "near" and fresh:
             near = self._near(batch, fresh, ids, dup_of)
@@ -185,15 +184,7 @@ def existing_ids(path: Path) -> set[str]:
     """The ids already committed in the parquet-sink dataset at ``path`` (empty if none)."""
     from etl.dataset import Dataset
 
-    if not path.exists():
-        return set()
-    files = Dataset(path).data_files()
-    if not files:
-        return set()
-    import pyarrow.dataset as pads
-
-    table = pads.dataset([str(f) for f in files], format="parquet").to_table(columns=["id"])
-    return set(table.column("id").to_pylist())
+    return Dataset(path).ids() if path.exists() else set()
 
 
 # ---------------------------------------------------------------------------------------------
