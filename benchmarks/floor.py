@@ -128,17 +128,36 @@ def articles(raw: pa.Array, uris: pa.Array, titles: pa.Array | None, seen: set) 
     return table if keep.all() else table.filter(pa.array(keep))
 
 
+_READ = 1 << 16
+
+
+def _read_rest(fd: int) -> bytes:
+    parts = []
+    while part := os.read(fd, 1 << 20):
+        parts.append(part)
+    return b"".join(parts)
+
+
 def text_batches(root: str, batch: int):
     paths = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths.extend(os.path.join(folder, f) for f in sorted(files) if not f.startswith("."))
+        prefix = folder + os.sep
+        paths.extend(prefix + f for f in sorted(files) if not f.startswith("."))
     for i in range(0, len(paths), batch):
         chunk = paths[i : i + batch]
         contents = []
         for path in chunk:
-            with open(path, "rb") as f:
-                contents.append(f.read())
+            # a descriptor and one read of 64 KB (the articles are 2-8 KB): no file object,
+            # no fstat; bigger files are read to the end
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = os.read(fd, _READ)
+                if len(data) == _READ:
+                    data += _read_rest(fd)
+            finally:
+                os.close(fd)
+            contents.append(data)
         raw = pa.array(contents, pa.binary()).cast(pa.string())
         yield raw, pa.array(chunk, pa.string()), None
 

@@ -50,6 +50,8 @@ STAGED_SUFFIX = ".staged"
 REJECTS_SUFFIX = ".rejects.pq"
 COMMIT_FILE = "COMMIT.json"
 INPUTS_FILE = "inputs.pq"
+#: a run's per-input account (etl.accounting), beside its manifest in _etl/runs
+RUN_INPUTS_SUFFIX = ".inputs.pq"
 
 CRASH_ENV = "ETL_CRASH_AT"
 FAIL_ENV = "ETL_FAIL_AT"
@@ -107,6 +109,22 @@ def file_sha256(path: str) -> str | None:
         return None
 
 
+def _memory_schema() -> Any:
+    """The inputs memory's columns: what earlier runs ingested, by key digest."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("key", pa.string()),
+            pa.field("input", pa.string()),
+            pa.field("size", pa.int64()),
+            pa.field("mtime", pa.float64()),
+            pa.field("sha256", pa.string()),
+            pa.field("run_id", pa.string()),
+        ]
+    )
+
+
 def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -127,7 +145,12 @@ def json_text(data: Any) -> str:
     json.dumps without indent: the C encoder (json.dump or an indent would take the
     pure-Python one, seconds for the per-input list of 100k files).
     """
-    return json.dumps(data, default=str, ensure_ascii=True, separators=(",", ":"))
+    return json.dumps(data, default=_json_default, ensure_ascii=True, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    rows = getattr(value, "rows", None)  # etl.accounting.InputRows: its list of dicts
+    return rows() if callable(rows) else str(value)
 
 
 def write_json_atomic(path: Path, data: Any, text: str | tuple[str, ...] | None = None) -> None:
@@ -255,12 +278,29 @@ class Dataset:
             for row in self._inputs_from_manifests()
         }
 
+    def run_inputs(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+        """A committed run's per-input account, one dict per input (see docs/reliability.md).
+
+        Read from ``_etl/runs/<run>.inputs.pq``; manifests written before that file existed
+        hold the list themselves (``summary.per_input``).
+        """
+        import pyarrow.parquet as pq
+
+        summary = manifest.get("summary", {})
+        name = summary.get("inputs_file")
+        if not name:
+            return list(summary.get("per_input", []))
+        try:
+            return pq.read_table(self.runs_dir / Path(name).name).to_pylist()
+        except (OSError, ValueError):
+            return []
+
     def _inputs_from_manifests(self) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         for manifest in self.manifests():
             if manifest.get("sink_mode") == "overwrite":
                 rows = {}
-            for entry in manifest.get("summary", {}).get("per_input", []):
+            for entry in self.run_inputs(manifest):
                 if not entry.get("remembered", True) or entry.get("size") is None:
                     continue
                 key = entry.get("key") or key_digest(entry["input"])
@@ -274,43 +314,40 @@ class Dataset:
                 }
         return list(rows.values())
 
-    def stage_inputs(self, run_id: str, entries: list[dict[str, Any]], *, replace: bool) -> str:
+    def stage_inputs(self, run_id: str, entries: Any, *, replace: bool) -> str:
         """Write the inputs memory as it will be after this run into the run's staging.
 
-        Returns its path relative to the root, for the commit plan. ``entries`` have
-        key, input, size, mtime, sha256; ``replace`` forgets every earlier input
-        (overwrite mode).
+        Returns its path relative to the root, for the commit plan. ``entries`` is a table
+        (or None) with key, input, size, mtime, sha256 of this run's remembered inputs;
+        ``replace`` forgets every earlier input (overwrite mode).
         """
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        rows: dict[str, dict[str, Any]] = {}
+        columns = ["key", "input", "size", "mtime", "sha256"]
+        if entries is None:
+            new = _memory_schema().empty_table()
+        else:
+            new = entries.select(columns)
+            new = new.append_column("run_id", pa.repeat(pa.scalar(run_id), new.num_rows))
+            new = new.cast(_memory_schema())
+        table = new
         if not replace:
+            old = None
             if self.inputs_path.is_file():
                 try:
-                    for row in pq.read_table(self.inputs_path).to_pylist():
-                        rows[row["key"]] = row
+                    old = pq.read_table(self.inputs_path).select([*columns, "run_id"])
                 except Exception:
-                    rows = {r["key"]: r for r in self._inputs_from_manifests()}
-            else:
-                rows = {r["key"]: r for r in self._inputs_from_manifests()}
-        for entry in entries:  # in place: no copy of 100k dicts
-            entry["run_id"] = run_id
-            rows[entry["key"]] = entry
-        schema = pa.schema(
-            [
-                pa.field("key", pa.string()),
-                pa.field("input", pa.string()),
-                pa.field("size", pa.int64()),
-                pa.field("mtime", pa.float64()),
-                pa.field("sha256", pa.string()),
-                pa.field("run_id", pa.string()),
-            ]
-        )
-        values = list(rows.values())  # column by column: 3x faster than from_pylist
-        table = pa.table(
-            [pa.array([r.get(f.name) for r in values], f.type) for f in schema], schema=schema
-        )
+                    old = None
+            if old is None:
+                found = self._inputs_from_manifests()
+                old = pa.Table.from_pylist(found, schema=_memory_schema())
+            if old.num_rows:
+                # an input read again replaces what was remembered of it
+                old = old.cast(_memory_schema())
+                old = old.filter(pc.invert(pc.is_in(old.column("key"), value_set=new["key"])))
+                table = pa.concat_tables([old, new])
         staged = self.staging(run_id) / f"inputs{STAGED_SUFFIX}"
         pq.write_table(table, staged, compression="zstd")
         return str(staged.relative_to(self.root))
@@ -445,6 +482,7 @@ class Dataset:
         for rel in [s for s, _ in plan.get("renames", [])] + [
             plan.get("rejects"),
             plan.get("inputs"),
+            plan.get("run_inputs"),
         ]:
             if rel:
                 fsync_file(self.root / rel)
@@ -490,12 +528,17 @@ class Dataset:
             staged = self.root / plan["inputs"]
             if staged.exists():
                 os.replace(staged, self.inputs_path)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if plan.get("run_inputs"):
+            # before the manifest: a manifest that names its inputs file finds it
+            staged = self.root / plan["run_inputs"]
+            if staged.exists():
+                os.replace(staged, self.runs_dir / f"{run_id}{RUN_INPUTS_SUFFIX}")
         for directory in {(self.root / f).parent for _, f in plan.get("renames", [])}:
             fsync_dir(directory)
         fsync_dir(self.rejects_dir)
         fsync_dir(self.meta)
         fault_point("before-manifest")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
         if manifest_text is None:
             write_json_atomic(self.runs_dir / f"{run_id}.json", plan["manifest"])
         else:

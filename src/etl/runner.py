@@ -9,17 +9,22 @@ A failure before the commit leaves the dataset as it was.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from etl import __version__, log
+from etl.accounting import INPUTS_SCHEMA, InputRows, counts_array
 from etl.config import Pipeline, Section
 from etl.context import RunInfo, rejects_table
 from etl.errors import ConfigError, EtlError, PluginError, RunError
@@ -145,22 +150,43 @@ def _build_plan(
             ) from exc
     plan = Plan(pipeline, pm, run, sources, transforms, sink, executor, schema)
     if list_units:
-        for index, source in enumerate(sources):
-            try:
-                for unit in source.units():
-                    plan.units.append(
-                        WorkUnit(unit.input, unit.data, index)
-                        if unit.source_index != index
-                        else unit
-                    )
-            except EtlError:
-                raise
-            except Exception as exc:
-                raise RunError(
-                    f"plugin '{source.name}' ({source.section}) could not list its inputs: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+        with _no_gc():
+            _list_units(plan)
     return plan
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a listing builds 100k+ small objects.
+
+    They make no reference cycles, but each gen-2 pass would walk all of them again
+    (a fifth of a 100k-file listing's time); once listed they are frozen out of later passes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
+def _list_units(plan: Plan) -> None:
+    units = plan.units
+    for index, source in enumerate(plan.sources):
+        try:
+            for unit in source.units():
+                units.append(
+                    unit if unit.source_index == index else WorkUnit(unit.input, unit.data, index)
+                )
+        except EtlError:
+            raise
+        except Exception as exc:
+            raise RunError(
+                f"plugin '{source.name}' ({source.section}) could not list its inputs: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 @dataclass
@@ -170,42 +196,51 @@ class Totals:
     inputs: int = 0
     written: int = 0
     duplicates: int = 0
-    #: per unit index: [written, duplicates]
-    per_unit: dict[int, list[int]] = field(default_factory=dict)
+    #: per unit index: rows written, and rows dropped as duplicates (grown as needed)
+    unit_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    unit_duplicates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def _grow(self, n: int) -> None:
+        if n > len(self.unit_written):
+            size = max(n, 2 * len(self.unit_written))
+            for name in ("unit_written", "unit_duplicates"):
+                old = getattr(self, name)
+                new = np.zeros(size, np.int64)
+                new[: len(old)] = old
+                setattr(self, name, new)
 
     def add_write(self, batch: pa.RecordBatch, kept: Any, written: int, duplicates: int) -> None:
-        import numpy as np
-
         self.written += written
         self.duplicates += duplicates
         units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+        if not len(units):
+            return
         counts = np.bincount(units)
         if kept is None:
             kept_counts = counts
         else:
             mask = kept.to_numpy(zero_copy_only=False) if hasattr(kept, "to_numpy") else kept
-            kept_counts = np.bincount(units[mask], minlength=len(counts))
-        for index in np.flatnonzero(counts):
-            entry = self.per_unit.setdefault(int(index), [0, 0])
-            entry[0] += int(kept_counts[index])
-            entry[1] += int(counts[index] - kept_counts[index])
+            kept_counts = np.bincount(units[np.asarray(mask, bool)], minlength=len(counts))
+        self._grow(len(counts))
+        self.unit_written[: len(counts)] += kept_counts
+        self.unit_duplicates[: len(counts)] += counts - kept_counts
 
     def merge(self, other: Totals) -> None:
         """Add another account (a worker's, for other units) to this one."""
         self.inputs += other.inputs
         self.written += other.written
         self.duplicates += other.duplicates
-        for index, (written, duplicates) in other.per_unit.items():
-            entry = self.per_unit.setdefault(index, [0, 0])
-            entry[0] += written
-            entry[1] += duplicates
+        n = len(other.unit_written)
+        self._grow(n)
+        self.unit_written[:n] += other.unit_written
+        self.unit_duplicates[:n] += other.unit_duplicates
 
     def count_duplicates(self, dropped: dict[int, int]) -> None:
         """Move rows counted as written to duplicates (the driver found them again)."""
         for index, n in dropped.items():
-            entry = self.per_unit.setdefault(index, [0, 0])
-            entry[0] -= n
-            entry[1] += n
+            self._grow(index + 1)
+            self.unit_written[index] -= n
+            self.unit_duplicates[index] += n
             self.written -= n
             self.duplicates += n
 
@@ -225,29 +260,6 @@ def summarize(
     from collections import Counter
 
     reasons = Counter(r["reason"] for r in stats.rejects)
-    inputs = []
-    for index, unit in enumerate(plan.units):
-        written, dups = totals.per_unit.get(index, [0, 0])
-        read = stats.read.get(index, 0)
-        rejected = stats.rejected.get(index, 0)
-        inputs.append(
-            {
-                "input": unit.key,
-                "source": plan.sources[unit.source_index].name,
-                "size": unit.input.size,
-                "mtime": unit.input.mtime,
-                # what the input gave: articles read plus records the source rejected;
-                # records = written + duplicates + dropped + rejected (docs/reliability.md)
-                "records": read + rejected - stats.rows_rejected.get(index, 0),
-                "read": read,
-                "written": written,
-                "duplicates": dups,
-                "dropped": stats.dropped.get(index, 0),
-                "rejected": rejected,
-                "complete": index not in stats.retry,
-                "sha256": stats.digests.get(index),
-            }
-        )
     return {
         "run_id": plan.run.run_id,
         "inputs": len(plan.units),
@@ -260,9 +272,53 @@ def summarize(
         "rejects_by_reason": dict(reasons.most_common()),
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},
-        "per_input": inputs,
+        "per_input": input_rows(plan, stats, totals),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+
+
+def input_rows(plan: Plan, stats: StreamStats, totals: Totals) -> InputRows:
+    """One row per work unit: what it gave and where each record went, as columns."""
+    units = plan.units
+    n = len(units)
+    read = counts_array(stats.read, n)
+    rejected = counts_array(stats.rejected, n)
+    complete = np.ones(n, bool)
+    if stats.retry:
+        complete[[i for i in stats.retry if i < n]] = False
+    digests = stats.digests
+    names = pa.array([s.name for s in plan.sources], pa.string())
+    source_index = np.fromiter((u.source_index for u in units), np.int32, count=n)
+    columns = {
+        "input": _strings([u.key for u in units]),
+        "source": names.take(pa.array(source_index)),
+        "size": pa.array([u.input.size for u in units], pa.int64()),
+        "mtime": pa.array([u.input.mtime for u in units], pa.float64()),
+        # what the input gave: articles read plus records the source rejected;
+        # records = written + duplicates + dropped + rejected (docs/reliability.md)
+        "records": read + rejected - counts_array(stats.rows_rejected, n),
+        "read": read,
+        "written": counts_array(totals.unit_written, n),
+        "duplicates": counts_array(totals.unit_duplicates, n),
+        "dropped": counts_array(stats.dropped, n),
+        "rejected": rejected,
+        "complete": complete,
+        "sha256": pa.array([digests.get(i) for i in range(n)], pa.string())
+        if digests
+        else pa.nulls(n, pa.string()),
+        "key": pa.nulls(n, pa.string()),
+        "remembered": np.zeros(n, bool),
+    }
+    return InputRows(pa.table(columns, schema=INPUTS_SCHEMA))
+
+
+def _strings(values: list[str]) -> pa.Array:
+    """Input names as a column; undecodable bytes of odd file names shown as the rejects
+    table shows them (the key digest still names the exact input)."""
+    try:
+        return pa.array(values, pa.string())
+    except (UnicodeError, pa.ArrowException):
+        return pa.array([_printable(v) for v in values], pa.string())
 
 
 def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
@@ -288,7 +344,7 @@ def manifest(plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:
     input names and error details may hold a value that came from the environment)."""
     p = plan.pipeline
     redact = p.redact if p.secrets else (lambda value: value)
-    return redact(
+    result = redact(
         {
             "run_id": plan.run.run_id,
             "etl_version": __version__,
@@ -313,6 +369,12 @@ def manifest(plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:
             "summary": summary,
         }
     )
+    rows = summary.get("per_input")
+    if p.secrets and isinstance(rows, InputRows):
+        table = rows.table
+        names = pa.array(p.redact(table.column("input").to_pylist()), pa.string())
+        result["summary"]["per_input"] = InputRows(table.set_column(0, "input", names))
+    return result
 
 
 def run_plan(plan: Plan) -> dict[str, Any]:
@@ -350,7 +412,9 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         t0 = time.perf_counter()
         record = getattr(plan.sink, "record_inputs", None)
         if record is not None:
-            record(plan.units, summary["per_input"])
+            recorded = record(plan.units, summary["per_input"])
+            if recorded is not None:
+                summary["per_input"] = recorded
         timings["commit"] = 0.0
         summary["timings"]["total"] = round(time.perf_counter() - started, 4)
         plan.sink.commit(safe_rejects(plan, stats.rejects), manifest(plan, summary))

@@ -381,10 +381,11 @@ def last_run_inputs(path: str | Path) -> dict[str, dict[str, Any]]:
     """The last committed run's accounting per input (written, duplicates, rejected...)."""
     from etl.dataset import Dataset
 
-    manifests = Dataset(Path(path)).manifests()
+    dataset = Dataset(Path(path))
+    manifests = dataset.manifests()
     if not manifests:
         raise AssertionError(f"no committed run in {path}")
-    return {row["input"]: row for row in manifests[-1]["summary"]["per_input"]}
+    return {row["input"]: row for row in dataset.run_inputs(manifests[-1])}
 
 
 @pytest.fixture(scope="session")

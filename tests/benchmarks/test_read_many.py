@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 
+from etl.testing import last_run_inputs
+
 PLUGIN = '''
 import numpy as np
 import etl
@@ -85,9 +87,7 @@ def test_read_many_rows_and_rejects_are_counted_per_input(tmp_path):
     summary, rows = _run(tmp_path, names)
     assert summary["read"] == 8 and summary["written"] == 7 and summary["duplicates"] == 1
     assert summary["rejects_by_reason"] == {"empty file": 1}
-    (manifest,) = (tmp_path / "out" / "_etl" / "runs").glob("*.json")
-    entries = json.loads(manifest.read_text(encoding="utf-8"))["summary"]["per_input"]
-    per_input = {Path(e["input"]).name: e for e in entries}
+    per_input = {Path(k).name: e for k, e in last_run_inputs(tmp_path / "out").items()}
     assert per_input["a03.txt"]["rejected"] == 1 and per_input["a03.txt"]["read"] == 0
     assert per_input["a07.txt"]["duplicates"] == 1
     assert all(per_input[n]["read"] == 1 for n in names if n != "a03.txt")

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from etl.dataset import Dataset
 from tests.conftest import DATA, write_pipeline
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -81,6 +82,8 @@ def rows(dataset: Path) -> list[tuple]:
 
 def manifests(dataset: Path) -> list[dict]:
     found = [json.loads(p.read_text()) for p in (dataset / "_etl" / "runs").glob("*.json")]
+    for manifest in found:  # the per-input account, from the table beside the manifest
+        manifest["summary"]["per_input"] = Dataset(dataset).run_inputs(manifest)
     # run ids sort by start second only: two quick runs in one second tie
     return sorted(found, key=lambda m: (m["finished_at"], m["run_id"]))
 

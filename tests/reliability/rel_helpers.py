@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl.dataset import Dataset
+
 WORDS = [
     "council",
     "budget",
@@ -125,4 +127,6 @@ def rows_by_id(dataset: Path) -> dict[str, tuple]:
 def manifests(dataset: Path) -> list[dict]:
     runs = dataset / "_etl" / "runs"
     found = [json.loads(p.read_text()) for p in runs.glob("*.json")] if runs.is_dir() else []
+    for manifest in found:  # the per-input account, from the table beside the manifest
+        manifest["summary"]["per_input"] = Dataset(dataset).run_inputs(manifest)
     return sorted(found, key=lambda m: m["finished_at"])  # commit order

@@ -13,11 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl.accounting import InputRows
 from etl.context import RunInfo
 from etl.dataset import (
     COMMIT_FILE,
     DATA_SUFFIX,
     REJECTS_SUFFIX,
+    RUN_INPUTS_SUFFIX,
     STAGED_SUFFIX,
     Dataset,
     fault_point,
@@ -197,51 +199,48 @@ class ParquetSink(Sink):
             kept.append(unit)
         return kept
 
-    def record_inputs(self, units: list[Any], per_input: list[dict[str, Any]]) -> None:
-        """Note which of this run's inputs to remember, and their content hashes.
+    def record_inputs(self, units: list[Any], rows: InputRows) -> InputRows:
+        """Which of this run's inputs to remember, and their content hashes.
 
-        ``per_input`` is the run summary's list (one entry per unit, same order); each
-        entry gets ``key``, ``sha256`` and ``remembered``. Remembered: local files read to the
-        end and unchanged since they were listed, whatever rows or rejects they gave. Not
-        remembered: inputs whose reading failed in a way that may pass (``complete`` false:
-        an I/O error, a source exception), inputs without size or mtime, inputs that changed
-        during the run. Those are read again by the next run.
+        ``rows`` is the run's per-input account (one row per unit, same order); returned
+        with ``key``, ``sha256`` and ``remembered`` filled in. Remembered: local files read
+        to the end and unchanged since they were listed, whatever rows or rejects they gave.
+        Not remembered: inputs whose reading failed in a way that may pass (``complete``
+        false: an I/O error, a source exception), inputs without size or mtime, inputs that
+        changed during the run. Those are read again by the next run.
         """
         import os
 
-        self.remember: list[dict[str, Any]] = []
-        for unit, entry in zip(units, per_input, strict=True):
-            key = unit.key
-            entry["key"] = key_digest(key)
-            known = entry.get("sha256")  # the source hashed the bytes it read
-            entry["sha256"] = None
-            entry["remembered"] = False
-            ref = unit.input
-            if not entry.get("complete", True) or ref.size is None or ref.mtime is None:
+        import numpy as np
+
+        table = rows.table
+        # the source hashed the bytes it read (the text source does): nothing to check
+        digests = table.column("sha256").to_pylist()
+        eligible = pc.and_(
+            table.column("complete"),
+            pc.and_(pc.is_valid(table.column("size")), pc.is_valid(table.column("mtime"))),
+        ).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(eligible & pc.is_null(table.column("sha256")).to_numpy(False)):
+            # another source: hash the file now, if it is as it was listed
+            ref = units[i].input
+            try:
+                st = os.stat(ref.key)
+            except (OSError, ValueError):
+                eligible[i] = False
                 continue
-            if known is None:
-                try:
-                    st = os.stat(key)
-                except (OSError, ValueError):
-                    continue
-                if st.st_size != ref.size or st.st_mtime != ref.mtime:
-                    continue  # changed while we read it: read it again next time
-            # else the hash is of the bytes that were read: a file that changed since it
-            # was listed has another size or mtime next time, and then another hash
-            digest = known or file_sha256(key)
-            if digest is None:
+            if st.st_size != ref.size or st.st_mtime != ref.mtime:
+                eligible[i] = False  # changed while we read it: read it again next time
                 continue
-            entry["sha256"] = digest
-            entry["remembered"] = True
-            self.remember.append(
-                {
-                    "key": entry["key"],
-                    "input": None,  # filled from the (redacted) manifest at commit
-                    "size": ref.size,
-                    "mtime": ref.mtime,
-                    "sha256": digest,
-                }
-            )
+            # a file that changes after this has another size or mtime next time, and then
+            # another hash
+            digests[i] = file_sha256(ref.key)
+            eligible[i] = digests[i] is not None
+        keys = pa.array([key_digest(u.key) for u in units], pa.string())
+        remembered = pa.array(eligible)
+        sha256 = pc.if_else(remembered, pa.array(digests, pa.string()), None)
+        for name, column in (("sha256", sha256), ("key", keys), ("remembered", remembered)):
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+        return InputRows(table)
 
     # writing
 
@@ -352,19 +351,25 @@ class ParquetSink(Sink):
         deletes = []
         if self.opts.mode == "overwrite":
             deletes = [str(p.relative_to(root)) for p in self.dataset.data_files()]
-        remember = getattr(self, "remember", [])
-        names = {
-            e.get("key"): e.get("input") for e in manifest.get("summary", {}).get("per_input", [])
-        }
-        for entry in remember:
-            entry["input"] = names.get(entry["key"])
-        inputs_rel = None
-        if remember or self.opts.mode == "overwrite":
+        summary = manifest.get("summary", {})
+        rows = summary.get("per_input")
+        run_inputs_rel = inputs_rel = None
+        remember = None
+        if isinstance(rows, InputRows):
+            # the per-input account goes beside the manifest as a table, not into its JSON
+            staged_inputs = self.staging / f"run-inputs{STAGED_SUFFIX}"
+            pq.write_table(rows.table, staged_inputs, compression="zstd")
+            run_inputs_rel = str(staged_inputs.relative_to(root))
+            summary = {k: v for k, v in summary.items() if k != "per_input"}
+            summary["inputs_file"] = f"{self.run.run_id}{RUN_INPUTS_SUFFIX}"
+            remember = rows.table.filter(rows.table.column("remembered"))
+        if (remember is not None and remember.num_rows) or self.opts.mode == "overwrite":
             inputs_rel = self.dataset.stage_inputs(
                 self.run.run_id, remember, replace=self.opts.mode == "overwrite"
             )
         manifest = {
             **manifest,
+            "summary": summary,
             "files": [f for _, f in renames],
             "dataset": str(root),
             "sink_mode": self.opts.mode,
@@ -377,6 +382,7 @@ class ParquetSink(Sink):
             "deletes": deletes,
             "rejects": rejects_rel,
             "inputs": inputs_rel,
+            "run_inputs": run_inputs_rel,
             "manifest": manifest,
         }
 

@@ -10,6 +10,7 @@ compressed or remote input) take the careful path of :func:`etl.decode.decode_by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from etl.context import Context
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 # A trailing attribution: "... their own small clique mindset.\n(Global Times)"
 _TRAILING = r"\(\s*(?P<v>[A-Z][A-Za-z0-9&.,' -]{1,48}?)\s*\)\s*$"
@@ -210,15 +212,22 @@ class TextSource(Source):
         max_bytes = self.opts.max_bytes
         if ref.size is not None and ref.size <= max_bytes and "://" not in ref.key:
             try:
-                with open(ref.key, "rb") as f:
-                    # the listed size + 1: a buffer that fits (not max_bytes, which would
-                    # map and unmap 64 MB per file), and a file that grew since is noticed
-                    data = f.read(ref.size + 1)
+                fd = os.open(ref.key, _O_RDONLY)
             except OSError:
-                data = None  # read_input_bytes says why
-            if data is not None and len(data) <= ref.size and sniff_compression(data) is None:
-                ctx.digests[ref.key] = sha256(data).hexdigest()
-                return data
+                fd = -1  # read_input_bytes says why
+            if fd >= 0:
+                try:
+                    # the listed size + 1: a buffer that fits (not max_bytes, which would
+                    # map and unmap 64 MB per file), and a file that grew since is noticed.
+                    # os.read on the descriptor: no buffered file object per file
+                    data = os.read(fd, ref.size + 1)
+                except OSError:
+                    data = None
+                finally:
+                    os.close(fd)
+                if data is not None and len(data) <= ref.size and sniff_compression(data) is None:
+                    ctx.digests[ref.key] = sha256(data).hexdigest()
+                    return data
         return read_input_bytes(ref, max_bytes=max_bytes)
 
     def articles_from_texts(
