@@ -32,7 +32,7 @@ INPUTS_SCHEMA = pa.schema(
         pa.field("dropped", pa.int64()),
         pa.field("rejected", pa.int64()),
         pa.field("complete", pa.bool_()),
-        pa.field("sha256", pa.string()),
+        pa.field("content_hash", pa.string()),
         pa.field("key", pa.string()),
         pa.field("remembered", pa.bool_()),
     ]

@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from etl.errors import RunError
 
 META_DIR = "_etl"
@@ -101,6 +103,33 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+#: the content hash of inputs: XXH3-128, prefixed with its name. Not cryptographic: it
+#: tells a touched file from a changed one (a 2^-128 chance of mistaking them), at 14 GB/s
+#: where SHA-256 does 1.8 (a sixth of a text -> parquet run of 100k files went to hashing).
+#: An unprefixed value is a SHA-256 from an older memory, and is compared as one.
+CONTENT_HASH = "xxh3_128"
+
+
+def content_hash(data: bytes) -> str:
+    """The inputs memory's hash of an input's bytes."""
+    return f"{CONTENT_HASH}:{xxhash.xxh3_128_hexdigest(data)}"
+
+
+def file_content_hash(path: str, like: str | None = None) -> str | None:
+    """:func:`content_hash` of a file, read in pieces (None if it cannot be read); with
+    ``like`` an older memory's SHA-256, the file's SHA-256 to compare with it."""
+    if like is not None and ":" not in like:
+        return file_sha256(path)
+    digest = xxhash.xxh3_128()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return f"{CONTENT_HASH}:{digest.hexdigest()}"
+
+
 def file_sha256(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
@@ -119,7 +148,7 @@ def _memory_schema() -> Any:
             pa.field("input", pa.string()),
             pa.field("size", pa.int64()),
             pa.field("mtime", pa.float64()),
-            pa.field("sha256", pa.string()),
+            pa.field("content_hash", pa.string()),
             pa.field("run_id", pa.string()),
         ]
     )
@@ -258,25 +287,36 @@ class Dataset:
         return self.meta / INPUTS_FILE
 
     def remembered_inputs(self) -> dict[str, tuple[Any, Any, Any]]:
-        """What earlier runs ingested: ``{key_digest: (size, mtime, sha256)}``.
+        """What earlier runs ingested: ``{key_digest: (size, mtime, content_hash)}``.
 
         Read from ``_etl/inputs.pq``; a dataset without one (older, or the file lost) gets
         it rebuilt from the run manifests, where each run lists its inputs.
         """
-        import pyarrow.parquet as pq
 
         if self.inputs_path.is_file():
-            try:
-                table = pq.read_table(self.inputs_path, columns=["key", "size", "mtime", "sha256"])
-            except Exception:  # unreadable memory: fall back to the manifests
-                table = None
+            table = self._read_memory()
             if table is not None:
-                cols = [table.column(c).to_pylist() for c in ("key", "size", "mtime", "sha256")]
+                columns = ("key", "size", "mtime", "content_hash")
+                cols = [table.column(c).to_pylist() for c in columns]
                 return {k: (sz, mt, h) for k, sz, mt, h in zip(*cols, strict=True)}
         return {
-            row["key"]: (row["size"], row["mtime"], row["sha256"])
+            row["key"]: (row["size"], row["mtime"], row["content_hash"])
             for row in self._inputs_from_manifests()
         }
+
+    def _read_memory(self) -> Any:
+        """``_etl/inputs.pq`` as a table of the memory's schema (None if unreadable); an
+        older memory's ``sha256`` column is its content hash."""
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(self.inputs_path)
+            if "content_hash" not in table.schema.names and "sha256" in table.schema.names:
+                names = ["content_hash" if n == "sha256" else n for n in table.schema.names]
+                table = table.rename_columns(names)
+            return table.select(_memory_schema().names).cast(_memory_schema())
+        except Exception:  # unreadable memory: the caller falls back to the manifests
+            return None
 
     def run_inputs(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
         """A committed run's per-input account, one dict per input (see docs/reliability.md).
@@ -309,7 +349,8 @@ class Dataset:
                     "input": entry["input"],
                     "size": entry.get("size"),
                     "mtime": entry.get("mtime"),
-                    "sha256": entry.get("sha256"),
+                    # runs before the content hash had SHA-256 (compared as one)
+                    "content_hash": entry.get("content_hash") or entry.get("sha256"),
                     "run_id": manifest.get("run_id"),
                 }
         return list(rows.values())
@@ -318,14 +359,14 @@ class Dataset:
         """Write the inputs memory as it will be after this run into the run's staging.
 
         Returns its path relative to the root, for the commit plan. ``entries`` is a table
-        (or None) with key, input, size, mtime, sha256 of this run's remembered inputs;
+        (or None) with key, input, size, mtime, content_hash of this run's remembered inputs;
         ``replace`` forgets every earlier input (overwrite mode).
         """
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        columns = ["key", "input", "size", "mtime", "sha256"]
+        columns = ["key", "input", "size", "mtime", "content_hash"]
         if entries is None:
             new = _memory_schema().empty_table()
         else:
@@ -334,18 +375,12 @@ class Dataset:
             new = new.cast(_memory_schema())
         table = new
         if not replace:
-            old = None
-            if self.inputs_path.is_file():
-                try:
-                    old = pq.read_table(self.inputs_path).select([*columns, "run_id"])
-                except Exception:
-                    old = None
+            old = self._read_memory() if self.inputs_path.is_file() else None
             if old is None:
                 found = self._inputs_from_manifests()
                 old = pa.Table.from_pylist(found, schema=_memory_schema())
             if old.num_rows:
                 # an input read again replaces what was remembered of it
-                old = old.cast(_memory_schema())
                 old = old.filter(pc.invert(pc.is_in(old.column("key"), value_set=new["key"])))
                 table = pa.concat_tables([old, new])
         staged = self.staging(run_id) / f"inputs{STAGED_SUFFIX}"

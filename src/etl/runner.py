@@ -303,7 +303,7 @@ def input_rows(plan: Plan, stats: StreamStats, totals: Totals) -> InputRows:
         "dropped": counts_array(stats.dropped, n),
         "rejected": rejected,
         "complete": complete,
-        "sha256": pa.array([digests.get(i) for i in range(n)], pa.string())
+        "content_hash": pa.array([digests.get(i) for i in range(n)], pa.string())
         if digests
         else pa.nulls(n, pa.string()),
         "key": pa.nulls(n, pa.string()),

@@ -70,7 +70,7 @@ class StreamStats:
     rows_rejected: Counter[int] = field(default_factory=Counter)
     #: unit indexes not to remember as ingested (a read that failed in a way that may pass)
     retry: set[int] = field(default_factory=set)
-    #: SHA-256 of the raw input bytes, per unit index, where the source reported it
+    #: content hash of the raw input bytes, per unit index, where the source reported it
     digests: dict[int, str] = field(default_factory=dict)
 
     def merge(self, other: StreamStats) -> None:

@@ -210,7 +210,9 @@ def test_manifest_records_run(tmp_path, monkeypatch):
     # the per-input account is a table beside the manifest, which names it
     inputs_file = manifest_path.parent / manifest["summary"]["inputs_file"]
     assert "per_input" not in manifest["summary"]
-    (entry,) = duckdb.sql(f"select input, written, read from read_parquet('{inputs_file}')").fetchall()
+    (entry,) = duckdb.sql(
+        f"select input, written, read from read_parquet('{inputs_file}')"
+    ).fetchall()
     assert entry[0].endswith(".txt") and entry[1:] == (1, 1)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from rel_helpers import etl, make_corpus, manifests, rows_by_id, write_pipeline
+
+from etl.dataset import content_hash
 
 FLAKY = Path(__file__).parent / "plugins" / "flaky_source.py"
 
@@ -132,7 +136,9 @@ def test_memory_is_one_compacted_table_and_survives_its_loss(tmp_path):
     memory = pq.read_table(dataset / "_etl" / "inputs.pq")
     assert memory.num_rows == 12  # one row per input, however many runs
     assert len(set(memory.column("key").to_pylist())) == 12
-    assert all(h and len(h) == 64 for h in memory.column("sha256").to_pylist())
+    by_name = {Path(r["input"]).name: r["content_hash"] for r in memory.to_pylist()}
+    for path in paths:  # the hash of exactly the bytes that were read
+        assert by_name[path.name] == content_hash(path.read_bytes())
 
     (dataset / "_etl" / "inputs.pq").unlink()  # lost: rebuilt from the run manifests
     proc = etl("run", str(pipeline), check=True)
@@ -148,3 +154,32 @@ def test_overwrite_forgets_and_rereads(tmp_path):
     proc = etl("run", str(pipeline), "--set", "sink.mode=overwrite", check=True)
     assert "4 read, 0 skipped" in proc.stdout
     assert len(rows_by_id(dataset)) == 4
+
+
+def test_a_memory_from_before_the_content_hash_still_skips_touched_files(tmp_path):
+    """Datasets whose memory holds SHA-256 (before XXH3): a touched file is compared by
+    SHA-256, skipped, and remembered with the new hash from then on."""
+    corpus = tmp_path / "corpus"
+    paths = make_corpus(corpus, 5)
+    dataset = tmp_path / "ds"
+    pipeline = write_pipeline(tmp_path / "p.toml", str(corpus), dataset)
+    etl("run", str(pipeline), check=True)
+    memory_path = dataset / "_etl" / "inputs.pq"
+    memory = pq.read_table(memory_path)
+    sha = {
+        r["key"]: hashlib.sha256(Path(r["input"]).read_bytes()).hexdigest()
+        for r in memory.to_pylist()
+    }
+    old = memory.drop_columns(["content_hash"]).append_column(
+        "sha256", pa.array([sha[k] for k in memory.column("key").to_pylist()])
+    )
+    pq.write_table(old, memory_path)
+    os.utime(paths[0], (1_000_000_000, 1_000_000_000))  # touched: another mtime, same bytes
+    proc = etl("run", str(pipeline), check=True)
+    assert "0 read, 5 skipped as unchanged" in proc.stdout
+    paths[1].write_text(paths[1].read_text().replace("a", "b", 1))  # same size, new bytes
+    os.utime(paths[1], (1_000_000_000, 1_000_000_000))
+    proc = etl("run", str(pipeline), check=True)
+    assert "1 read, 4 skipped as unchanged" in proc.stdout
+    hashes = pq.read_table(memory_path).column("content_hash").to_pylist()
+    assert sum(h.startswith("xxh3_128:") for h in hashes) == 1  # the one read again

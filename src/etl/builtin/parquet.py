@@ -23,7 +23,7 @@ from etl.dataset import (
     STAGED_SUFFIX,
     Dataset,
     fault_point,
-    file_sha256,
+    file_content_hash,
     key_digest,
 )
 from etl.errors import ConfigError, RunError
@@ -194,7 +194,7 @@ class ParquetSink(Sink):
             if seen is not None and mtime is not None and seen[0] == size:
                 if seen[1] == mtime:
                     continue
-                if seen[2] is not None and file_sha256(unit.key) == seen[2]:
+                if seen[2] is not None and file_content_hash(unit.key, seen[2]) == seen[2]:
                     continue
             kept.append(unit)
         return kept
@@ -203,7 +203,7 @@ class ParquetSink(Sink):
         """Which of this run's inputs to remember, and their content hashes.
 
         ``rows`` is the run's per-input account (one row per unit, same order); returned
-        with ``key``, ``sha256`` and ``remembered`` filled in. Remembered: local files read
+        with ``key``, ``content_hash`` and ``remembered`` filled in. Remembered: local files read
         to the end and unchanged since they were listed, whatever rows or rejects they gave.
         Not remembered: inputs whose reading failed in a way that may pass (``complete``
         false: an I/O error, a source exception), inputs without size or mtime, inputs that
@@ -215,12 +215,13 @@ class ParquetSink(Sink):
 
         table = rows.table
         # the source hashed the bytes it read (the text source does): nothing to check
-        digests = table.column("sha256").to_pylist()
+        digests = table.column("content_hash").to_pylist()
         eligible = pc.and_(
             table.column("complete"),
             pc.and_(pc.is_valid(table.column("size")), pc.is_valid(table.column("mtime"))),
         ).to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(eligible & pc.is_null(table.column("sha256")).to_numpy(False)):
+        unhashed = pc.is_null(table.column("content_hash")).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(eligible & unhashed):
             # another source: hash the file now, if it is as it was listed
             ref = units[i].input
             try:
@@ -233,12 +234,12 @@ class ParquetSink(Sink):
                 continue
             # a file that changes after this has another size or mtime next time, and then
             # another hash
-            digests[i] = file_sha256(ref.key)
+            digests[i] = file_content_hash(ref.key)
             eligible[i] = digests[i] is not None
         keys = pa.array([key_digest(u.key) for u in units], pa.string())
         remembered = pa.array(eligible)
-        sha256 = pc.if_else(remembered, pa.array(digests, pa.string()), None)
-        for name, column in (("sha256", sha256), ("key", keys), ("remembered", remembered)):
+        hashes = pc.if_else(remembered, pa.array(digests, pa.string()), None)
+        for name, column in (("content_hash", hashes), ("key", keys), ("remembered", remembered)):
             table = table.set_column(table.schema.get_field_index(name), name, column)
         return InputRows(table)
 

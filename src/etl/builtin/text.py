@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.dataset import content_hash
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
 from etl.inputs import InputError, expand_paths, read_input_bytes, sniff_compression
@@ -172,7 +172,9 @@ class TextSource(Source):
             if bad or raw is None:
                 raw = pa.array(contents, pa.binary()).cast(pa.string())
         del contents
-        words = word_counts(raw).to_numpy()
+        # no suspects: the only C0 controls are tab, LF, FF and CR (all spaces to split on)
+        plain = not len(suspects)
+        words = word_counts(raw, controls=not plain).to_numpy()
         empty = np.flatnonzero(words == 0)
         if len(empty):
             for i in empty.tolist():
@@ -205,7 +207,7 @@ class TextSource(Source):
     def _read_bytes(self, unit: WorkUnit, ctx: Context) -> bytes:
         """A file's bytes: a plain local file directly, anything else via read_input_bytes.
 
-        A plain local file's SHA-256 goes to ``ctx.digests`` (the sink remembers it without
+        A plain local file's content hash goes to ``ctx.digests`` (the sink remembers it without
         reading the file again).
         """
         ref = unit.input
@@ -226,7 +228,7 @@ class TextSource(Source):
                 finally:
                     os.close(fd)
                 if data is not None and len(data) <= ref.size and sniff_compression(data) is None:
-                    ctx.digests[ref.key] = sha256(data).hexdigest()
+                    ctx.digests[ref.key] = content_hash(data)
                     return data
         return read_input_bytes(ref, max_bytes=max_bytes)
 
