@@ -199,7 +199,7 @@ def validate_options(
     return values
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputRef:
     """One input that a work unit reads: a file or a URL.
 
@@ -214,7 +214,7 @@ class InputRef:
     mtime: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkUnit:
     """One independent piece of work: a file, a URL, a feed, a WARC file.
 
