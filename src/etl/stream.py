@@ -244,13 +244,15 @@ class Streamer:
                 digest = found.get(unit.key)
                 if digest is not None:
                     digests[index] = digest
-        if batch.num_rows:
-            counts = np.bincount(positions, minlength=len(chunk))
-            read = self.stats.read
-            for pos in np.flatnonzero(counts).tolist():
-                read[int(indexes[pos])] += int(counts[pos])
-        for index, unit in chunk:
-            if not self.stats.read.get(index) and not self.stats.rejected.get(index):
+        counts = np.bincount(positions, minlength=len(chunk))
+        read = self.stats.read
+        for pos, n in zip(
+            np.flatnonzero(counts).tolist(), counts[counts > 0].tolist(), strict=True
+        ):
+            read[int(indexes[pos])] += n
+        for pos in np.flatnonzero(counts == 0).tolist():  # units that gave no row
+            index, unit = chunk[pos]
+            if not read.get(index) and not self.stats.rejected.get(index):
                 # every input ends as rows or a reject: nothing vanishes unaccounted for
                 ctx.input = unit.key
                 ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
@@ -263,19 +265,23 @@ class Streamer:
         """Batches of the units in order; runs of a read_many source go in chunks."""
         chunk: list[tuple[int, WorkUnit]] = []
         chunk_bytes = 0
+        chunk_source = -1
+        many = [getattr(source, "read_many", None) is not None for source in self.sources]
+        batch_size = self.run.batch_size
         for index, unit in units:
-            source = self.sources[unit.source_index]
+            source_index = unit.source_index
             if chunk and (
-                chunk[0][1].source_index != unit.source_index
-                or len(chunk) >= self.run.batch_size
+                chunk_source != source_index
+                or len(chunk) >= batch_size
                 or chunk_bytes >= MAX_CHUNK_BYTES
             ):
                 yield from self.read_many(chunk)
                 chunk, chunk_bytes = [], 0
-            if getattr(source, "read_many", None) is None:
+            if not many[source_index]:
                 yield from self.read_unit(index, unit)
                 continue
             chunk.append((index, unit))
+            chunk_source = source_index
             chunk_bytes += unit.input.size or 0
         if chunk:
             yield from self.read_many(chunk)
