@@ -340,3 +340,39 @@ def test_fields_option_and_run_batch_size(tmp_path, monkeypatch, fast_chunks):
     )
     assert result.table.num_rows == 2500
     assert sizes == [1000, 1000, 500]
+
+
+@pytest.mark.parametrize("thread_bytes", [0, 1 << 30])
+def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypatch, thread_bytes):
+    # the fast path hashes the bytes it reads (in a thread for large files), so the sink
+    # does not read the file again: the hash must be the file's, whatever the lines held
+    import hashlib
+
+    from etl.dataset import Dataset, key_digest
+
+    monkeypatch.setattr(jsonl._Hasher, "THREAD_BYTES", thread_bytes)
+    monkeypatch.setattr(jsonl, "FAST_CHUNK", 500)
+    d = tmp_path / "in"
+    d.mkdir()
+    lines = [json.dumps(article(i)) for i in range(40)]
+    lines[7] = json.dumps({"text": "x" * 3000})  # over max_record_bytes: skipped
+    lines[9] = "not json"
+    (d / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    (d / "b.jsonl.gz").write_bytes(gzip.compress("\n".join(lines[:5]).encode()))
+    calls = []
+    monkeypatch.setattr(
+        "etl.builtin.parquet.file_sha256",
+        lambda key: calls.append(key) or hashlib.sha256(Path(key).read_bytes()).hexdigest(),
+    )
+    run_pipeline(
+        {
+            "sources": [{"plugin": "jsonl", "paths": ["in"], "max_record_bytes": 1000}],
+            "sink": {"plugin": "parquet", "path": str(tmp_path / "out")},
+        },
+        tmp_path=tmp_path,
+    )
+    remembered = Dataset(tmp_path / "out").remembered_inputs()
+    for path in (d / "a.jsonl", d / "b.jsonl.gz"):
+        want = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert remembered[key_digest(str(path))][2] == want
+    assert [Path(k).name for k in calls] == ["b.jsonl.gz"]  # only the compressed one re-read

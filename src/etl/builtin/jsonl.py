@@ -17,10 +17,13 @@ both give the same rows and the same rejects; see :class:`_FastLines`.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import json
 import posixpath
+import queue
 import sys
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -40,7 +43,7 @@ from etl.builtin.records import (
 from etl.dates import parse_dates
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs
+from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs, sniff_compression
 from etl.inputs import strip_compression_suffix as _strip_compression
 from etl.plugin import Option, WorkUnit
 
@@ -119,7 +122,13 @@ class JsonlSource(RecordSource):
                     fmt = sniff_format(stream, encoding, input_name(unit.key))
                 if fmt == "jsonl" and self._fast_ok(encoding):
                     fast = _FastLines(self.fields, self.opts.max_record_bytes, ctx, position)
-                    yield from fast.read(stream, batcher, self._lines)
+                    hasher = _Hasher.for_input(unit)
+                    try:
+                        yield from fast.read(stream, batcher, self._lines, hasher)
+                    finally:
+                        digest = hasher.result() if hasher is not None else None
+                        if digest is not None:  # the sink need not read the file again
+                            ctx.digests[unit.key] = digest
                 else:
                     records = (
                         self._lines(stream, encoding, ctx, position)
@@ -300,13 +309,16 @@ class _FastLines:
 
     # reading
 
-    def read(self, stream: Any, batcher: RecordBatcher, lines: Any) -> Iterator[pa.RecordBatch]:
-        """The batches of the input; ``lines`` is the source's per-line reader."""
+    def read(
+        self, stream: Any, batcher: RecordBatcher, lines: Any, hasher: _Hasher | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of the input; ``lines`` is the source's per-line reader; ``hasher``
+        (if any) sees every byte read."""
         ctx, position, limit = self.ctx, self.position, self.limit
         carry = b""
         lineno = 0
         while True:
-            data, eof, error = _read_chunk(stream, carry)
+            data, eof, error = _read_chunk(stream, carry, hasher)
             if eof:  # the last line may have no newline
                 chunk, carry = data, b""
             else:
@@ -338,7 +350,7 @@ class _FastLines:
             if error is not None:
                 raise error
             if len(carry) > limit:  # a line longer than allowed, and not over yet
-                skipped = len(carry) + _skip_line(stream)
+                skipped = len(carry) + _skip_line(stream, hasher)
                 carry = b""
                 lineno += 1
                 position.line = lineno
@@ -349,6 +361,8 @@ class _FastLines:
                     detail=f"{skipped} bytes > max_record_bytes {limit}",
                 )
             if eof:
+                if hasher is not None:
+                    hasher.finish()
                 break
 
     def _chunk(self, chunk: memoryview, lineno: int) -> pa.RecordBatch | None:
@@ -524,7 +538,9 @@ class _FastLines:
         return [next((v[i] for v in lists if v[i] is not None), None) for i in range(n)]
 
 
-def _read_chunk(stream: Any, carry: bytes) -> tuple[bytes, bool, InputError | None]:
+def _read_chunk(
+    stream: Any, carry: bytes, hasher: _Hasher | None = None
+) -> tuple[bytes, bool, InputError | None]:
     """``carry`` and about FAST_CHUNK more bytes; whether the input ended; a read error.
 
     Read in pieces, so that a read error keeps what came before it.
@@ -542,10 +558,72 @@ def _read_chunk(stream: Any, carry: bytes) -> tuple[bytes, bool, InputError | No
         if not piece:
             eof = True
             break
+        if hasher is not None:
+            hasher.update(piece)
         pieces.append(piece)
         wanted -= len(piece)
     data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     return data, eof, error
+
+
+class _Hasher:
+    """The SHA-256 of a plain local file as it is read, for the sink's inputs memory (which
+    else reads the file again after the run). A large file is hashed by a thread: hashlib
+    lets go of the GIL, so the hash costs no wall time next to the parsing."""
+
+    THREAD_BYTES = 4 << 20
+
+    @classmethod
+    def for_input(cls, unit: WorkUnit) -> _Hasher | None:
+        ref = unit.input
+        if ref.size is None or "://" in ref.key:
+            return None
+        try:
+            with open(ref.key, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            return None
+        if sniff_compression(head) is not None:
+            return None  # the hash is of the file, and the stream is decompressed
+        return cls(ref.size)
+
+    def __init__(self, size: int) -> None:
+        self.expected = size
+        self.size = 0
+        self.complete = False
+        self.sha = hashlib.sha256()
+        self.queue: queue.Queue[bytes | None] | None = None
+        self.thread: threading.Thread | None = None
+        if size >= self.THREAD_BYTES:
+            self.queue = queue.Queue(maxsize=32)
+            self.thread = threading.Thread(target=self._run, name="jsonl-sha256", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        assert self.queue is not None
+        while (piece := self.queue.get()) is not None:
+            self.sha.update(piece)
+
+    def update(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.queue is not None:
+            self.queue.put(piece)
+        else:
+            self.sha.update(piece)
+
+    def finish(self) -> None:
+        """The input was read to its end."""
+        self.complete = True
+
+    def result(self) -> str | None:
+        """The hex digest if the whole file, as listed, was read; stops the thread."""
+        if self.thread is not None and self.queue is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.complete and self.size == self.expected:
+            return self.sha.hexdigest()
+        return None
 
 
 def _matches(whole: pa.Array, pattern: str) -> bool:
@@ -602,10 +680,12 @@ def sniff_format(stream: io.BufferedReader, encoding: str, name: str) -> str:
         return "json" if (first.strip().startswith("{") or not first.strip()) else "jsonl"
 
 
-def _skip_line(stream: Any) -> int:
+def _skip_line(stream: Any, hasher: _Hasher | None = None) -> int:
     skipped = 0
     while True:
         chunk = stream.readline(_CHUNK)
+        if hasher is not None:
+            hasher.update(chunk)
         skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n" if isinstance(chunk, bytes) else "\n"):
             return skipped
