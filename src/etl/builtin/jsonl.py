@@ -335,9 +335,13 @@ class _FastLines:
                     position.records += n_lines
                     if len(batcher):
                         yield batcher.flush()
+                    # pieces of the batch size, the last one taking the rest: a piece
+                    # under it would be copied to join the next one (Streamer.joined)
                     size = max(ctx.batch_size, 1)
-                    for offset in range(0, batch.num_rows, size):
-                        yield batch.slice(offset, size)
+                    cuts = list(range(0, max(n_lines - size, 0) + 1, size)) or [0]
+                    for i, offset in enumerate(cuts):
+                        end = cuts[i + 1] if i + 1 < len(cuts) else n_lines
+                        yield batch.slice(offset, end - offset)
                 else:
                     raw = bytes(chunk)
                     n_lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
