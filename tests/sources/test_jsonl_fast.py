@@ -276,6 +276,12 @@ def test_file_level_cases(tmp_path, monkeypatch, fast_chunks):
         json.dumps(article(i, authors=f" Author {i} ", date="2024-02-03")) for i in range(30, 40)
     ]
     (d / "types.jsonl").write_text("\n".join(mixed) + "\n", encoding="utf-8")
+    # nested values: many "[" and "{" in a chunk, few in a line (read fast), and a deep
+    # last line without a newline (a RecursionError for Python's json)
+    nested = [json.dumps(article(i, meta={"a": [1, {"b": [2, {"c": {}}]}]})) for i in range(80)]
+    (d / "nested.jsonl").write_text("\n".join(nested), encoding="utf-8")
+    deep = '{"text": "deep", "x": ' + "[" * 2000 + "]" * 2000 + "}"
+    (d / "deep-last.jsonl").write_text("\n".join([*nested[:50], deep]), encoding="utf-8")
     compare(tmp_path, monkeypatch, ["in"], chunk_sizes=(jsonl.FAST_CHUNK, 100, 1000))
     assert fast_chunks["fast"] > 10
 

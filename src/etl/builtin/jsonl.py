@@ -415,10 +415,12 @@ class _FastLines:
             return 0
         # nesting that could reach a RecursionError: "[" and "{" bound the depth of a line
         openers = np.count_nonzero(arr == 123) + np.count_nonzero(arr == 91)
-        if openers - lines >= self.depth:
-            starts = np.concatenate(([0], np.flatnonzero(arr[:-1] == 10) + 1))
-            per_line = np.add.reduceat((arr == 123) | (arr == 91), starts, dtype=np.int64)
-            if per_line.max() - 1 >= self.depth:
+        if openers - lines >= self.depth:  # then count them line by line
+            at = np.flatnonzero((arr == 123) | (arr == 91))
+            ends = np.flatnonzero(arr == 10)
+            per_line = np.diff(np.searchsorted(at, ends), prepend=0)
+            last = len(at) - (per_line.sum() if len(per_line) else 0)
+            if max(per_line.max(initial=0), last) - 1 >= self.depth:
                 return 0
         # an integer longer than Python's digit limit: a run of digits over 4 samples
         if self.digit_stride and n > self.digit_stride * 3:
