@@ -170,6 +170,10 @@ EDGE_LINES = [
     '{"text": "Good pair \\ud83d\\ude00", "title": "\\uD83D\\uDCF0"}',
     '{"text": "Escaped backslash \\\\ud800 is no escape"}',
     '{"text": "Surrogate in another key", "other": "\\ud800"}',
+    # a lone surrogate in a date and in a key: the per-line path lost the file's rows (the
+    # date) or failed the run (the key, in the reject's detail) before records.py cleaned them
+    '{"text": "Surrogate in a date", "date": "2024\\ud800"}',
+    '{"text\\ud800": "a surrogate in the key, no text"}',
     '{"text": "Authors as list", "authors": [" Ana ", "", null, "Bo"]}',
     '{"text": "Authors empty list", "authors": [], "author": "Not used"}',
     '{"text": "Authors as string", "authors": " Ana Lopez "}',

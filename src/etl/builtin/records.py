@@ -279,7 +279,7 @@ class RecordBatcher:
             self.ctx.reject(
                 "not a JSON object",
                 location=location,
-                detail=f"a {type(record).__name__}: {str(record)[:200]}",
+                detail=_clean(f"a {type(record).__name__}: {str(record)[:200]}"),
             )
             return False
         fields = self.fields
@@ -292,7 +292,8 @@ class RecordBatcher:
                 detail = f"'{text_key}' is empty"
             else:
                 detail = f"'{text_key}' is a {type(text).__name__}, not a string"
-            self.ctx.reject("no text", location=location, detail=detail)
+            # a lone surrogate ("\ud800" in a key) would fail the rejects table
+            self.ctx.reject("no text", location=location, detail=_clean(detail))
             return False
         cols = self.cols
         cols["text"].append(text)
@@ -320,7 +321,10 @@ class RecordBatcher:
         if not self.meta:
             return None
         cols, meta = self.cols, self.meta
-        published, bad = parse_dates(cols["published_at"])
+        try:
+            published, bad = parse_dates(cols["published_at"])
+        except UnicodeEncodeError:  # a lone surrogate in a date string: it cannot be one
+            published, bad = parse_dates([_clean(v) for v in cols["published_at"]])
         for i in bad:
             meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
             meta[i].append(("date_error", "unrecognised date format"))
