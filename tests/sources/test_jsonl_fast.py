@@ -387,3 +387,54 @@ def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypat
         want = hashlib.sha256(path.read_bytes()).hexdigest()
         assert remembered[key_digest(str(path))][2] == want
     assert [Path(k).name for k in calls] == ["b.jsonl.gz"]  # only the compressed one re-read
+
+
+FUZZ_RECORDS = [
+    {
+        "text": "Body one.",
+        "title": " T1 ",
+        "url": "u1",
+        "authors": ["A", " B "],
+        "date": "2024-01-02",
+    },
+    {"text": "Body two \u00e9\u2028.", "headline": "H", "author": "X Y", "published": 1704164645},
+    {"body": "Body three", "title": None, "language": "en", "x": [None, True, 1.5e3, {"a": {}}]},
+    {"text": "Four", "authors": [], "pubDate": "Tue, 02 Jan 2024 03:04:05 +0100", "lang": "de"},
+    {"text": "Five \U0001f600", "date": "2024-13-01", "creators": ["Z"], "site_name": " S "},
+]
+FUZZ_TOKENS = [
+    "null", "true", "1", "-1.5e3", '"s"', "[]", "{}", "Inf", "-Inf", "NaN", "-NaN", "Infinity",
+    "\\ud800", "\\udc00", "\\ud83d\\ude00", "\n", "\r", " ", "\t", '"', ":", ",", "}", "{", "[",
+    "]", "\\", "\\u00", "\u3000", "\x00", "\x1f", '"text"', '"authors"', '"date"', '"title"',
+    '""', '"[\\"A\\"]"', '"None"', '"  "', "\ufeff", "9" * 30,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mutated_lines_read_alike(tmp_path, monkeypatch, seed):
+    """Differential fuzzing: random edits of JSON lines, both paths, two chunk sizes."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(rng.randint(20, 60)):
+        line = json.dumps(rng.choice(FUZZ_RECORDS), ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.3:
+            for _ in range(rng.randint(1, 3)):
+                at = rng.randint(0, len(line))
+                cut = at + (rng.randint(1, 6) if rng.random() < 0.6 else 0)
+                line = (
+                    line[:at]
+                    + (rng.choice(FUZZ_TOKENS) if cut == at or rng.random() < 0.5 else "")
+                    + line[cut:]
+                )
+        lines.append(line)
+    data = "\n".join(lines) + ("\n" if rng.random() < 0.5 else "")
+    (tmp_path / "f.jsonl").write_bytes(data.encode("utf-8", "surrogatepass"))
+    compare(
+        tmp_path,
+        monkeypatch,
+        ["f.jsonl"],
+        chunk_sizes=(jsonl.FAST_CHUNK, rng.randint(20, 600)),
+        max_record_bytes=300,
+    )
