@@ -305,7 +305,6 @@ class _FastLines:
         self.depth = max(sys.getrecursionlimit() // 4, 16)
         digits = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
         self.digit_stride = (digits + 1) // 4 if digits else 0
-        self.fast_chunks = 0  # chunks read by the fast path (tests look)
 
     # reading
 
@@ -330,7 +329,6 @@ class _FastLines:
                 batch = self._chunk(chunk, lineno)
                 if batch is not None:
                     n_lines = batch.num_rows
-                    self.fast_chunks += 1
                     position.line = lineno + n_lines
                     position.records += n_lines
                     if len(batcher):
