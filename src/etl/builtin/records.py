@@ -14,7 +14,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.dates import is_missing, parse_dates
 from etl.inputs import expand_paths
@@ -52,8 +54,16 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "language": ("language", "lang", "meta_lang", "locale"),
 }
 MAPPABLE = tuple(DEFAULT_FIELDS)
+_NULL_STRING = pa.scalar(None, pa.string())
 _MAX_EXTRA_CHARS = 10_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: the characters ``str.strip()`` removes (``str.isspace()``), for the same trim on Arrow arrays
+STRIP_CHARS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: RE2: a string holding anything but those characters (``bool(s.strip())``)
+NOT_BLANK = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in STRIP_CHARS) + "]"
 
 
 class FieldMap:
@@ -186,6 +196,45 @@ def as_authors(value: Any) -> list[str] | None:
     return [name] if name else None
 
 
+def strip_strings(values: pa.Array) -> pa.Array:
+    """:func:`as_string` over a string array: stripped as ``str.strip()`` does, empty -> null."""
+    trimmed = pc.utf8_trim(values, characters=STRIP_CHARS)
+    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), _NULL_STRING, trimmed)
+
+
+def authors_from_strings(values: pa.Array) -> pa.Array | None:
+    """:func:`as_authors` over a string array; None if a value looks like a list ("[...]"),
+    which only the per-record function reads."""
+    trimmed = pc.utf8_trim(values, characters=STRIP_CHARS)
+    listed = pc.and_(pc.starts_with(trimmed, "["), pc.ends_with(trimmed, "]"))
+    if pc.any(listed).as_py():
+        return None
+    drop = pc.or_(
+        pc.equal(pc.binary_length(trimmed), 0),
+        pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(["none", "null"])),
+    )
+    names = pc.if_else(drop, _NULL_STRING, trimmed)
+    valid = np.asarray(names.is_valid().to_numpy(zero_copy_only=False))
+    offsets = np.zeros(len(names) + 1, np.int32)
+    np.cumsum(valid, out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), names.filter(pa.array(valid)), mask=pa.array(~valid)
+    )
+
+
+def authors_from_lists(lists: pa.Array) -> pa.Array:
+    """:func:`as_authors` over a ``list<string>`` array: names stripped, empty ones dropped."""
+    flat = pc.list_flatten(lists)
+    parents = pc.list_parent_indices(lists)
+    trimmed = pc.utf8_trim(flat, characters=STRIP_CHARS)
+    keep = pc.fill_null(pc.greater(pc.binary_length(trimmed), 0), False)
+    kept_parents = parents.filter(keep).to_numpy()
+    counts = np.bincount(kept_parents, minlength=len(lists))
+    offsets = np.zeros(len(lists) + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), trimmed.filter(keep), mask=lists.is_null())
+
+
 def extra_value(value: Any) -> str | None:
     if value is None:
         return None
@@ -230,7 +279,7 @@ class RecordBatcher:
             self.ctx.reject(
                 "not a JSON object",
                 location=location,
-                detail=f"a {type(record).__name__}: {str(record)[:200]}",
+                detail=_clean(f"a {type(record).__name__}: {str(record)[:200]}"),
             )
             return False
         fields = self.fields
@@ -243,7 +292,8 @@ class RecordBatcher:
                 detail = f"'{text_key}' is empty"
             else:
                 detail = f"'{text_key}' is a {type(text).__name__}, not a string"
-            self.ctx.reject("no text", location=location, detail=detail)
+            # a lone surrogate ("\ud800" in a key) would fail the rejects table
+            self.ctx.reject("no text", location=location, detail=_clean(detail))
             return False
         cols = self.cols
         cols["text"].append(text)
@@ -271,7 +321,10 @@ class RecordBatcher:
         if not self.meta:
             return None
         cols, meta = self.cols, self.meta
-        published, bad = parse_dates(cols["published_at"])
+        try:
+            published, bad = parse_dates(cols["published_at"])
+        except UnicodeEncodeError:  # a lone surrogate in a date string: it cannot be one
+            published, bad = parse_dates([_clean(v) for v in cols["published_at"]])
         for i in bad:
             meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
             meta[i].append(("date_error", "unrecognised date format"))
