@@ -115,19 +115,32 @@ def content_hash(data: bytes) -> str:
     return f"{CONTENT_HASH}:{xxhash.xxh3_128_hexdigest(data)}"
 
 
+class ContentHasher:
+    """:func:`content_hash` of bytes that come in pieces."""
+
+    def __init__(self) -> None:
+        self._digest = xxhash.xxh3_128()
+
+    def update(self, data: bytes) -> None:
+        self._digest.update(data)
+
+    def result(self) -> str:
+        return f"{CONTENT_HASH}:{self._digest.hexdigest()}"
+
+
 def file_content_hash(path: str, like: str | None = None) -> str | None:
     """:func:`content_hash` of a file, read in pieces (None if it cannot be read); with
     ``like`` an older memory's SHA-256, the file's SHA-256 to compare with it."""
     if like is not None and ":" not in like:
         return file_sha256(path)
-    digest = xxhash.xxh3_128()
+    hasher = ContentHasher()
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
-                digest.update(chunk)
+                hasher.update(chunk)
     except OSError:
         return None
-    return f"{CONTENT_HASH}:{digest.hexdigest()}"
+    return hasher.result()
 
 
 def file_sha256(path: str) -> str | None:

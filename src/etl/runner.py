@@ -335,7 +335,11 @@ def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
 
 def _printable(value: Any) -> Any:
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        try:  # undecodable bytes of a file name (surrogateescape): one U+FFFD each
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates (a "\ud800" escape in JSON)
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
     return value
 
 

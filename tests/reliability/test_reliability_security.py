@@ -347,3 +347,22 @@ def test_only_declared_plugins_are_imported(tmp_path, monkeypatch):
     )
     assert "imports   etl_evil_module_xyz (from plugins = [...])" in proc.stdout
     assert marker.exists()
+
+
+def test_a_reject_detail_with_a_lone_surrogate_is_written_not_fatal(tmp_path):
+    corpus = tmp_path / "in"
+    make_corpus(corpus, 3)
+    dataset = tmp_path / "ds"
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        f'plugins = ["{PLUGINS / "accounting_transforms.py"}"]\n'
+        f'[[sources]]\nplugin = "text"\npaths = ["{corpus}"]\n'
+        '[[transforms]]\nplugin = "odd_detail"\n'
+        f'[sink]\nplugin = "parquet"\npath = "{dataset}"\n'
+    )
+    etl("run", str(pipeline), check=True)
+    (reject,) = pq.read_table(next((dataset / "_etl" / "rejects").glob("*.pq"))).to_pylist()
+    assert (
+        reject["reason"] == "odd value"
+        and reject["detail"] == "a lone \ufffd\ufffd\ufffd surrogate"
+    )

@@ -353,15 +353,11 @@ def test_fields_option_and_run_batch_size(tmp_path, monkeypatch, fast_chunks):
     assert sizes == [1000, 1500]
 
 
-@pytest.mark.parametrize("thread_bytes", [0, 1 << 30])
-def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypatch, thread_bytes):
-    # the fast path hashes the bytes it reads (in a thread for large files), so the sink
-    # does not read the file again: the hash must be the file's, whatever the lines held
-    import hashlib
+def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypatch):
+    # the fast path hashes the bytes it reads, so the sink does not read the file again:
+    # the hash must be the file's, whatever the lines held
+    from etl.dataset import Dataset, content_hash, file_content_hash, key_digest
 
-    from etl.dataset import Dataset, key_digest
-
-    monkeypatch.setattr(jsonl._Hasher, "THREAD_BYTES", thread_bytes)
     monkeypatch.setattr(jsonl, "FAST_CHUNK", 500)
     d = tmp_path / "in"
     d.mkdir()
@@ -372,8 +368,8 @@ def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypat
     (d / "b.jsonl.gz").write_bytes(gzip.compress("\n".join(lines[:5]).encode()))
     calls = []
     monkeypatch.setattr(
-        "etl.builtin.parquet.file_sha256",
-        lambda key: calls.append(key) or hashlib.sha256(Path(key).read_bytes()).hexdigest(),
+        "etl.builtin.parquet.file_content_hash",
+        lambda key, like=None: calls.append(key) or file_content_hash(key, like),
     )
     run_pipeline(
         {
@@ -384,8 +380,7 @@ def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypat
     )
     remembered = Dataset(tmp_path / "out").remembered_inputs()
     for path in (d / "a.jsonl", d / "b.jsonl.gz"):
-        want = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert remembered[key_digest(str(path))][2] == want
+        assert remembered[key_digest(str(path))][2] == content_hash(path.read_bytes())
     assert [Path(k).name for k in calls] == ["b.jsonl.gz"]  # only the compressed one re-read
 
 

@@ -17,13 +17,10 @@ both give the same rows and the same rejects; see :class:`_FastLines`.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import json
 import posixpath
-import queue
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -40,6 +37,7 @@ from etl.builtin.records import (
     authors_from_strings,
     strip_strings,
 )
+from etl.dataset import ContentHasher
 from etl.dates import parse_dates
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
@@ -571,11 +569,8 @@ def _read_chunk(
 
 
 class _Hasher:
-    """The SHA-256 of a plain local file as it is read, for the sink's inputs memory (which
-    else reads the file again after the run). A large file is hashed by a thread: hashlib
-    lets go of the GIL, so the hash costs no wall time next to the parsing."""
-
-    THREAD_BYTES = 4 << 20
+    """The content hash of a plain local file as it is read, for the sink's inputs memory
+    (which else reads the file again after the run)."""
 
     @classmethod
     def for_input(cls, unit: WorkUnit) -> _Hasher | None:
@@ -595,38 +590,20 @@ class _Hasher:
         self.expected = size
         self.size = 0
         self.complete = False
-        self.sha = hashlib.sha256()
-        self.queue: queue.Queue[bytes | None] | None = None
-        self.thread: threading.Thread | None = None
-        if size >= self.THREAD_BYTES:
-            self.queue = queue.Queue(maxsize=32)
-            self.thread = threading.Thread(target=self._run, name="jsonl-sha256", daemon=True)
-            self.thread.start()
-
-    def _run(self) -> None:
-        assert self.queue is not None
-        while (piece := self.queue.get()) is not None:
-            self.sha.update(piece)
+        self.hasher = ContentHasher()
 
     def update(self, piece: bytes) -> None:
         self.size += len(piece)
-        if self.queue is not None:
-            self.queue.put(piece)
-        else:
-            self.sha.update(piece)
+        self.hasher.update(piece)
 
     def finish(self) -> None:
         """The input was read to its end."""
         self.complete = True
 
     def result(self) -> str | None:
-        """The hex digest if the whole file, as listed, was read; stops the thread."""
-        if self.thread is not None and self.queue is not None:
-            self.queue.put(None)
-            self.thread.join()
-            self.thread = None
+        """The content hash if the whole file, as listed, was read."""
         if self.complete and self.size == self.expected:
-            return self.sha.hexdigest()
+            return self.hasher.result()
         return None
 
 

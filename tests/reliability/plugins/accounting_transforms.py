@@ -35,7 +35,19 @@ class SometimesFails(etl.Transform):
         return batch
 
 
+class OddDetail(etl.Transform):
+    """Keep every row; reject nothing but report one reject per batch whose detail holds a
+    lone surrogate (as a "\\ud800" escape in a JSON value gives)."""
+
+    name = "odd_detail"
+
+    def process(self, batch, ctx):
+        ctx.reject("odd value", location="batch", detail="a lone \ud800 surrogate")
+        return batch
+
+
 @hookimpl
 def etl_register_plugins(register):
     register(DropShort)
     register(SometimesFails)
+    register(OddDetail)
