@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,19 @@ def test_local_plugin_file_is_loaded(tmp_path: Path):
     assert pm.get("transform", "shout").supplier.startswith("local file")
     with pytest.raises(ConfigError, match="no such plugin file"):
         get_plugin_manager(local=["nope.py"], base_dir=tmp_path, entry_points=False)
+
+
+def test_start_up_imports_nothing_heavy():
+    """`etl --help` needs no pyarrow and `etl plugins` no pandas (pyarrow imports pandas the
+    first time an array or scalar is built from Python values: not at module level)."""
+    code = (
+        "import sys, etl, etl.cli\n"
+        "print('pyarrow' in sys.modules)\n"
+        "from etl.plugins import get_plugin_manager\n"
+        "get_plugin_manager()\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "False"]

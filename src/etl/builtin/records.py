@@ -54,7 +54,6 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "language": ("language", "lang", "meta_lang", "locale"),
 }
 MAPPABLE = tuple(DEFAULT_FIELDS)
-_NULL_STRING = pa.scalar(None, pa.string())
 _MAX_EXTRA_CHARS = 10_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: the characters ``str.strip()`` removes (``str.isspace()``), for the same trim on Arrow arrays
@@ -199,7 +198,7 @@ def as_authors(value: Any) -> list[str] | None:
 def strip_strings(values: pa.Array) -> pa.Array:
     """:func:`as_string` over a string array: stripped as ``str.strip()`` does, empty -> null."""
     trimmed = pc.utf8_trim(values, characters=STRIP_CHARS)
-    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), _NULL_STRING, trimmed)
+    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
 
 
 def authors_from_strings(values: pa.Array) -> pa.Array | None:
@@ -213,7 +212,7 @@ def authors_from_strings(values: pa.Array) -> pa.Array | None:
         pc.equal(pc.binary_length(trimmed), 0),
         pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(["none", "null"])),
     )
-    names = pc.if_else(drop, _NULL_STRING, trimmed)
+    names = pc.if_else(drop, pa.scalar(None, pa.string()), trimmed)
     valid = np.asarray(names.is_valid().to_numpy(zero_copy_only=False))
     offsets = np.zeros(len(names) + 1, np.int32)
     np.cumsum(valid, out=offsets[1:])
