@@ -294,21 +294,25 @@ class _Counting(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         try:
-            data = self._f.read(len(b))
+            into = getattr(self._f, "readinto", None)
+            if into is not None:  # straight into the caller's buffer: no copy
+                n = into(b) or 0
+            else:
+                data = self._f.read(len(b))
+                n = len(data)
+                b[:n] = data
         except InputError:
             raise
         except TimeoutError as exc:
             raise InputError("timeout", f"reading stalled: {exc}") from None
         except (OSError, ValueError, http.client.HTTPException) as exc:
             raise InputError("read failed", f"{type(exc).__name__}: {exc}") from None
-        n = len(data)
         if not n and len(b) and self._expected is not None and self.count < self._expected:
             # http.client ends a body cut short quietly: say so instead of a silent truncation
             raise InputError(
                 "read failed",
                 f"the connection closed after {self.count} of {self._expected} bytes",
             )
-        b[:n] = data
         self.count += n
         return n
 
