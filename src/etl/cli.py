@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import sys
 import traceback
@@ -128,6 +129,9 @@ def run(
         out = pipe.redact(str(getattr(plan.sink.opts, "path", plan.sink.name)))
         click.echo(f"output: {out} (nothing written)")
         return
+    # this process runs one pipeline: the plan's objects (a work unit per input) live to
+    # the end, so keep the garbage collector from walking them again (0.07 s at 100k inputs)
+    gc.freeze()
     summary = run_plan(plan)
     if as_json:
         click.echo(

@@ -305,7 +305,6 @@ class Dataset:
         Read from ``_etl/inputs.pq``; a dataset without one (older, or the file lost) gets
         it rebuilt from the run manifests, where each run lists its inputs.
         """
-
         if self.inputs_path.is_file():
             table = self._read_memory()
             if table is not None:
