@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import secrets
 import socket
 import time
@@ -333,13 +334,15 @@ def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
         return rejects_table([{k: _printable(v) for k, v in row.items()} for row in rows])
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _printable(value: Any) -> Any:
     if isinstance(value, str):
         try:  # undecodable bytes of a file name (surrogateescape): one U+FFFD each
-            raw = value.encode("utf-8", "surrogateescape")
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         except UnicodeEncodeError:  # other lone surrogates (a "\ud800" escape in JSON)
-            raw = value.encode("utf-8", "surrogatepass")
-        return raw.decode("utf-8", "replace")
+            return _LONE_SURROGATE.sub("\ufffd", value)
     return value
 
 

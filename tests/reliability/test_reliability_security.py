@@ -362,7 +362,4 @@ def test_a_reject_detail_with_a_lone_surrogate_is_written_not_fatal(tmp_path):
     )
     etl("run", str(pipeline), check=True)
     (reject,) = pq.read_table(next((dataset / "_etl" / "rejects").glob("*.pq"))).to_pylist()
-    assert (
-        reject["reason"] == "odd value"
-        and reject["detail"] == "a lone \ufffd\ufffd\ufffd surrogate"
-    )
+    assert reject["reason"] == "odd value" and reject["detail"] == "a lone \ufffd surrogate"

@@ -473,17 +473,17 @@ class _FastLines:
         n = table.num_rows
         cols = {name: table.column(name).combine_chunks() for name in table.column_names}
         present = {k: a for k, a in cols.items() if a.null_count < len(a)}
-        text = self._first(self.columns["text"], present, n)
+        text = self._first(self.columns["text"], present)
         if text is None or text.null_count:
             return None
         if not pc.all(pc.match_substring_regex(text, NOT_BLANK)).as_py():
             return None  # an empty or blank text: a "no text" reject
         strings = {}
         for column in ("title", "uri", "publisher", "language"):
-            chosen = self._first(self.columns[column], present, n)
+            chosen = self._first(self.columns[column], present)
             strings[column] = None if chosen is None else strip_strings(chosen)
         try:
-            authors = self._authors(present, n)
+            authors = self._authors(present)
         except _PerLine:
             return None
         raw_dates = self._dates(present, n)
@@ -504,14 +504,14 @@ class _FastLines:
         )
 
     @staticmethod
-    def _first(keys: list[str], present: dict[str, pa.Array], n: int) -> pa.Array | None:
+    def _first(keys: list[str], present: dict[str, pa.Array]) -> pa.Array | None:
         """Per row, the value of the first key that has one (all string arrays)."""
         found = [present[k] for k in keys if k in present]
         if not found:
             return None
         return found[0] if len(found) == 1 else pc.coalesce(*found)
 
-    def _authors(self, present: dict[str, pa.Array], n: int) -> pa.Array | None:
+    def _authors(self, present: dict[str, pa.Array]) -> pa.Array | None:
         """The authors column (None if no key has a value); raises _PerLine for a "[...]"."""
         keys = [k for k in self.columns["authors"] if k in present]
         if not keys:

@@ -278,7 +278,7 @@ class RecordBatcher:
             self.ctx.reject(
                 "not a JSON object",
                 location=location,
-                detail=_clean(f"a {type(record).__name__}: {str(record)[:200]}"),
+                detail=f"a {type(record).__name__}: {str(record)[:200]}",
             )
             return False
         fields = self.fields
@@ -291,8 +291,7 @@ class RecordBatcher:
                 detail = f"'{text_key}' is empty"
             else:
                 detail = f"'{text_key}' is a {type(text).__name__}, not a string"
-            # a lone surrogate ("\ud800" in a key) would fail the rejects table
-            self.ctx.reject("no text", location=location, detail=_clean(detail))
+            self.ctx.reject("no text", location=location, detail=detail)
             return False
         cols = self.cols
         cols["text"].append(text)
