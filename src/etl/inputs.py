@@ -273,7 +273,13 @@ _MAGIC = (
 )
 
 
+_MAGIC_FIRST_BYTES = frozenset(magic[0] for magic, _ in _MAGIC)
+
+
 def sniff_compression(head: bytes) -> str | None:
+    """The compression whose magic bytes ``head`` starts with, or None."""
+    if not head or head[0] not in _MAGIC_FIRST_BYTES:  # the common case, in one look
+        return None
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name

@@ -35,6 +35,12 @@ def awkward_folder(root: Path) -> dict[str, str]:
         "empty.txt": (b"", "reject:empty file"),
         "blank.txt": (b"  \n\t\n  ", "reject:empty file"),
         "binary.bin": (bytes(range(256)) * 8, "reject:binary file"),
+        # one DEL or vertical tab in text is text; a file of them is not
+        "del.txt": (b"A line with one DEL \x7f byte in it, and more words.\n", "utf-8"),
+        "vtab.txt": (b"Words split\x0bby a vertical tab, as str.split() does.\n", "utf-8"),
+        "tab-ff.txt": (b"A tab\there and a form feed\x0cthere, no CR.\n", "utf-8"),
+        "dels.bin": (b"\x7f" * 40 + b"a few letters", "reject:binary file"),
+        "nul.txt": ("UTF-16 without its BOM.".encode("utf-16-le"), "reject:binary file"),
     }
     for name, (data, _) in files.items():
         (root / name).write_bytes(data)
@@ -64,10 +70,16 @@ def test_every_awkward_file_is_one_row_or_one_reject(tmp_path):
         else:
             assert dict(rows[name]["metadata"])["encoding"].startswith(expected), name
             assert "\r" not in rows[name]["text"]
+            # the counts are Python's, whatever path the file took
+            text = rows[name]["text"]
+            assert rows[name]["char_count"] == len(text), name
+            assert rows[name]["word_count"] == len(text.split()), name
     assert rows["cp1252.txt"]["text"] == "He said “quotes” — and a dash, in café.\n"
     assert "Größere" in rows["latin1.txt"]["text"]
     assert rows["utf16be.txt"]["text"] == "UTF-16 big endian text.\n"
     assert rows["crlf.txt"]["text"] == "First line of a CRLF text, long enough.\nSecond line.\n"
+    assert "\x7f" in rows["del.txt"]["text"]
+    assert rows["vtab.txt"]["word_count"] == 9
     assert "5 rejected" in proc.stdout or f"{len(rejects)} rejected" in proc.stdout
 
 

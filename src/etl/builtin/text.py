@@ -121,40 +121,51 @@ class TextSource(Source):
         Rejects name their file (``input=unit.key``). The streamer calls this with up to a
         batch of units; :meth:`read` is the same for one unit.
         """
-        contents: list[bytes] = []  # UTF-8 (or, where encodings[i] is None, taken for it)
+        contents: list[bytes] = []  # UTF-8 (or, where encodings has it, decoded to UTF-8)
         positions: list[int] = []
-        encodings: list[str | None] = []
-        sizes: list[int] = []
-        auto = self.opts.encoding == "auto"
+        encodings: dict[int, str] = {}  # by index in contents: files not read as plain UTF-8
+        sizes: dict[int, int] = {}  # by index in contents: bytes read, where not len(content)
+        plain = self.opts.encoding == "auto"
+        max_bytes = self.opts.max_bytes
+        digests = ctx.digests
+        # The common file (local, listed size, plain UTF-8 text) in as few steps as we can:
+        # this loop runs once per file. Anything else takes _read_careful.
         for pos, unit in enumerate(units):
-            try:
-                data = self._read_bytes(unit, ctx)
-            except InputError as exc:
-                ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
-                continue
-            size = len(data)
-            encoding = None
-            if not auto or data[:1] in _BOM_STARTS or b"\x00" in data:
-                # a named codec, a BOM or NUL bytes: decode it the careful way now
-                try:
-                    data, encoding = self._decode(data, self.opts.encoding)
-                except DecodeError as exc:
-                    ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
+            ref = unit.input
+            key, size = ref.key, ref.size
+            data = None
+            if size is not None and size <= max_bytes and "://" not in key:
+                data = _read_local(key, size)
+            if data is not None:
+                digests[key] = content_hash(data)
+                if (
+                    plain
+                    and data
+                    and data[0] not in _BOM_FIRST_BYTES
+                    and b"\x00" not in data
+                    and b"\x7f" not in data
+                ):
+                    contents.append(data)
+                    positions.append(pos)
                     continue
-            contents.append(data)
-            positions.append(pos)
-            encodings.append(encoding)
-            sizes.append(size)
+            read = self._read_careful(unit, ctx, data)
+            if read is not None:
+                data, encoding, size = read
+                if encoding is not None:
+                    encodings[len(contents)] = encoding
+                sizes[len(contents)] = size
+                contents.append(data)
+                positions.append(pos)
         try:
             raw = pa.array(contents, pa.binary()).cast(pa.string())
-            suspects = _rows_with_controls(raw)
+            suspects, lf_only = _scan_controls(raw)
         except pa.ArrowInvalid:  # not all UTF-8
-            raw, suspects = None, range(len(contents))
+            raw, suspects, lf_only = None, range(len(contents)), False
         if len(suspects):
             # not UTF-8, or control characters (binary?): those files the careful way
             bad = set()
             for i in suspects:
-                if encodings[i] is not None:
+                if i in encodings:
                     continue
                 try:
                     contents[i], encodings[i] = self._decode(contents[i], "auto")
@@ -165,35 +176,70 @@ class TextSource(Source):
                     raw = None  # the decoded text may differ from the bytes
             if bad:
                 keep = [i for i in range(len(contents)) if i not in bad]
-                contents = [contents[i] for i in keep]
-                positions = [positions[i] for i in keep]
-                encodings = [encodings[i] for i in keep]
-                sizes = [sizes[i] for i in keep]
+                contents, positions, encodings, sizes = _renumber(
+                    keep, contents, positions, encodings, sizes
+                )
             if bad or raw is None:
                 raw = pa.array(contents, pa.binary()).cast(pa.string())
-        del contents
+                lf_only = False
         # no suspects: the only C0 controls are tab, LF, FF and CR (all spaces to split on)
-        plain = not len(suspects)
-        words = word_counts(raw, controls=not plain).to_numpy()
+        words = word_counts(raw, controls=bool(len(suspects))).to_numpy()
         empty = np.flatnonzero(words == 0)
         if len(empty):
             for i in empty.tolist():
+                size = sizes.get(i, len(contents[i]))
                 ctx.reject(
-                    "empty file", detail=f"{sizes[i]} bytes, no text", input=units[positions[i]].key
+                    "empty file", detail=f"{size} bytes, no text", input=units[positions[i]].key
                 )
             kept = np.ones(len(raw), dtype=bool)
             kept[empty] = False
             raw = raw.filter(pa.array(kept))
             words = words[kept]
-            positions = [p for p, k in zip(positions, kept.tolist(), strict=True) if k]
-            encodings = [e for e, k in zip(encodings, kept.tolist(), strict=True) if k]
+            contents, positions, encodings, sizes = _renumber(
+                np.flatnonzero(kept).tolist(), contents, positions, encodings, sizes
+            )
+        del contents
         uris = pa.array([units[p].key for p in positions], pa.string())
-        if any(e is not None for e in encodings):
-            encoding_array = pa.array([e or "utf-8" for e in encodings], pa.string())
+        if encodings:
+            encoding_array = pa.array(
+                [encodings.get(i, "utf-8") for i in range(len(positions))], pa.string()
+            )
         else:
-            encoding_array = pa.repeat(pa.scalar("utf-8"), len(encodings))
-        batch = self._articles(raw, uris, encoding_array, ctx, words)
+            encoding_array = pa.repeat(pa.scalar("utf-8"), len(positions))
+        batch = self._articles(raw, uris, encoding_array, ctx, words, lf_only=lf_only)
         return batch, np.asarray(positions, dtype=np.int32)
+
+    def _read_careful(
+        self, unit: WorkUnit, ctx: Context, data: bytes | None
+    ) -> tuple[bytes, str | None, int] | None:
+        """A file the fast loop of read_many did not take, as ``(UTF-8 bytes, encoding or
+        None for plain UTF-8, bytes read)``; None when it became a reject.
+
+        ``data`` is the file's bytes where they were read already (a local file with a BOM,
+        NUL or DEL bytes, or a named encoding), else None: then it is read through
+        :func:`etl.inputs.read_input_bytes` (compressed, remote, grown since listed, ...).
+        """
+        if data is None:
+            try:
+                data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
+            except InputError as exc:
+                ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
+                return None
+        size = len(data)
+        if (
+            self.opts.encoding != "auto"
+            or data[:1] in _BOM_STARTS
+            or b"\x00" in data
+            or b"\x7f" in data
+        ):
+            # a named codec, a BOM, NUL or DEL bytes: decode it the careful way now
+            try:
+                text, encoding = self._decode(data, self.opts.encoding)
+            except DecodeError as exc:
+                ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
+                return None
+            return text, encoding, size
+        return data, None, size
 
     @staticmethod
     def _decode(data: bytes, encoding: str) -> tuple[bytes, str]:
@@ -203,34 +249,6 @@ class TextSource(Source):
             return text.encode("utf-8"), encoding
         except UnicodeEncodeError as exc:  # lone surrogates from a UTF-16 file
             raise DecodeError("undecodable", str(exc)) from None
-
-    def _read_bytes(self, unit: WorkUnit, ctx: Context) -> bytes:
-        """A file's bytes: a plain local file directly, anything else via read_input_bytes.
-
-        A plain local file's content hash goes to ``ctx.digests`` (the sink remembers it without
-        reading the file again).
-        """
-        ref = unit.input
-        max_bytes = self.opts.max_bytes
-        if ref.size is not None and ref.size <= max_bytes and "://" not in ref.key:
-            try:
-                fd = os.open(ref.key, _O_RDONLY)
-            except OSError:
-                fd = -1  # read_input_bytes says why
-            if fd >= 0:
-                try:
-                    # the listed size + 1: a buffer that fits (not max_bytes, which would
-                    # map and unmap 64 MB per file), and a file that grew since is noticed.
-                    # os.read on the descriptor: no buffered file object per file
-                    data = os.read(fd, ref.size + 1)
-                except OSError:
-                    data = None
-                finally:
-                    os.close(fd)
-                if data is not None and len(data) <= ref.size and sniff_compression(data) is None:
-                    ctx.digests[ref.key] = content_hash(data)
-                    return data
-        return read_input_bytes(ref, max_bytes=max_bytes)
 
     def articles_from_texts(
         self, texts: list[str], uris: list[str], encodings: list[str], ctx: Context
@@ -250,8 +268,11 @@ class TextSource(Source):
         encodings: pa.Array,
         ctx: Context,
         raw_words: np.ndarray | None = None,
+        *,
+        lf_only: bool = False,
     ) -> pa.RecordBatch:
-        raw = normalize_newlines(raw)
+        if not lf_only:  # else known to have no CR
+            raw = normalize_newlines(raw)
         title, text = split_headline(raw)
         word_count = None
         if raw_words is not None:
@@ -281,25 +302,65 @@ class TextSource(Source):
 
 # first bytes of the byte-order marks decode.py knows (UTF-32 BE starts with NUL); and b""
 _BOM_STARTS = (b"\xef", b"\xff", b"\xfe", b"")
+_BOM_FIRST_BYTES = frozenset(b"\xef\xff\xfe")
 _TEXT_CONTROLS = np.array([9, 10, 12, 13], dtype=np.uint8)
 
 
-def _rows_with_controls(text: pa.Array) -> np.ndarray:
-    """Rows holding a C0 control character other than tab, LF, FF and CR, or DEL.
+def _read_local(path: str, size: int) -> bytes | None:
+    """A local file's bytes, read as listed (``size`` bytes); None if it cannot be read so,
+    or is compressed: those take :func:`etl.inputs.read_input_bytes`, which says why."""
+    try:
+        fd = os.open(path, _O_RDONLY)
+    except OSError:
+        return None
+    try:
+        # size + 1: a buffer that fits (not max_bytes, which would map and unmap 64 MB per
+        # file), and a file that grew since it was listed is noticed. os.read on the
+        # descriptor: no buffered file object per file.
+        data = os.read(fd, size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > size or sniff_compression(data) is not None:
+        return None
+    return data
 
-    decode.py takes text with many of them for a binary file; the rows found here get its
-    exact check (rare in text, so the common batch costs two passes over its bytes).
+
+def _renumber(
+    keep: list[int],
+    contents: list[bytes],
+    positions: list[int],
+    encodings: dict[int, str],
+    sizes: dict[int, int],
+) -> tuple[list[bytes], list[int], dict[int, str], dict[int, int]]:
+    """The lists of read_many with only the entries ``keep`` (in order), renumbered."""
+    new = {old: i for i, old in enumerate(keep)}
+    return (
+        [contents[i] for i in keep],
+        [positions[i] for i in keep],
+        {new[i]: e for i, e in encodings.items() if i in new},
+        {new[i]: n for i, n in sizes.items() if i in new},
+    )
+
+
+def _scan_controls(text: pa.Array) -> tuple[np.ndarray, bool]:
+    """Rows holding a C0 control character other than tab, LF, FF and CR; and whether LF is
+    the only C0 control in ``text`` at all (then it has no CR to normalise either).
+
+    decode.py takes text with many control characters for a binary file; the rows found
+    here get its exact check. DEL is looked for as the files are read. Text with only LF
+    (the common case) costs two counting passes over its bytes.
     """
     offsets, data = utf8_bytes(text)
+    low = np.count_nonzero(data < 32)
+    if not low or low == np.count_nonzero(data == 10):
+        return np.zeros(0, dtype=np.int64), True
     at = np.flatnonzero(data < 32)
-    if len(at):
-        at = at[~np.isin(data[at], _TEXT_CONTROLS)]
-    delete = np.flatnonzero(data == 127)
-    if len(delete):
-        at = np.concatenate([at, delete])
+    at = at[~np.isin(data[at], _TEXT_CONTROLS)]
     if not len(at):
-        return at
-    return np.unique(np.searchsorted(offsets, at, side="right") - 1)
+        return at, False
+    return np.unique(np.searchsorted(offsets, at, side="right") - 1), False
 
 
 @hookimpl
