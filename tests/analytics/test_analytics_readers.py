@@ -39,3 +39,19 @@ def test_without_unified_schema_a_reader_misses_new_columns(datasets):
     first_file_cols = set(pads.dataset(files[0], format="parquet").schema.names)
     assert set(plain.schema.names) == first_file_cols
     assert "sentences" not in plain.schema.names or "sentences" in first_file_cols
+
+
+def test_distinct_columns_are_not_dictionary_encoded(datasets):
+    """Texts, ids, uris and titles are written plain (a dictionary of distinct values is
+    work and bytes for nothing); the repeating columns, nested ones too, keep dictionaries."""
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in datasets["news"].rglob("*.parquet") if "_etl" not in p.parts)
+    meta = pq.ParquetFile(files[-1]).metadata.row_group(0)
+    encodings = {
+        meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    for column in ("id", "uri", "title", "text"):
+        assert "RLE_DICTIONARY" not in encodings[column], column
+    for column in ("source", "publisher", "run_id", "metadata.key_value.value"):
+        assert "RLE_DICTIONARY" in encodings[column], column

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,25 @@ def partition_segment(column: str, value: Any) -> str:
     return f"{column}={text}"
 
 
+#: article columns whose values are (nearly) all distinct: Parquet's dictionary encoding
+#: would hash every value, overflow its dictionary page and fall back to plain anyway
+_DISTINCT_COLUMNS = frozenset({"id", "uri", "title", "text"})
+
+
+@functools.lru_cache(maxsize=16)
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The Parquet column paths of ``schema`` to dictionary-encode: all but the distinct ones.
+
+    Nested columns have leaf paths (``metadata.key_value.key``); they are read from the
+    Parquet schema pyarrow writes rather than spelled out here.
+    """
+    buffer = io.BytesIO()
+    pq.write_table(schema.empty_table(), buffer)
+    parquet_schema = pq.ParquetFile(io.BytesIO(buffer.getvalue())).schema
+    paths = (parquet_schema.column(i).path for i in range(len(parquet_schema)))
+    return [path for path in paths if path.split(".", 1)[0] not in _DISTINCT_COLUMNS]
+
+
 class _FileWriter:
     """One staged Parquet file being written."""
 
@@ -78,6 +99,7 @@ class _FileWriter:
             schema,
             compression=sink.opts.compression,
             compression_level=sink.opts.compression_level,
+            use_dictionary=_dictionary_columns(schema),
         )
 
     def write(self, batch: pa.RecordBatch, row_group_size: int) -> None:
