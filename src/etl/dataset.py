@@ -396,7 +396,8 @@ class Dataset:
                 old = old.filter(pc.invert(pc.is_in(old.column("key"), value_set=new["key"])))
                 table = pa.concat_tables([old, new])
         staged = self.staging(run_id) / f"inputs{STAGED_SUFFIX}"
-        pq.write_table(table, staged, compression="zstd")
+        # paths, keys and hashes are distinct: a dictionary only for the run ids
+        pq.write_table(table, staged, compression="zstd", use_dictionary=["run_id"])
         return str(staged.relative_to(self.root))
 
     # lock

@@ -9,38 +9,72 @@ import logging
 import sys
 from typing import Any
 
-import structlog
-
 _LEVELS = {-1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+
+
+#: (format, verbosity) of the last configure(); None until then
+_settings: tuple[str, int] | None = None
+#: whether structlog has been set up with _settings yet
+_applied = False
 
 
 def configure(fmt: str = "auto", verbosity: int = 0) -> None:
     """Set up logging once per CLI call.
 
+    structlog itself is imported and configured on the first event that passes the level:
+    most runs log nothing at the default level, and its import (asyncio with it) is a
+    noticeable part of a short run's start-up.
+
     Args:
         fmt: "console", "json" or "auto" (console on a terminal, else JSON).
         verbosity: -1 quiet (errors only), 0 warnings, 1 info (-v), 2 debug (-vv).
     """
+    global _settings, _applied
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
-    level = logging.ERROR if verbosity < 0 else _LEVELS.get(min(verbosity, 2), logging.DEBUG)
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+    _settings = (fmt, verbosity)
+    _applied = False
+
+
+def settings() -> tuple[str, int] | None:
+    """The (format, verbosity) configure() was last called with; None if it was not."""
+    return _settings
+
+
+def _threshold() -> int:
+    """The lowest level logged; 0 (everything) when etl did not configure logging."""
+    if _settings is None:
+        return 0
+    verbosity = _settings[1]
+    return logging.ERROR if verbosity < 0 else _LEVELS.get(min(verbosity, 2), logging.DEBUG)
+
+
+def _structlog() -> Any:
+    """structlog, set up as configure() asked."""
+    global _applied
+    import structlog
+
+    if _settings is not None and not _applied:
+        fmt, _ = _settings
+        renderer: Any = (
+            structlog.processors.JSONRenderer()
+            if fmt == "json"
+            else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        )
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _redact,
+                renderer,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(_threshold()),
+            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+            cache_logger_on_first_use=False,
+        )
+        _applied = True
+    return structlog
 
 
 #: values that came from ${ENV} in a pipeline file: never printed (see add_secrets)
@@ -75,4 +109,40 @@ def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def get_logger(**bound: Any) -> Any:
     """A logger whose events carry ``bound`` (run id, stage, plugin)."""
-    return structlog.get_logger("etl").bind(**bound)
+    return _Logger(bound)
+
+
+class _Logger:
+    """A structlog bound logger made on the first event that passes the level."""
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, bound: dict[str, Any]) -> None:
+        self._bound = bound
+
+    def bind(self, **more: Any) -> _Logger:
+        return _Logger({**self._bound, **more})
+
+    def _emit(self, level: int, method: str, event: Any, kw: dict[str, Any]) -> None:
+        if level < _threshold():
+            return
+        logger = _structlog().get_logger("etl").bind(**self._bound)
+        getattr(logger, method)(event, **kw)
+
+    def debug(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.DEBUG, "debug", event, kw)
+
+    def info(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.INFO, "info", event, kw)
+
+    def warning(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.WARNING, "warning", event, kw)
+
+    def error(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.ERROR, "error", event, kw)
+
+    def exception(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.ERROR, "exception", event, kw)
+
+    def critical(self, event: Any = None, **kw: Any) -> None:
+        self._emit(logging.CRITICAL, "critical", event, kw)

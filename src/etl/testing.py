@@ -403,9 +403,9 @@ def per_input() -> Callable[[str | Path], dict[str, dict[str, Any]]]:
 def _quiet_logs() -> None:
     import structlog
 
-    if not structlog.is_configured():
-        from etl import log
+    from etl import log
 
+    if log.settings() is None and not structlog.is_configured():
         log.configure("console", 0)
 
 

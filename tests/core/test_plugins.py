@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,30 @@ def test_start_up_imports_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_logging_is_set_up_only_when_something_is_logged(tmp_path: Path):
+    """A quiet run logs nothing and never imports structlog (nor asyncio with it); -v logs."""
+    (tmp_path / "a.txt").write_text("A short article about nothing much at all.\n")
+    (tmp_path / "p.toml").write_text(
+        '[[sources]]\nplugin = "text"\npaths = ["a.txt"]\n'
+        '[sink]\nplugin = "parquet"\npath = "out"\n'
+    )
+    code = (
+        "import sys\n"
+        "from etl.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", code, "run", str(tmp_path / "p.toml")]
+    quiet = subprocess.run([*run, "-q"], capture_output=True, text=True, check=True)
+    assert quiet.stdout.split()[-1] == "False"
+    assert quiet.stderr == ""
+    verbose = subprocess.run([*run, "-v", "--log-format", "json"], capture_output=True, text=True)
+    assert verbose.stdout.split()[-1] == "True"
+    events = [json.loads(line) for line in verbose.stderr.splitlines()]
+    assert [e["event"] for e in events] == ["run started", "run committed"]
+    assert all(e["level"] == "info" and e["run_id"] for e in events)

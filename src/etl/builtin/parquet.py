@@ -381,7 +381,8 @@ class ParquetSink(Sink):
         if isinstance(rows, InputRows):
             # the per-input account goes beside the manifest as a table, not into its JSON
             staged_inputs = self.staging / f"run-inputs{STAGED_SUFFIX}"
-            pq.write_table(rows.table, staged_inputs, compression="zstd")
+            # one row per input: paths, keys and hashes are distinct (no dictionary)
+            pq.write_table(rows.table, staged_inputs, compression="zstd", use_dictionary=["source"])
             run_inputs_rel = str(staged_inputs.relative_to(root))
             summary = {k: v for k, v in summary.items() if k != "per_input"}
             summary["inputs_file"] = f"{self.run.run_id}{RUN_INPUTS_SUFFIX}"

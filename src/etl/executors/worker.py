@@ -13,7 +13,6 @@ it does in one process, and the per-input accounting is exact.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
 import pickle
@@ -87,25 +86,9 @@ def make_spec(plan: Plan) -> WorkerSpec:
 
 
 def _log_settings() -> tuple[str, int]:
-    import structlog
+    from etl import log
 
-    config = structlog.get_config()
-    fmt = (
-        "json"
-        if any(isinstance(p, structlog.processors.JSONRenderer) for p in config["processors"])
-        else "console"
-    )
-    level = logging.WARNING
-    try:
-        from structlog._native import LEVEL_TO_FILTERING_LOGGER
-
-        for lvl, cls in LEVEL_TO_FILTERING_LOGGER.items():
-            if cls is config["wrapper_class"]:
-                level = lvl
-    except ImportError:  # pragma: no cover - structlog internals moved
-        pass
-    verbosity = {logging.ERROR: -1, logging.INFO: 1, logging.DEBUG: 2}.get(level, 0)
-    return fmt, verbosity
+    return log.settings() or ("console", 0)
 
 
 def _materialize(name: str, data: bytes) -> Path:
