@@ -241,15 +241,14 @@ class Streamer:
         if ctx.digests:
             digests, found = self.stats.digests, ctx.digests
             for index, unit in chunk:
-                digest = found.get(unit.key)
+                digest = found.get(unit.input.key)
                 if digest is not None:
                     digests[index] = digest
         counts = np.bincount(positions, minlength=len(chunk))
         read = self.stats.read
-        for pos, n in zip(
-            np.flatnonzero(counts).tolist(), counts[counts > 0].tolist(), strict=True
-        ):
-            read[int(indexes[pos])] += n
+        gave = counts > 0
+        for index, n in zip(indexes[gave].tolist(), counts[gave].tolist(), strict=True):
+            read[index] += n
         for pos in np.flatnonzero(counts == 0).tolist():  # units that gave no row
             index, unit = chunk[pos]
             if not read.get(index) and not self.stats.rejected.get(index):

@@ -503,6 +503,7 @@ class ParquetSink(Sink):
             source.schema_arrow,
             compression=self.opts.compression,
             compression_level=self.opts.compression_level,
+            use_dictionary=_dictionary_columns(source.schema_arrow),
         )
         offset = 0
         try:
@@ -623,6 +624,7 @@ class WorkerWriter:
                     self.schema,
                     compression=self.opts.compression,
                     compression_level=self.opts.compression_level,
+                    use_dictionary=_dictionary_columns(self.schema),
                 )
                 entry = [writer, path, 0, [], []]
                 self.writers[folder] = entry
