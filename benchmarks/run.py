@@ -88,8 +88,12 @@ def installed_plugins() -> set[tuple[str, str]]:
     return {(p.get("kind"), p.get("name")) for p in items}
 
 
-def write_pipeline(path: Path, source: str, inputs: Path, out: Path, transforms=()) -> Path:
+def write_pipeline(
+    path: Path, source: str, inputs: Path, out: Path, transforms=(), executor: str = "local"
+) -> Path:
     lines = ["[[sources]]", f'plugin = "{source}"', f'paths = ["{inputs}"]', ""]
+    if executor != "local":
+        lines += ["[executor]", f'plugin = "{executor}"', ""]
     for name, options in transforms:
         lines += ["[[transforms]]", f'plugin = "{name}"']
         lines += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
@@ -134,6 +138,11 @@ def main() -> None:
     parser.add_argument("--inputs", nargs="+", default=["text", "jsonl"])
     parser.add_argument("--no-transforms", action="store_true")
     parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help='also run etl with executor "processes" (all cores) against the same floor',
+    )
     parser.add_argument("--json", type=Path, help="also write the medians here")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -152,15 +161,29 @@ def main() -> None:
                 continue
             inputs = corpus / ("text" if kind == "text" else "articles.jsonl")
             pipeline = write_pipeline(out / f"{kind}.toml", kind, inputs, out / f"etl-{kind}")
-            pairs.append(
-                (
+            floor = floor_case(kind, inputs, out / f"floor-{kind}.parquet")
+            pairs.append((kind, floor, etl_case(f"etl {kind}", pipeline, out / f"etl-{kind}")))
+            if args.processes:
+                many = write_pipeline(
+                    out / f"{kind}-processes.toml",
                     kind,
-                    floor_case(kind, inputs, out / f"floor-{kind}.parquet"),
-                    etl_case(f"etl {kind}", pipeline, out / f"etl-{kind}"),
+                    inputs,
+                    out / f"etl-{kind}-processes",
+                    executor="processes",
                 )
-            )
+                pairs.append(
+                    (
+                        f"{kind}, processes ({os.cpu_count()} workers)",
+                        floor,
+                        etl_case(f"etl {kind} processes", many, out / f"etl-{kind}-processes"),
+                    )
+                )
         print(f"{n} articles: floor and etl, {args.rounds} rounds", file=sys.stderr)
-        alternate([c for _, f, e in pairs for c in (f, e)], args.rounds, f"{n}")
+        cases: list[Case] = []
+        for case in (c for _, f, e in pairs for c in (f, e)):
+            if not any(case is other for other in cases):  # a floor serves two rows
+                cases.append(case)
+        alternate(cases, args.rounds, f"{n}")
         size = results["sizes"].setdefault(str(n), {})
         for kind, floor, framework in pairs:
             size[kind] = {

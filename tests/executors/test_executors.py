@@ -22,32 +22,58 @@ from tests.executors.conftest import (
 def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address):
     make_corpus(tmp_path / "in")
     p = pipeline(tmp_path, sink='partition_by = ["publisher"]\nmax_rows_per_file = 5\n')
+    processes = ["--set", "executor.workers=2", "--set", "executor.chunk_size=3"]
     runs = {
         "local": [],
-        "processes": ["--set", "executor.workers=2", "--set", "executor.chunk_size=3"],
+        # workers ask the driver which ids are new before they write (the default)
+        "processes": processes,
+        # workers write at once; the driver drops duplicates from their files
+        "processes-no-hold": [*processes, "--set", "executor.hold_bytes=0"],
+        # a batch per article and room for about two: chunks that outgrow the hold are
+        # written as they stream, the others after the driver's answer
+        "processes-spill": [
+            *processes,
+            "--set",
+            "executor.hold_bytes=1000",
+            "--set",
+            "run.batch_size=1",
+        ],
         "dask": ["--set", f"executor.address={dask_address}", "--set", "executor.chunk_size=4"],
     }
     for name, extra in runs.items():
         out = tmp_path / f"out-{name}"
+        plugin = name.split("-")[0]
         proc = run_etl(
-            "run", str(p), "--set", f"sink.path={out}", "--set", f"executor.plugin={name}", *extra
+            "run", str(p), "--set", f"sink.path={out}", "--set", f"executor.plugin={plugin}", *extra
         )
         assert proc.returncode == 0, f"{name}: {proc.stderr}"
         assert f"{out}" in proc.stdout
-    local, processes, dask = (tmp_path / f"out-{n}" for n in runs)
+    datasets = {name: tmp_path / f"out-{name}" for name in runs}
+    local = datasets["local"]
     expected = rows(local)
     # 40 generated articles (5 repeat earlier ones), the newspaper samples (one is empty)
     assert len(expected) > 35
-    assert rows(processes) == expected
-    assert rows(dask) == expected
-    # every input accounted for exactly as one process does it, duplicates across workers too
     accounting = per_input(local)
     assert sum(v[2] for v in accounting.values()) == 5
-    assert per_input(processes) == accounting
-    assert per_input(dask) == accounting
+    for name, dataset in datasets.items():
+        assert rows(dataset) == expected, name
+        # every input accounted for exactly as one process does it, duplicates across
+        # workers too
+        assert per_input(dataset) == accounting, name
+    # how duplicates across chunks went: asked before writing, or dropped by a rewrite
+    counters = {n: manifests(d)[-1]["summary"]["counters"] for n, d in datasets.items()}
+    asked = "processes:chunks deduplicated before writing"
+    rewritten = "processes:files rewritten to drop duplicates"
+    assert counters["processes"].get(asked, 0) > 0
+    assert rewritten not in counters["processes"]
+    assert asked not in counters["processes-no-hold"]
+    assert counters["processes-no-hold"].get(rewritten, 0) > 0
+    assert counters["processes-spill"].get(asked, 0) > 0
+    assert counters["processes-spill"].get(rewritten, 0) > 0
+    processes = datasets["processes"]
     reasons = manifests(local)[-1]["summary"]["rejects_by_reason"]
     assert sum(reasons.values()) == 2  # the two empty files
-    for dataset in (local, processes, dask):
+    for dataset in datasets.values():
         summary = manifests(dataset)[-1]["summary"]
         assert summary["written"] == len(expected)
         assert summary["rejects_by_reason"] == reasons

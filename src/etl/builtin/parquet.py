@@ -196,6 +196,8 @@ class ParquetSink(Sink):
         self.writers: dict[str, _FileWriter] = {}
         self.finished: list[_FileWriter] = []
         self.file_seq = 0
+        #: workers' files adopt() had to rewrite to drop duplicates
+        self.rewritten_files = 0
 
     def filter_units(self, units):
         """Skip inputs a committed run ingested unchanged; read nothing of those.
@@ -456,14 +458,23 @@ class ParquetSink(Sink):
         """
         return WorkerWriter(self, run, schema, worker)
 
-    def adopt(self, files: list[StagedFile]) -> dict[int, int]:
+    def keep_new(self, ids: list[str]) -> list[bool] | None:
+        """Which of a worker task's ids (in unit order) are new; they are seen from now on.
+
+        The ``processes`` executor asks this in the order of the work units before a
+        worker writes, so the worker writes no duplicate. Returns None when all are new.
+        """
+        return first_seen(ids, self.seen)
+
+    def adopt(self, files: list[StagedFile], decided: bool = False) -> dict[int, int]:
         """Add files staged by workers to this run's commit, dropping duplicate ids.
 
         Call it on the opened sink, with the files of each worker task in the order of the
         work units, so the first occurrence of an id wins as it does in one process. Ids
         already in the dataset or in a file adopted earlier are dropped; only a file that
-        holds such an id is rewritten (row group by row group). Returns the rows dropped as
-        duplicates per unit index.
+        holds such an id is rewritten (row group by row group). ``decided``: the task's ids
+        went through :meth:`keep_new` before it wrote them, so its files are taken as they
+        are. Returns the rows dropped as duplicates per unit index.
         """
         import numpy as np
 
@@ -471,9 +482,11 @@ class ParquetSink(Sink):
         root = self.dataset.root
         for item in files:
             staged = root / item.staged
-            ids = pq.read_table(staged, columns=["id"]).column("id")
-            kept = self._dedup_mask(ids)
             rows = item.rows
+            if decided:
+                kept = None
+            else:
+                kept = self._dedup_mask(pq.read_table(staged, columns=["id"]).column("id"))
             if kept is not None:
                 mask = kept.to_numpy(zero_copy_only=False)
                 inputs = np.repeat(
@@ -496,6 +509,7 @@ class ParquetSink(Sink):
 
     def _rewrite_kept(self, staged: Path, mask: Any) -> Path:
         """A copy of a staged file with only the rows ``mask`` keeps; the original is removed."""
+        self.rewritten_files += 1
         out = staged.with_name(staged.name[: -len(STAGED_SUFFIX)] + "-dedup" + STAGED_SUFFIX)
         source = pq.ParquetFile(staged)
         writer = pq.ParquetWriter(

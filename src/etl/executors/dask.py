@@ -232,6 +232,7 @@ class DaskExecutor(Executor):
             client.close()
             if cluster is not None:
                 cluster.close()
+        collector.count(self.name)
         return collector.stats, collector.totals
 
     def _check_workers(self, client: Any, spec_bytes: bytes) -> None:

@@ -9,16 +9,20 @@ the sink commits them once, as one run. A worker that dies fails the run; nothin
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
 import pickle
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import RunError
 from etl.executors.worker import (
+    ChunkIds,
     Collector,
     build_worker_plan,
     check_sink,
@@ -29,6 +33,10 @@ from etl.executors.worker import (
     run_chunk,
 )
 from etl.plugin import Executor, Option
+
+#: a worker holds up to this much of a chunk's articles (Arrow memory) while the driver says
+#: which ids are new; a chunk of 1,000 news articles is about 5 MB
+DEFAULT_HOLD_BYTES = 64 * 1024 * 1024
 
 if TYPE_CHECKING:
     from etl.runner import Plan, Totals
@@ -48,13 +56,32 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
     except BaseException as exc:
         conn.send(failed(-1, name, exc, where))
         return
+    # chunks the driver sent while this worker waited for an answer
+    queued: collections.deque[Any] = collections.deque()
+
+    def asker(number: int) -> Callable[[list[str]], list[bool] | None]:
+        def ask(ids: list[str]) -> list[bool] | None:
+            conn.send(ChunkIds(number, name, ids))
+            while True:
+                message = conn.recv()
+                if isinstance(message, _Answer) and message.chunk == number:
+                    return message.keep
+                queued.append(message)
+
+        return ask
+
+    # the sink can say which ids are new before a worker writes them: ask it, so the driver
+    # never rewrites a file for a duplicate (it did for nearly every file of a news corpus)
+    can_ask = hasattr(plan.sink, "keep_new")
+    hold_bytes = getattr(plan.executor.opts, "hold_bytes", DEFAULT_HOLD_BYTES)
     while True:
-        message = conn.recv()
+        message = queued.popleft() if queued else conn.recv()
         if message is None:
             break
         number, units = message
         try:
-            result = run_chunk(plan, number, units, name)
+            ask = asker(number) if can_ask else None
+            result = run_chunk(plan, number, units, name, ask, hold_bytes)
         except BaseException as exc:
             conn.send(failed(number, name, exc, where))
             return
@@ -62,6 +89,14 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
     for transform in plan.transforms:
         transform.close()
     conn.send("closed")
+
+
+@dataclass
+class _Answer:
+    """The driver's answer to a worker's ChunkIds: which ids to write (None: all)."""
+
+    chunk: int
+    keep: list[bool] | None
 
 
 class _Worker:
@@ -112,6 +147,13 @@ class ProcessesExecutor(Executor):
         ),
         Option("prefetch", "int", 1, help="chunks a worker holds at once (more hides latency)"),
         Option(
+            "hold_bytes",
+            "int",
+            DEFAULT_HOLD_BYTES,
+            help="articles a worker holds per chunk while the driver says which ids are new "
+            "(0: write at once; the driver then rewrites files that hold a duplicate)",
+        ),
+        Option(
             "start_method",
             "str",
             "spawn",
@@ -128,6 +170,8 @@ class ProcessesExecutor(Executor):
             raise self.error("option 'chunk_size' must be 0 (automatic) or more")
         if self.opts.prefetch < 1:
             raise self.error("option 'prefetch' must be at least 1")
+        if self.opts.hold_bytes < 0:
+            raise self.error("option 'hold_bytes' must be 0 or more")
 
     def execute(self, plan: Plan) -> tuple[StreamStats, Totals]:
         from etl.progress import Progress
@@ -174,13 +218,17 @@ class ProcessesExecutor(Executor):
                         if message == "closed":
                             worker.closed = True
                             continue
+                        if isinstance(message, ChunkIds):
+                            self._answer(pool, collector.ask(message.chunk, message.ids))
+                            continue
                         if message.error is None:
                             # the next chunk first, so the worker never waits on the driver
                             worker.pending.remove(message.chunk)
                             self._feed(worker, todo)
                             start, stop = bounds[message.chunk]
                             done_units += stop - start
-                        collector.add(message)  # raises the worker's error, if it sent one
+                        # raises the worker's error, if it sent one
+                        self._answer(pool, collector.add(message))
                         received += 1
                         progress.update(done_units, collector.totals.written)
                     elif not worker.process.is_alive():
@@ -189,6 +237,7 @@ class ProcessesExecutor(Executor):
             progress.close(done_units, collector.totals.written)
             for worker in pool:
                 worker.stop()
+        collector.count(self.name)
         return collector.stats, collector.totals
 
     def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
@@ -202,6 +251,15 @@ class ProcessesExecutor(Executor):
                 return
             worker.conn.send(item)
             worker.pending.append(item[0])
+
+    @staticmethod
+    def _answer(pool: list[_Worker], answers: list[tuple[int, list[bool] | None]]) -> None:
+        """Send each answer to the worker that holds the chunk."""
+        for chunk, keep in answers:
+            for worker in pool:
+                if chunk in worker.pending:
+                    worker.conn.send(_Answer(chunk, keep))
+                    break
 
     def _died(self, worker: _Worker, plan: Plan) -> RunError:
         worker.process.join(timeout=5)

@@ -18,10 +18,12 @@ import os
 import pickle
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from etl.config import Pipeline
 from etl.context import RunInfo
@@ -159,32 +161,84 @@ class ChunkResult:
     files: list[Any] = field(default_factory=list)
     #: (error class name, message, hint, traceback text) when the chunk failed
     error: tuple[str, str, str | None, str] | None = None
+    #: the driver decided which ids were new before the files were written (no duplicates)
+    decided: bool = False
 
 
-def run_chunk(plan: Plan, chunk: int, units: bytes, worker: str) -> ChunkResult:
+@dataclass
+class ChunkIds:
+    """A worker asks the driver which of its chunk's article ids are new (plain data)."""
+
+    chunk: int
+    worker: str
+    ids: list[str]
+
+
+def run_chunk(
+    plan: Plan,
+    chunk: int,
+    units: bytes,
+    worker: str,
+    ask: Callable[[list[str]], list[bool] | None] | None = None,
+    hold_bytes: int = 0,
+) -> ChunkResult:
     """Run one chunk's units through source and transforms into staged files.
 
     ``units`` is the pickled list of (unit index, WorkUnit); it is unpickled here, after the
     plugins are loaded, so that units whose data refer to a plugin's classes load too.
+
+    With ``ask`` (the ``processes`` executor), the chunk's articles are held (up to
+    ``hold_bytes`` of Arrow memory) until the driver says which of their ids are new, and
+    only those are written: the driver decides in the order of the work units, so the files
+    need no rewrite. Without it, or for a chunk that gives more, the articles are written
+    as they stream and the driver drops duplicates when it adopts the files.
     """
+    from etl.plugin import WriteResult
     from etl.runner import Totals
 
     items: list[tuple[int, WorkUnit]] = pickle.loads(units)
     writer = plan.sink.worker_writer(plan.run, plan.schema, f"{worker}-c{chunk:05d}")
     streamer = plan.streamer()
     totals = Totals()
+
+    def write(batch: pa.RecordBatch, keep: list[bool] | None = None) -> None:
+        if keep is None:
+            result = writer.write(batch)
+        else:  # the driver's decision: write the rows it keeps
+            kept = pa.array(keep, pa.bool_())
+            written = writer.write(batch.filter(kept)).written
+            result = WriteResult(written, batch.num_rows - written, kept)
+        totals.add_write(batch, result.kept, result.written, result.duplicates)
+        plan.hook.etl_after_batch_written(
+            run=plan.run, batch=batch.drop_columns([INPUT_COLUMN]), result=result
+        )
+
+    held: list[pa.RecordBatch] | None = [] if ask is not None and hold_bytes > 0 else None
+    held_bytes = 0
     try:
         for batch in streamer.stream(items):
-            result = writer.write(batch)
-            totals.add_write(batch, result.kept, result.written, result.duplicates)
-            plan.hook.etl_after_batch_written(
-                run=plan.run, batch=batch.drop_columns([INPUT_COLUMN]), result=result
-            )
+            if held is None:
+                write(batch)
+                continue
+            held.append(batch)
+            held_bytes += batch.nbytes
+            if held_bytes > hold_bytes:  # too much to hold: write as it streams
+                for waiting in held:
+                    write(waiting)
+                held = None
+        if held:
+            ids = [i for batch in held for i in batch.column("id").to_pylist()]
+            keep = ask(ids) if ask is not None else None
+            offset = 0
+            for batch in held:
+                part = None if keep is None else keep[offset : offset + batch.num_rows]
+                offset += batch.num_rows
+                write(batch, None if part is None or all(part) else part)
         files = writer.close()
     except BaseException:
         writer.abort()
         raise
-    return ChunkResult(chunk, worker, streamer.stats, totals, files)
+    return ChunkResult(chunk, worker, streamer.stats, totals, files, decided=bool(held))
 
 
 def failed(chunk: int, worker: str, exc: BaseException, where: str) -> ChunkResult:
@@ -258,6 +312,11 @@ class Collector:
 
     Results may arrive in any order; a result waits until every earlier chunk is in, so ids
     repeated across chunks keep their first occurrence, as in one process.
+
+    Workers that hold a chunk's articles ask (:meth:`ask`) which ids are new; those
+    questions are answered in chunk order too: chunk k is answered once every earlier chunk
+    was answered or, if it did not ask, adopted. Its files then hold no duplicate and are
+    adopted as they are.
     """
 
     def __init__(self, plan: Plan) -> None:
@@ -268,8 +327,14 @@ class Collector:
         self.totals = Totals()
         self.waiting: dict[int, ChunkResult] = {}
         self.next = 0
+        #: ids of chunks that asked, waiting for their turn
+        self.asks: dict[int, list[str]] = {}
+        #: chunks before this one have their ids in the sink's set of seen ids
+        self.next_decision = 0
+        self.answered = 0
 
-    def add(self, result: ChunkResult) -> None:
+    def add(self, result: ChunkResult) -> list[tuple[int, list[bool] | None]]:
+        """Take a chunk's result; returns the answers to questions it unblocked."""
         if result.error is not None:
             raise_error(result.error)
         self.waiting[result.chunk] = result
@@ -279,5 +344,38 @@ class Collector:
             self.stats.merge(ready.stats)
             assert ready.totals is not None
             self.totals.merge(ready.totals)
-            dropped = self.plan.sink.adopt(ready.files)
-            self.totals.count_duplicates(dropped)
+            if ready.decided:
+                self.plan.sink.adopt(ready.files, decided=True)
+            else:
+                self.totals.count_duplicates(self.plan.sink.adopt(ready.files))
+        return self._answer()
+
+    def count(self, executor: str) -> None:
+        """Say in the run summary how duplicates across chunks were dropped."""
+        counters = self.stats.counters
+        if self.answered:
+            counters[f"{executor}:chunks deduplicated before writing"] = self.answered
+        rewritten = getattr(self.plan.sink, "rewritten_files", 0)
+        if rewritten:
+            counters[f"{executor}:files rewritten to drop duplicates"] = rewritten
+
+    def ask(self, chunk: int, ids: list[str]) -> list[tuple[int, list[bool] | None]]:
+        """A worker's question: which of chunk ``chunk``'s ids (in order) are new.
+
+        Returns the answers that can be given now, as ``(chunk, keep)``; ``keep`` is None
+        when every id is new.
+        """
+        self.asks[chunk] = ids
+        return self._answer()
+
+    def _answer(self) -> list[tuple[int, list[bool] | None]]:
+        answers = []
+        while True:
+            chunk = self.next_decision
+            if chunk in self.asks:
+                answers.append((chunk, self.plan.sink.keep_new(self.asks.pop(chunk))))
+                self.answered += 1
+            elif chunk >= self.next:  # neither asked nor adopted yet
+                break
+            self.next_decision += 1
+        return answers
