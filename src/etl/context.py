@@ -85,14 +85,21 @@ class Context:
     def batch_size(self) -> int:
         return self.run.batch_size
 
-    def articles(self, schema: pa.Schema = ARTICLE_SCHEMA, **columns: Any) -> pa.RecordBatch:
-        """An article batch from the given columns; see :func:`etl.schema.make_articles`."""
+    def articles(
+        self, schema: pa.Schema = ARTICLE_SCHEMA, *, lf_only: bool = False, **columns: Any
+    ) -> pa.RecordBatch:
+        """An article batch from the given columns; see :func:`etl.schema.make_articles`.
+
+        ``lf_only=True``: the source knows its text has no CR (newlines are normalised
+        already), which saves a pass over the text.
+        """
         return make_articles(
             columns,
             source=columns.pop("source", None) or self.plugin,
             run_id=self.run.run_id,
             ingested_at=self.run.started_at,
             schema=schema,
+            lf_only=lf_only,
         )
 
     def reject(

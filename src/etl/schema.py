@@ -212,17 +212,20 @@ def make_articles(
     run_id: str = "",
     ingested_at: datetime | None = None,
     schema: pa.Schema = ARTICLE_SCHEMA,
+    lf_only: bool = False,
 ) -> pa.RecordBatch:
     """Build a batch of ``schema`` from the columns a source has.
 
     ``text`` is required. ``id``, ``char_count``, ``word_count``, ``source``, ``run_id`` and
     ``ingested_at`` are derived when absent; any other absent column is null. A value may be
-    a list, a pyarrow array, or a scalar used for every row.
+    a list, a pyarrow array, or a scalar used for every row. CRLF and CR in the text become
+    LF, unless ``lf_only`` says the text has no CR (a pass over it less).
     """
     if "text" not in columns:
         raise ValueError("make_articles needs a 'text' column")
     text = _column(columns["text"], schema.field("text"), 0)
-    text = normalize_newlines(text)
+    if not lf_only:
+        text = normalize_newlines(text)
     n = len(text)
     derived: dict[str, Any] = {
         "text": text,

@@ -271,8 +271,7 @@ class TextSource(Source):
         *,
         lf_only: bool = False,
     ) -> pa.RecordBatch:
-        if not lf_only:  # else known to have no CR
-            raw = normalize_newlines(raw)
+        raw = normalize_newlines(raw) if not lf_only else raw  # lf_only: known to have no CR
         title, text = split_headline(raw)
         word_count = None
         if raw_words is not None:
@@ -297,6 +296,7 @@ class TextSource(Source):
             published_at=self.published_at,
             metadata=metadata,
             word_count=word_count,
+            lf_only=True,  # normalised above
         )
 
 
