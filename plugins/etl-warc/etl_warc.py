@@ -39,6 +39,7 @@ _RESYNC_WINDOW = 1 << 20
 _BOUNDARY = re.compile(
     rb"\x1f\x8b\x08|(?:^|\n)WARC/1\.[01]\r?\n|(?:^|\n)(?:https?|dns|filedesc|ftp):\S* \d"
 )
+_ARC_HEADER = re.compile(rb"(?:https?|dns|ftp):\S* \d")
 
 
 def _imports():
@@ -67,6 +68,44 @@ def _find_next_record(stream: BinaryIO, start: int) -> int | None:
         if len(window) < _RESYNC_WINDOW:
             return None
         stream.seek(window_at + _RESYNC_WINDOW - 64)
+
+
+def _ran_on(stream: BinaryIO, offset: int, before: int | None, start: int) -> int | None:
+    """Where to read again after the record at ``offset`` if it ran on over other records: a
+    record start inside it (after ``offset``, before ``before``; None: the end).
+
+    A record cut short inside a gzip member can still parse (its headers are in the part that
+    is left) and run on into the members after it, which warcio then never shows; an error,
+    if any, comes only later. A gzip member counts as a record start only if it decompresses
+    to a WARC or ARC header, so compressed bytes that happen to look like a gzip header do
+    not. None if there is none (or it would not move past ``start``). The stream's position
+    is kept.
+    """
+    position = stream.tell()
+    try:
+        at = offset + 1
+        while True:
+            found = _find_next_record(stream, at)
+            if found is None or found <= start or (before is not None and found >= before):
+                return None
+            if _starts_record(stream, found):
+                return found
+            at = found + 1
+    finally:
+        stream.seek(position)
+
+
+def _starts_record(stream: BinaryIO, at: int) -> bool:
+    """A record starts at ``at``: a WARC or ARC header, or a gzip member holding one."""
+    stream.seek(at)
+    head = stream.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error:
+            return False
+    head = head.lstrip(b"\r\n")
+    return head.startswith((b"WARC/1.", b"filedesc:")) or bool(_ARC_HEADER.match(head))
 
 
 class WarcSource(Source):
@@ -195,31 +234,73 @@ class WarcSource(Source):
             # ended where its Content-Length said (else it is a "truncated record" reject)
             pending: Any = _SKIP
             previous = None
+            restart = None
             try:
                 for record in iterator:
                     if iterator.err_count > errors or (check_length and _cut_short(previous)):
                         errors = iterator.err_count
+                        restart = _ran_on(stream, offset, iterator.offset, start)
+                        if restart is not None:
+                            self._corrupt(offset, pending, restart, seen, ctx)
+                            yield None
+                            break
                         pending = self._truncated(offset, pending, seen, ctx)
                     yield pending
                     # warcio's own position: the absolute start of the record just parsed
                     offset = iterator.offset
                     previous = record
                     pending = self._record(record, offset, seen, ctx)
-                if iterator.err_count > errors or (check_length and _cut_short(previous)):
-                    pending = self._truncated(offset, pending, seen, ctx)
-                yield pending
-                yield from self._check_tail(stream, iterator.offset, ctx)
-                return
+                else:
+                    end = iterator.offset  # where warcio stopped reading
+                    # the last record may have run on over others without warcio noticing
+                    restart = _ran_on(stream, offset, end, start) if previous else None
+                    if restart is not None:
+                        self._corrupt(offset, pending, restart, seen, ctx)
+                        pending = None
+                    elif iterator.err_count > errors or (check_length and _cut_short(previous)):
+                        pending = self._truncated(offset, pending, seen, ctx)
+                    yield pending
+                    if restart is None:
+                        # warcio may also stop quietly at a damaged record: go on at the next
+                        # record after it if there is one, else the rest is a record cut short
+                        restart = _ran_on(stream, end, None, start)
+                        if restart is None:
+                            yield from self._check_tail(stream, end, ctx)
+                            return
+                        ctx.reject(
+                            "corrupt record",
+                            location=f"offset {end}",
+                            detail=f"unreadable up to offset {restart}, where reading goes on",
+                        )
+                        yield None
             except Exception as exc:  # warcio raises many kinds on damaged input
-                yield pending
                 detail = f"{type(exc).__name__}: {exc}"[:500]
                 failed_at = max(getattr(iterator, "offset", offset) or 0, offset)
-                ctx.reject("corrupt record", location=f"offset {failed_at}", detail=detail)
-                yield None
-                resume = _find_next_record(stream, failed_at + 1)
-                if resume is None or resume <= start:
-                    return
-                start = resume
+                if iterator.err_count > errors or (check_length and _cut_short(previous)):
+                    restart = _ran_on(stream, offset, failed_at, start)
+                if restart is not None:
+                    self._corrupt(offset, pending, restart, seen, ctx)
+                    yield None
+                else:
+                    yield pending
+                    ctx.reject("corrupt record", location=f"offset {failed_at}", detail=detail)
+                    yield None
+                    restart = _find_next_record(stream, failed_at + 1)
+                    if restart is None or restart <= start:
+                        return
+            start = restart
+
+    @staticmethod
+    def _corrupt(offset: int, pending: Any, restart: int, seen: Counter[str], ctx: Context) -> None:
+        """Reject the record at ``offset``, which ran on over the records after it."""
+        if isinstance(pending, dict):
+            seen["articles"] -= 1
+        ctx.reject(
+            "corrupt record",
+            location=f"offset {offset}",
+            detail=f"cut short inside, it runs on over the next records; read again from "
+            f"offset {restart}",
+        )
 
     @staticmethod
     def _check_tail(stream: BinaryIO, end: int, ctx: Context) -> Iterator[None]:

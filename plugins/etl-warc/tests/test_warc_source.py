@@ -130,6 +130,32 @@ def test_corrupt_record_is_rejected_and_reading_goes_on(tmp_path, etl_cli):
     assert len([r for r in rejects if r["input"].endswith("damaged.warc.gz")]) == 1
 
 
+def test_a_member_cut_in_half_never_hides_the_records_after_it(tmp_path):
+    """How warcio fails on a gzip member cut in half depends on the bytes after the cut: it
+    raises at once, raises records later, stops quietly, or reads the cut record on to the
+    end of the file. Each archive below differs (record ids and dates are random); every one
+    must give records 1, 3 and 4 and one "corrupt record" reject at the cut record."""
+    from etl_warc import WarcSource
+
+    from etl.testing import run_source
+
+    pages = [(f"http://news.test/{n}", PAGE.format(t=f"Story {n}", p=_body(n))) for n in range(4)]
+    outcomes = set()
+    for attempt in range(30):
+        parts = _archive(pages)
+        name = f"damaged-{attempt}.warc.gz"
+        (tmp_path / name).write_bytes(
+            parts[0] + parts[1][: len(parts[1]) // 2] + parts[2] + parts[3]
+        )
+        result = run_source(WarcSource, {"paths": [name]}, tmp_path=tmp_path)
+        titles = sorted(result.table.column("title").to_pylist())
+        rejects = [(r["reason"], r["location"]) for r in result.rejects.to_pylist()]
+        outcomes.add(
+            (tuple(titles), tuple(rejects) == (("corrupt record", f"offset {len(parts[0])}"),))
+        )
+    assert outcomes == {(("Story 0", "Story 2", "Story 3"), True)}
+
+
 def test_validate_catches_misspelt_option(tmp_path, etl_cli):
     run_etl, _, _ = etl_cli
     pipeline = _pipeline(tmp_path, [str(WARC / "warcio")], "statuss = [200]\n")
