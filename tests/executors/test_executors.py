@@ -156,3 +156,33 @@ def test_dask_missing_says_how_to_install(tmp_path):
     assert "plugin 'dask' needs the package dask[distributed]" in proc.stderr
     assert "pip install 'etl[dask]'" in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_big_chunks_with_prefetch_do_not_deadlock(tmp_path):
+    """A chunk message and a chunk's ids both larger than a pipe's buffer: the driver sends
+    the next chunk while the worker sends its ids. Neither may wait for the other to read
+    (the worker takes messages off its pipe in a thread)."""
+    folder = tmp_path / "in"
+    for sub in range(14):
+        part = folder / f"{sub:02d}"
+        part.mkdir(parents=True)
+        for i in range(1000):
+            (part / f"article-{i:04d}.txt").write_text(f"Article {sub}-{i} says little.\n")
+    p = pipeline(tmp_path, sink="")
+    proc = run_etl(
+        "run",
+        str(p),
+        "--set",
+        "executor.plugin=processes",
+        "--set",
+        "executor.workers=1",
+        "--set",
+        "executor.chunk_size=7000",
+        "--set",
+        "executor.prefetch=2",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    counters = manifests(tmp_path / "out")[-1]["summary"]["counters"]
+    assert counters["processes:chunks deduplicated before writing"] == 2
+    assert len(rows(tmp_path / "out")) == 14000

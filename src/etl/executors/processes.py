@@ -13,7 +13,9 @@ import collections
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -56,6 +58,22 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
     except BaseException as exc:
         conn.send(failed(-1, name, exc, where))
         return
+    # A thread takes every message off the pipe as it comes, so the driver never blocks
+    # sending a chunk to this worker while this worker blocks sending it a large message
+    # (the ids of a big chunk): each would wait for the other to read.
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def take_messages() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                message = None
+            inbox.put(message)
+            if message is None:
+                return
+
+    threading.Thread(target=take_messages, name="etl-worker-inbox", daemon=True).start()
     # chunks the driver sent while this worker waited for an answer
     queued: collections.deque[Any] = collections.deque()
 
@@ -63,9 +81,11 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
         def ask(ids: list[str]) -> list[bool] | None:
             conn.send(ChunkIds(number, name, ids))
             while True:
-                message = conn.recv()
+                message = inbox.get()
                 if isinstance(message, _Answer) and message.chunk == number:
                     return message.keep
+                if message is None:  # the driver is gone
+                    raise RunError("the driver closed the connection")
                 queued.append(message)
 
         return ask
@@ -75,7 +95,7 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
     can_ask = hasattr(plan.sink, "keep_new")
     hold_bytes = getattr(plan.executor.opts, "hold_bytes", DEFAULT_HOLD_BYTES)
     while True:
-        message = queued.popleft() if queued else conn.recv()
+        message = queued.popleft() if queued else inbox.get()
         if message is None:
             break
         number, units = message
