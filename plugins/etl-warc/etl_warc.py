@@ -237,7 +237,7 @@ class WarcSource(Source):
             restart = None
             try:
                 for record in iterator:
-                    if iterator.err_count > errors or (check_length and _cut_short(previous)):
+                    if _damaged(iterator, errors, previous, check_length):
                         errors = iterator.err_count
                         restart = _ran_on(stream, offset, iterator.offset, start)
                         if restart is not None:
@@ -257,7 +257,7 @@ class WarcSource(Source):
                     if restart is not None:
                         self._corrupt(offset, pending, restart, seen, ctx)
                         pending = None
-                    elif iterator.err_count > errors or (check_length and _cut_short(previous)):
+                    elif _damaged(iterator, errors, previous, check_length):
                         pending = self._truncated(offset, pending, seen, ctx)
                     yield pending
                     if restart is None:
@@ -276,8 +276,11 @@ class WarcSource(Source):
             except Exception as exc:  # warcio raises many kinds on damaged input
                 detail = f"{type(exc).__name__}: {exc}"[:500]
                 failed_at = max(getattr(iterator, "offset", offset) or 0, offset)
-                if iterator.err_count > errors or (check_length and _cut_short(previous)):
-                    restart = _ran_on(stream, offset, failed_at, start)
+                restart = (
+                    _ran_on(stream, offset, failed_at, start)
+                    if _damaged(iterator, errors, previous, check_length)
+                    else None
+                )
                 if restart is not None:
                     self._corrupt(offset, pending, restart, seen, ctx)
                     yield None
@@ -414,6 +417,12 @@ def _looks_like_archive(stream: BinaryIO) -> bool:
             return False
     head = head.lstrip()
     return head.startswith((b"WARC/", b"filedesc:"))
+
+
+def _damaged(iterator: Any, errors: int, previous: Any, check_length: bool) -> bool:
+    """The record warcio read last (``previous``) did not end where it said: warcio counted
+    an error since ``errors``, or (WARC, not ARC) its block is shorter than its length."""
+    return iterator.err_count > errors or (check_length and _cut_short(previous))
 
 
 def _cut_short(record: Any) -> bool:

@@ -228,11 +228,12 @@ class TextSource(Source):
         size = len(data)
         if (
             self.opts.encoding != "auto"
-            or data[:1] in _BOM_STARTS
+            or not data
+            or data[0] in _BOM_FIRST_BYTES
             or b"\x00" in data
             or b"\x7f" in data
         ):
-            # a named codec, a BOM, NUL or DEL bytes: decode it the careful way now
+            # a named codec, nothing, a BOM, NUL or DEL bytes: decode it the careful way now
             try:
                 text, encoding = self._decode(data, self.opts.encoding)
             except DecodeError as exc:
@@ -300,8 +301,7 @@ class TextSource(Source):
         )
 
 
-# first bytes of the byte-order marks decode.py knows (UTF-32 BE starts with NUL); and b""
-_BOM_STARTS = (b"\xef", b"\xff", b"\xfe", b"")
+# first bytes of the byte-order marks decode.py knows (UTF-32 BE starts with NUL)
 _BOM_FIRST_BYTES = frozenset(b"\xef\xff\xfe")
 _TEXT_CONTROLS = np.array([9, 10, 12, 13], dtype=np.uint8)
 
