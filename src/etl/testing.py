@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from etl.context import Context
     from etl.plugin import Plugin
     from etl.plugins import PluginManager
-    from etl.runner import Plan
+    from etl.run import Plan
 
 __all__ = [
     "RunResult",
@@ -186,27 +186,37 @@ def _collect_sink_class() -> type[Plugin]:
     from etl.plugin import Sink, WriteResult
 
     class CollectSink(Sink):
-        """Keeps every batch it receives in memory (for tests); commits nothing to disk."""
+        """Keeps every batch it receives in memory (for tests).
+
+        Its store (rejects, manifest) is a fresh folder under the run's folder, so each run
+        starts from an empty dataset.
+        """
 
         name = COLLECT_SINK
         options = ()
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.state = tempfile.mkdtemp(prefix=".etl-collect-", dir=self.base_dir)
+            self.batches: list[pa.RecordBatch] = []
+
+        def location(self) -> str:
+            return self.state
+
         def open(self, run: Any, schema: pa.Schema) -> None:
             self.schema = schema
-            self.batches: list[pa.RecordBatch] = []
-            self.rejects = None
-            self.manifest: dict[str, Any] | None = None
+            self.batches = []
+            self.staged: list[pa.RecordBatch] = []
 
         def write(self, batch: pa.RecordBatch) -> WriteResult:
-            self.batches.append(batch)
+            self.staged.append(batch)
             return WriteResult(written=batch.num_rows)
 
-        def commit(self, rejects: pa.Table, manifest: dict[str, Any]) -> None:
-            self.rejects = rejects
-            self.manifest = manifest
+        def commit(self, payload: dict[str, Any]) -> None:
+            self.batches = list(getattr(self, "staged", []))
 
         def abort(self) -> None:
-            self.batches = []
+            self.staged = []
 
     return CollectSink
 
@@ -331,7 +341,7 @@ def read_parquet_dataset(path: str | Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from etl.dataset import Dataset
+    from etl.store import Store as Dataset
 
     files = [str(p) for p in Dataset(Path(path)).data_files()]
     if not files:
@@ -344,7 +354,7 @@ def read_rejects(path: str | Path) -> pa.Table:
     import pyarrow.parquet as pq
 
     from etl.context import REJECTS_SCHEMA
-    from etl.dataset import Dataset
+    from etl.store import Store as Dataset
 
     files = Dataset(Path(path)).rejects_files()
     if not files:
@@ -379,7 +389,7 @@ def run_cli(
 
 def last_run_inputs(path: str | Path) -> dict[str, dict[str, Any]]:
     """The last committed run's accounting per input (written, duplicates, rejected...)."""
-    from etl.dataset import Dataset
+    from etl.store import Store as Dataset
 
     dataset = Dataset(Path(path))
     manifests = dataset.manifests()
@@ -434,7 +444,7 @@ def run_pipeline(
             read in batches of this size.
     """
     from etl.config import load_pipeline, pipeline_from_dict
-    from etl.runner import build_plan, run_plan
+    from etl.run import build_plan, run_plan
 
     _quiet_logs()
     folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp(prefix="etl-test-"))
@@ -467,24 +477,23 @@ def run_pipeline(
     plan = build_plan(pipe, pm=pm)
     summary = run_plan(plan)
     sink = plan.sink
-    if sink.name == COLLECT_SINK:
-        import pyarrow as pa
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
+    if sink.name == COLLECT_SINK:
         table = pa.Table.from_batches(sink.batches, schema=sink.schema)
-        rejects = sink.rejects
     elif sink.name == "parquet":
         table = read_parquet_dataset(sink.opts.path)
-        rejects = read_rejects(sink.opts.path)
-        import pyarrow.compute as pc
-
-        rejects = rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
     else:
-        import pyarrow as pa
-
+        table = pa.table({})
+    location = sink.location()
+    rejects = read_rejects(location) if location else None
+    if rejects is None or not rejects.num_rows:
         from etl.context import rejects_table
 
-        table = pa.table({})
         rejects = rejects_table([])
+    else:
+        rejects = rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
     counts = {key: summary[key] for key in ("read", "written", "duplicates", "dropped", "rejected")}
     counts["transforms"] = summary["transforms"]
     counts["counters"] = summary["counters"]
@@ -637,6 +646,12 @@ def check_transform(
         tmp_path=Path(result.folder) / "_baseline",
     )
     result.input_ids = baseline.ids
+    for counts in result.summary["transforms"].values():
+        # the sink keeps one row per id, so a repeated row shows in the transform's count
+        assert counts["out"] <= counts["in"], (
+            f"{who} returned rows more often than it was given them "
+            f"({counts['out']} rows out of {counts['in']})"
+        )
     before, after = Counter(baseline.ids), Counter(result.ids)
     invented = sorted(set(after) - set(before))
     assert not invented, f"{who} returned ids it was not given: {invented[:3]}"

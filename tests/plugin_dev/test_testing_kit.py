@@ -287,7 +287,7 @@ class Leaky(Sink):
         Leaky.store.extend(rows)
         return WriteResult(written=batch.num_rows)
 
-    def commit(self, rejects, manifest):
+    def commit(self, payload):
         pass
 
     def abort(self):
