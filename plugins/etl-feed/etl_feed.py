@@ -277,17 +277,15 @@ class FeedSource(Source):
         ),
         Option("fetch", "bool", False, help="download each entry's page and extract its full text"),
         Option("publisher", "str", None, help="publisher for every article (else the feed title)"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger feeds or pages are rejected"),
+        Option(
+            "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger feeds or pages are rejected"
+        ),
         # for remote feeds and, with fetch = true, for each entry's page
         *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.opts.timeout <= 0:
-            raise self.error("option 'timeout' must be more than 0 seconds")
-        if self.opts.retries < 0:
-            raise self.error("option 'retries' must be 0 or more")
         _imports()
 
     def units(self) -> Iterable[WorkUnit]:

@@ -371,7 +371,9 @@ class HtmlSource(Source):
         Option("include_comments", "bool", False, help="keep readers' comments in the text"),
         Option("include_tables", "bool", True, help="keep the text of tables"),
         Option("publisher", "str", None, help="publisher for every article (else the site name)"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger pages are rejected, not read"),
+        Option(
+            "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger pages are rejected, not read"
+        ),
         *REMOTE_OPTIONS,
     )
 

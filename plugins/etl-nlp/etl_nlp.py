@@ -182,6 +182,8 @@ class LanguageTransform(Transform):
             "min_confidence",
             "float",
             0.0,
+            min=0,
+            max=1,
             help="below this confidence the language is left null (0 to 1)",
         ),
         Option(
@@ -194,6 +196,7 @@ class LanguageTransform(Transform):
             "max_chars",
             "int",
             2000,
+            min=0,
             help="classify the first this many characters (title first); 0 for all",
         ),
         Option("use_title", "bool", True, help="classify the title with the text"),
@@ -207,10 +210,6 @@ class LanguageTransform(Transform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not 0.0 <= self.opts.min_confidence <= 1.0:
-            raise self.error("option 'min_confidence' must be between 0 and 1")
-        if self.opts.max_chars < 0:
-            raise self.error("option 'max_chars' must be 0 or more")
         ident = identifier()
         unknown = [code for code in self.opts.languages if code not in ident.nb_classes]
         if unknown:

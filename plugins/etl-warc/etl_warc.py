@@ -127,6 +127,7 @@ class WarcSource(Source):
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="a larger response body is rejected, not read",
         ),
         Option(
@@ -141,6 +142,7 @@ class WarcSource(Source):
             "max_remote_bytes",
             "int",
             1024 * 1024 * 1024,
+            min=1,
             help="a remote archive is read into memory (to resync after damage): at most this",
         ),
         *REMOTE_OPTIONS,

@@ -64,10 +64,16 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
         "retries",
         "int",
         DEFAULT_RETRIES,
+        min=0,
         help="retries of a failed remote fetch (refused, timeout, 404, 5xx), backing off",
     ),
     Option(
-        "timeout", "float", DEFAULT_TIMEOUT, help="seconds to wait for a remote input to answer"
+        "timeout",
+        "float",
+        DEFAULT_TIMEOUT,
+        min=0,
+        min_exclusive=True,
+        help="seconds to wait for a remote input to answer",
     ),
 )
 

@@ -57,11 +57,14 @@ class CsvSource(RecordSource):
         ),
         Option("keep_extra", "bool", False, help="keep the other columns in metadata"),
         Option("encoding", "str", "utf-8", help="text encoding of the input (a BOM is skipped)"),
-        Option("max_bytes", "int", None, help="larger inputs are rejected (decompressed size)"),
+        Option(
+            "max_bytes", "int", None, min=1, help="larger inputs are rejected (decompressed size)"
+        ),
         Option(
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="the longest field allowed; a longer one makes its row a reject",
         ),
         *REMOTE_OPTIONS,

@@ -97,11 +97,14 @@ class JsonlSource(RecordSource):
             "keep_extra", "bool", False, help="keep the other top-level keys in metadata (as text)"
         ),
         Option("encoding", "str", "utf-8", help="text encoding of the input"),
-        Option("max_bytes", "int", None, help="larger inputs are rejected (decompressed size)"),
+        Option(
+            "max_bytes", "int", None, min=1, help="larger inputs are rejected (decompressed size)"
+        ),
         Option(
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="a longer line or JSON value is rejected, the rest is read",
         ),
         *REMOTE_OPTIONS,

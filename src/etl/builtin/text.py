@@ -86,7 +86,9 @@ class TextSource(Source):
             "publisher", "str", None, help="publisher for every article (else found in the text)"
         ),
         Option("published_at", "str", None, help="ISO 8601 publication time for every article"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger files are rejected, not read"),
+        Option(
+            "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger files are rejected, not read"
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -40,33 +40,36 @@ class QualityTransform(Transform):
 
     name = "quality"
     options = (
-        Option("min_words", "int", 50, help="fewest words"),
-        Option("max_words", "int", 100_000, help="most words"),
-        Option("min_mean_word_length", "float", 3.0, help="shortest mean word length"),
-        Option("max_mean_word_length", "float", 10.0, help="longest mean word length"),
+        Option("min_words", "int", 50, min=0, help="fewest words"),
+        Option("max_words", "int", 100_000, min=0, help="most words"),
+        Option("min_mean_word_length", "float", 3.0, min=0, help="shortest mean word length"),
+        Option("max_mean_word_length", "float", 10.0, min=0, help="longest mean word length"),
         Option(
             "min_punctuation_lines",
             "float",
             0.5,
+            min=0,
+            max=1,
             help="least share of non-empty lines ending in . ! ? : ; quotes or brackets",
         ),
-        Option("max_symbol_ratio", "float", 0.1, help="most '#' and '…' per word"),
+        Option("max_symbol_ratio", "float", 0.1, min=0, help="most '#' and '…' per word"),
         Option(
-            "max_repeated_lines", "float", 0.3, help="most share of lines repeating another line"
+            "max_repeated_lines",
+            "float",
+            0.3,
+            min=0,
+            max=1,
+            help="most share of lines repeating another line",
         ),
         Option(
             "drop_below",
             "float",
             None,
+            min=0,
+            max=1,
             help="drop articles whose quality_score is below this (default: drop none)",
         ),
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        below = self.opts.drop_below
-        if below is not None and not 0.0 <= below <= 1.0:
-            raise self.error("option 'drop_below' must be between 0 and 1")
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         return extend_schema(
