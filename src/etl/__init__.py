@@ -38,6 +38,7 @@ _EXPORTS = {
     "ARTICLE_SCHEMA": "etl.schema",
     "article_ids": "etl.schema",
     "make_articles": "etl.schema",
+    "set_column": "etl.schema",
 }
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "make_articles",
     "per_article",
     "per_batch",
+    "set_column",
 ]
 
 

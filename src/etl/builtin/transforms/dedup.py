@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import extend_schema, first_seen
+from etl.schema import extend_schema, first_seen, set_column
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -138,12 +138,7 @@ class DedupTransform(Transform):
         if near:
             ctx.count("dedup near duplicates", near)
         if self.opts.action == "mark":
-            values = pa.array(dup_of, pa.string())
-            index = batch.schema.get_field_index("duplicate_of")
-            field = pa.field("duplicate_of", pa.string())
-            if index >= 0:
-                return batch.set_column(index, field, values)
-            return batch.append_column(field, values)
+            return set_column(batch, "duplicate_of", pa.array(dup_of, pa.string()))
         if exact or near:
             keep = pa.array([d is None for d in dup_of], pa.bool_())
             return batch.filter(keep)

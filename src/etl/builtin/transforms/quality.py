@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import _WHITESPACE, extend_schema
+from etl.schema import _WHITESPACE, extend_schema, set_column
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -95,8 +95,8 @@ class QualityTransform(Transform):
             pa.scalar([], pa.list_(pa.string())),
             pc.split_pattern(joined, ","),
         )
-        batch = _put(batch, "quality_score", score)
-        batch = _put(batch, "quality_issues", issues.cast(pa.list_(pa.string())))
+        batch = set_column(batch, "quality_score", score)
+        batch = set_column(batch, "quality_issues", issues.cast(pa.list_(pa.string())))
         if self.opts.drop_below is not None:
             keep = pc.greater_equal(score, self.opts.drop_below)
             kept = batch.filter(keep)
@@ -158,13 +158,3 @@ def _np(values: Any) -> np.ndarray:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     return values.to_numpy(zero_copy_only=False)
-
-
-def _put(batch: pa.RecordBatch, name: str, values: Any) -> pa.RecordBatch:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    index = batch.schema.get_field_index(name)
-    field = pa.field(name, values.type)
-    if index >= 0:
-        return batch.set_column(index, field, values)
-    return batch.append_column(field, values)
