@@ -8,7 +8,6 @@ entry's page and replaces the feed's text with the page's main text (``etl_html.
 
 from __future__ import annotations
 
-import email.utils
 import html
 import io
 import json
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from etl.dates import parse_iso, parse_rfc2822
 from etl.decode import DecodeError, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
@@ -75,18 +75,21 @@ def _imports():
 
 
 def _utc(value: Any) -> datetime | None:
-    """A feedparser ``*_parsed`` struct (UTC) or an RFC 3339 string, as a UTC datetime."""
+    """A feedparser ``*_parsed`` struct (UTC) or an RFC 3339 string, as a UTC datetime.
+
+    XML feeds' dates are feedparser's: it reads the many date notations of RSS and Atom in
+    the wild into UTC structs, which are kept. JSON Feed dates are strings, read by
+    :mod:`etl.dates` (RFC 3339, and the RFC 2822 that JSON Feeds in the wild use too).
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            try:  # JSON Feeds in the wild use RFC 2822 dates too
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return None
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        for parse in (parse_iso, parse_rfc2822):
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+        return None
     try:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):

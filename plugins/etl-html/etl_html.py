@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
@@ -180,14 +181,17 @@ def _trafilatura():
 
 
 def parse_date(value: str | None) -> datetime | None:
-    """A date or time string as trafilatura/htmldate print it, as a UTC datetime."""
+    """A date or time string as trafilatura/htmldate print it (ISO 8601), as a UTC datetime.
+
+    trafilatura finds the page's date with htmldate, which reads the page's many date
+    notations; what it hands back is ISO 8601, read here by :func:`etl.dates.parse_iso`.
+    """
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def split_authors(value: str | None) -> list[str] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.dataset import content_hash
+from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
 from etl.inputs import InputError, expand_paths, read_input_bytes, sniff_compression
@@ -96,13 +96,12 @@ class TextSource(Source):
         self.published_at = None
         if self.opts.published_at is not None:
             try:
-                value = datetime.fromisoformat(self.opts.published_at)
+                self.published_at = parse_iso(self.opts.published_at)
             except ValueError:
                 raise self.error(
                     f"option 'published_at' is not an ISO 8601 time: {self.opts.published_at!r}",
                     hint='e.g. published_at = "2023-11-20T08:00:00Z"',
                 ) from None
-            self.published_at = value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def units(self) -> Iterable[WorkUnit]:
         for ref in expand_paths(
