@@ -12,7 +12,6 @@ import html
 import io
 import json
 import re
-import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,9 @@ from etl.hookspecs import hookimpl
 from etl.inputs import (
     DEFAULT_BACKOFF,
     REMOTE_OPTIONS,
-    RETRY_STATUSES,
     InputError,
     expand_paths,
+    fetch,
     read_input_bytes,
     remote_kwargs,
 )
@@ -237,36 +236,21 @@ def fetch_page(
 ) -> tuple[bytes, str | None, str]:
     """GET ``url``: (body, Content-Type, final URL).
 
-    Retries what ``etl.inputs`` retries for remote inputs (refused, timeouts, 5xx and
-    ``RETRY_STATUSES``), backing off; ``etl.inputs`` does not hand back the response's
-    Content-Type, which carries the page's charset, hence this small fetcher.
+    :func:`etl.inputs.fetch` does it, with the retries, backoff and limits of remote inputs;
+    its errors become :class:`FetchError` (same reason and detail).
     """
-    import urllib.error
-    import urllib.request
-
-    if not url.startswith(("http://", "https://")):
-        raise FetchError("unsupported link", url)
-    last = FetchError("fetch failed", url)
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        request = urllib.request.Request(
-            url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    try:
+        page = fetch(
+            url,
+            max_bytes=max_bytes,
+            retries=retries,
+            timeout=timeout,
+            backoff=backoff,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body = response.read(max_bytes + 1)
-                if len(body) > max_bytes:
-                    raise FetchError("too large", f"{url}: more than max_bytes {max_bytes}")
-                return body, response.headers.get("Content-Type"), response.geturl()
-        except urllib.error.HTTPError as exc:
-            last = FetchError(f"HTTP {exc.code}", url)
-            if exc.code < 500 and exc.code not in RETRY_STATUSES:
-                raise last from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last = FetchError("fetch failed", f"{url}: {reason}")
-    raise last
+    except InputError as exc:
+        raise FetchError(exc.reason, exc.detail) from None
+    return page.body, page.content_type, page.url
 
 
 class FeedSource(Source):
