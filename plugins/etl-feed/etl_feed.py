@@ -12,7 +12,7 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +22,12 @@ from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
 from etl.inputs import (
     DEFAULT_BACKOFF,
-    REMOTE_OPTIONS,
     InputError,
-    expand_paths,
     fetch,
-    read_input_bytes,
-    remote_kwargs,
 )
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, WorkUnit
+from etl.sources import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES  # the old name, kept
+from etl.sources import FileSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 INSTALL = "./plugins/etl-html ./plugins/etl-feed"
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # compressed copies (feed.xml.gz...) match too: etl.inputs strips the suffix
 DEFAULT_INCLUDE = ["*.xml", "*.rss", "*.atom", "*.rdf", "*.json", "*.feed"]
 USER_AGENT = "etl-feed/0.1 (+https://github.com/; fetch=true)"
@@ -253,42 +250,29 @@ def fetch_page(
     return page.body, page.content_type, page.url
 
 
-class FeedSource(Source):
+class FeedSource(FileSource):
     """RSS 0.9x/1.0/2.0, Atom and JSON Feed files or URLs: one article per entry."""
 
     name = "feed"
+    default_include = DEFAULT_INCLUDE
+    # paths, include, retries and timeout come from FileSource; retries and timeout apply
+    # to remote feeds and, with fetch = true, to each entry's page
     options = (
-        Option("paths", "paths", required=True, help="feed files, directories, globs or URLs"),
-        Option(
-            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
-        ),
         Option("fetch", "bool", False, help="download each entry's page and extract its full text"),
         Option("publisher", "str", None, help="publisher for every article (else the feed title)"),
         Option(
             "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger feeds or pages are rejected"
         ),
-        # for remote feeds and, with fetch = true, for each entry's page
-        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _imports()
 
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
-
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         _, etl_html = _imports()
-        try:
-            data = read_input_bytes(
-                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
-            )
-        except InputError as exc:
-            ctx.reject(exc.reason, detail=exc.detail)
+        data = self.read_bytes(unit, ctx)
+        if data is None:  # rejected
             return
         warning = None
         try:

@@ -38,6 +38,7 @@ _EXPORTS = {
     "ARTICLE_SCHEMA": "etl.schema",
     "article_ids": "etl.schema",
     "make_articles": "etl.schema",
+    "FileSource": "etl.sources",
     "set_column": "etl.schema",
 }
 
@@ -48,6 +49,7 @@ __all__ = [
     "Context",
     "EtlError",
     "Executor",
+    "FileSource",
     "InputRef",
     "MissingDependency",
     "Option",

@@ -11,7 +11,7 @@ compressed or remote input) take the careful path of :func:`etl.decode.decode_by
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,14 +22,15 @@ from etl.dataset import content_hash
 from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError, expand_paths, read_input_bytes, sniff_compression
-from etl.plugin import Option, Source, WorkUnit
+from etl.inputs import sniff_compression
+from etl.plugin import Option, WorkUnit
 from etl.schema import normalize_newlines, utf8_bytes, word_counts
+from etl.sources.files import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES  # the old name, kept
+from etl.sources.files import FileSource
 
 if TYPE_CHECKING:
     from etl.context import Context
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 # A trailing attribution: "... their own small clique mindset.\n(Global Times)"
@@ -72,13 +73,12 @@ def split_headline(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     return found, pc.if_else(pc.is_valid(found), body, text)
 
 
-class TextSource(Source):
+class TextSource(FileSource):
     """Plain-text files, one article per file; any encoding, headline and publisher found."""
 
     name = "text"
+    # paths, include = ["*"], max_bytes (64 MB), retries and timeout come from FileSource
     options = (
-        Option("paths", "paths", required=True, help="files, directories (recursive) or globs"),
-        Option("include", "list", ["*"], help="file name patterns to take from directories"),
         Option(
             "encoding", "str", "auto", help="'auto' (BOM, UTF-8, then detection) or a codec name"
         ),
@@ -86,9 +86,6 @@ class TextSource(Source):
             "publisher", "str", None, help="publisher for every article (else found in the text)"
         ),
         Option("published_at", "str", None, help="ISO 8601 publication time for every article"),
-        Option(
-            "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger files are rejected, not read"
-        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -102,12 +99,6 @@ class TextSource(Source):
                     f"option 'published_at' is not an ISO 8601 time: {self.opts.published_at!r}",
                     hint='e.g. published_at = "2023-11-20T08:00:00Z"',
                 ) from None
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         batch, _ = self.read_many([unit], ctx)
@@ -218,13 +209,11 @@ class TextSource(Source):
 
         ``data`` is the file's bytes where they were read already (a local file with a BOM,
         NUL or DEL bytes, or a named encoding), else None: then it is read through
-        :func:`etl.inputs.read_input_bytes` (compressed, remote, grown since listed, ...).
+        :meth:`FileSource.read_bytes` (compressed, remote, grown since listed, ...).
         """
         if data is None:
-            try:
-                data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
-            except InputError as exc:
-                ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
+            data = self.read_bytes(unit, ctx, input=unit.key)
+            if data is None:
                 return None
         size = len(data)
         if (
