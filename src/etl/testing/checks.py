@@ -229,8 +229,10 @@ def check_source(
             config[path_option] = str(paths)
         else:
             config[path_option] = [str(p) for p in paths]
-    base_dir = kwargs.get("tmp_path")
-    instance = source(dict(config), section="[[sources]] #1 (check)", base_dir=base_dir)
+    # one folder for the listing here and the run below: relative paths resolve alike
+    folder = Path(kwargs.get("tmp_path") or tempfile.mkdtemp(prefix="etl-test-"))
+    kwargs["tmp_path"] = folder
+    instance = source(dict(config), section="[[sources]] #1 (check)", base_dir=folder)
     listed = _check_units(instance, who)
     if units is not None:
         assert len(listed) == units, (
