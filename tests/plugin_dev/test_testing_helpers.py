@@ -3,16 +3,18 @@ not about files checked, one unit read with a real context, the fixtures' docume
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 import etl.testing
-from etl import Option, Source, Transform, WorkUnit
+from etl import Option, Sink, Source, Transform, WorkUnit
 from etl.builtin.text import TextSource
 from etl.context import REJECTS_SCHEMA, Context, RunInfo
 from etl.errors import RunError
 from etl.plugin import InputRef
 from etl.schema import ARTICLE_SCHEMA
 from etl.testing import (
+    check_sink_roundtrip,
     check_source,
     read_unit,
     run_info,
@@ -302,3 +304,72 @@ def test_no_module_of_the_kit_is_over_500_lines():
     folder = Path(etl.testing.__file__).parent
     for path in folder.glob("*.py"):
         assert len(path.read_text().splitlines()) <= 500, path.name
+
+
+# check_sink_roundtrip: the two-phase commit (prepare, then an idempotent commit(payload))
+
+
+class Memory(Sink):
+    """Keeps committed rows in a class-level list; `idempotent` off breaks it on purpose."""
+
+    name = "memory"
+    options = (Option("idempotent", "bool", True, help="record runs, commit each once"),)
+    committed: list = []
+    runs: set = set()
+    staged: dict = {}
+
+    def open(self, run, schema):
+        self.run_id = run.run_id
+        Memory.staged[self.run_id] = []
+
+    def write(self, batch):
+        Memory.staged[self.run_id].extend(batch.select(["id", "text"]).to_pylist())
+
+    def prepare(self):
+        return {"run_id": self.run_id}
+
+    def commit(self, payload):
+        run_id = payload["run_id"]
+        if self.opts.idempotent and run_id in Memory.runs:
+            return
+        Memory.committed.extend(Memory.staged.get(run_id, []))
+        Memory.runs.add(run_id)
+
+    def abort(self):
+        Memory.staged.pop(self.run_id, None)
+
+
+def memory_rows(sink):
+    return pa.Table.from_pylist(Memory.committed) if Memory.committed else None
+
+
+@pytest.fixture
+def memory():
+    Memory.committed, Memory.runs, Memory.staged = [], set(), {}
+    return Memory
+
+
+def test_check_sink_roundtrip_passes_a_sink_with_an_idempotent_commit(memory, tmp_path):
+    result = check_sink_roundtrip(memory, {}, memory_rows, tmp_path=tmp_path)
+    assert result.table.num_rows == 10  # the commit-twice check's 5, then the run's 5
+
+
+def test_check_sink_roundtrip_catches_a_commit_that_is_not_idempotent(memory, tmp_path):
+    with pytest.raises(AssertionError, match="commit must be idempotent"):
+        check_sink_roundtrip(memory, {"idempotent": False}, memory_rows, tmp_path=tmp_path)
+
+
+def test_check_sink_roundtrip_catches_rows_visible_before_commit(memory, tmp_path):
+    class Eager(Memory):
+        """Commits in write (broken on purpose)."""
+
+        name = "eager"
+
+        def write(self, batch):
+            Memory.committed.extend(batch.select(["id", "text"]).to_pylist())
+
+        def abort(self):
+            Memory.committed.clear()
+
+    with pytest.raises(AssertionError, match="visible after prepare\\(\\), before commit"):
+        check_sink_roundtrip(Eager, {}, memory_rows, tmp_path=tmp_path)

@@ -300,8 +300,11 @@ def check_sink_roundtrip(
     """Write articles through a sink, read them back, and check that ``abort`` leaves nothing.
 
     First a sink is opened, written to and aborted by hand: ``read_back`` must find nothing.
-    Then a real run writes and commits: ``read_back`` must find exactly the articles given
-    (compared by ``id`` and ``text``).
+    Then, by hand in a folder of its own (``tmp_path/_commit_twice``): open, write,
+    ``prepare()`` (a JSON payload; nothing visible yet), ``commit(payload)``, and
+    ``commit(payload)`` again on a fresh instance never opened, as recovery after a crash
+    does: the rows must be there once. Last, a real run writes and commits: ``read_back``
+    must find exactly the articles given (compared by ``id`` and ``text``).
 
     Args:
         sink: the sink class.
@@ -317,7 +320,8 @@ def check_sink_roundtrip(
         what ``read_back`` returned.
 
     Raises:
-        AssertionError: rows left visible after ``abort``, or rows lost, added or changed.
+        AssertionError: rows left visible after ``abort`` or before ``commit``, a second
+            ``commit`` of one payload that wrote again, or rows lost, added or changed.
     """
     from etl.context import RunInfo
     from etl.schema import ARTICLE_SCHEMA
@@ -345,6 +349,11 @@ def check_sink_roundtrip(
     left = _read(aborted)
     assert left is None, f"{who}: abort() left {left.num_rows} rows visible"
 
+    from etl.plugin import Sink
+
+    if hasattr(Sink, "prepare"):  # the two-phase contract: prepare, then commit(payload)
+        _check_commit_twice(sink, options, articles, folder / "_commit_twice", _read, who)
+
     result = run_sink(sink, options, articles, tmp_path=folder, **kwargs)
     table = _read(result.plan.sink)
     assert table is not None, f"{who}: nothing read back after a committed run"
@@ -357,6 +366,59 @@ def check_sink_roundtrip(
     )
     result.table = table
     return result
+
+
+def _check_commit_twice(
+    sink: type[Plugin],
+    options: Mapping[str, Any],
+    articles: Any,
+    folder: Path,
+    read: Callable[[Plugin], pa.Table | None],
+    who: str,
+) -> None:
+    """Open, write, prepare; nothing visible yet. Commit; then commit the same payload again
+    on a fresh instance never opened, as recovery after a crash does: each row once."""
+    import json
+
+    from etl.context import Context, RunInfo
+    from etl.schema import ARTICLE_SCHEMA
+
+    folder.mkdir(parents=True, exist_ok=True)
+    first = sink(dict(options), section="[sink] (check)", base_dir=folder)
+    before = read(first)
+    before_ids = Counter(before.column("id").to_pylist()) if before is not None else Counter()
+    run = RunInfo(run_id="check-commit-twice", started_at=datetime.now(UTC), base_dir=folder)
+    first.open(run, ARTICLE_SCHEMA)
+    first.write(articles_batch(articles, Context(run, GIVEN_SOURCE, "check")))
+    payload = first.prepare()
+    try:
+        payload = json.loads(json.dumps(payload))
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(
+            f"{who}: prepare() returned a payload that is not JSON: {exc}"
+        ) from exc
+    staged = read(first)
+    staged_ids = Counter(staged.column("id").to_pylist()) if staged is not None else Counter()
+    assert staged_ids == before_ids, f"{who}: rows are visible after prepare(), before commit()"
+    first.commit(payload)
+    once = read(first)
+    assert once is not None, f"{who}: nothing read back after commit()"
+    once_ids = Counter(once.column("id").to_pylist())
+    fresh = sink(dict(options), section="[sink] (check)", base_dir=folder)
+    fresh.commit(payload)
+    again = read(fresh)
+    again_ids = Counter(again.column("id").to_pylist()) if again is not None else Counter()
+    assert again_ids == once_ids, (
+        f"{who}: commit() with the same payload again (on a fresh instance, as recovery "
+        f"does) changed the table: {sum(once_ids.values())} rows became "
+        f"{sum(again_ids.values())}; commit must be idempotent"
+    )
+    given = Counter(r["id"] for r in _given_rows(articles, folder))
+    if first.mode() == "append":
+        assert once_ids == before_ids + given, (
+            f"{who}: after one commit the table holds {sum(once_ids.values())} rows, "
+            f"expected {sum((before_ids + given).values())}"
+        )
 
 
 def _given_rows(articles: Any, folder: Path) -> list[dict[str, Any]]:
