@@ -325,8 +325,8 @@ class Memory(Sink):
     def write(self, batch):
         Memory.staged[self.run_id].extend(batch.select(["id", "text"]).to_pylist())
 
-    def prepare(self):
-        return {"run_id": self.run_id}
+    def prepare(self, summary):
+        return {"run_id": summary["run_id"]}
 
     def commit(self, payload):
         run_id = payload["run_id"]

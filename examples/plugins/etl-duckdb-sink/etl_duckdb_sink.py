@@ -9,7 +9,7 @@ commit:
 * ``open(run, schema)`` creates a **staging table** named after the run,
   ``_etl_stage_<run id>``, in the same database; ``write(batch)`` appends each batch to it
   (every row it gets: the framework has already dropped ids the table or the run holds).
-* ``prepare()`` returns the payload ``commit`` needs: ``{"run_id", "table", "staging",
+* ``prepare(summary)`` returns the payload ``commit`` needs: ``{"run_id", "table", "staging",
   "mode", "rows"}`` (plain JSON). The staged rows are durable: DuckDB committed each insert.
 * ``commit(payload)`` runs **one DuckDB transaction**: if ``_etl_runs`` has no row for this
   run and table, it moves the staged rows into the table (deleting every row first in
@@ -29,6 +29,7 @@ at commit; older rows read NULL in them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,8 +139,11 @@ class DuckdbSink(Sink):
         finally:
             self.conn.unregister("etl_batch")
 
-    def prepare(self) -> dict[str, Any]:
-        """The staged rows are durable already; return what ``commit`` needs."""
+    def prepare(self, summary: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The staged rows are durable already; return what ``commit`` needs.
+
+        ``summary`` (the run's counts) is not needed: ``_etl_runs`` records the rows staged.
+        """
         (rows,) = self.conn.execute(f"SELECT count(*) FROM {_quote(self.staging)}").fetchone()
         self.conn.execute("CHECKPOINT")
         return {
@@ -150,8 +154,11 @@ class DuckdbSink(Sink):
             "rows": rows,
         }
 
-    def commit(self, payload: dict[str, Any]) -> None:
-        """Move the staged rows into the table once; a repeated call does nothing more."""
+    def commit(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Move the staged rows into the table once; a repeated call does nothing more.
+
+        Returns ``{"duckdb_table": ..., "duckdb_rows": ...}`` for the run's manifest.
+        """
         conn = self.conn if self.conn is not None else self._connect()
         table, staging = payload["table"], payload["staging"]
         try:
@@ -166,6 +173,7 @@ class DuckdbSink(Sink):
                     self._move(conn, payload)
                 conn.execute(f"DROP TABLE IF EXISTS {_quote(staging)}")
                 conn.execute("COMMIT")
+                return {"duckdb_table": table, "duckdb_rows": payload["rows"]}
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -301,7 +301,7 @@ def check_sink_roundtrip(
 
     First a sink is opened, written to and aborted by hand: ``read_back`` must find nothing.
     Then, by hand in a folder of its own (``tmp_path/_commit_twice``): open, write,
-    ``prepare()`` (a JSON payload; nothing visible yet), ``commit(payload)``, and
+    ``prepare(summary)`` (a JSON payload; nothing visible yet), ``commit(payload)``, and
     ``commit(payload)`` again on a fresh instance never opened, as recovery after a crash
     does: the rows must be there once. Last, a real run writes and commits: ``read_back``
     must find exactly the articles given (compared by ``id`` and ``text``).
@@ -390,12 +390,15 @@ def _check_commit_twice(
     run = RunInfo(run_id="check-commit-twice", started_at=datetime.now(UTC), base_dir=folder)
     first.open(run, ARTICLE_SCHEMA)
     first.write(articles_batch(articles, Context(run, GIVEN_SOURCE, "check")))
-    payload = first.prepare()
+    given = Counter(r["id"] for r in _given_rows(articles, folder))
+    n = sum(given.values())
+    counts = {"read": n, "written": n, "duplicates": 0, "dropped": 0, "rejected": 0}
+    payload = first.prepare({"run_id": run.run_id, **counts, "schema_change": None})
     try:
         payload = json.loads(json.dumps(payload))
     except (TypeError, ValueError) as exc:
         raise AssertionError(
-            f"{who}: prepare() returned a payload that is not JSON: {exc}"
+            f"{who}: prepare(summary) returned a payload that is not JSON: {exc}"
         ) from exc
     staged = read(first)
     staged_ids = Counter(staged.column("id").to_pylist()) if staged is not None else Counter()
@@ -413,7 +416,6 @@ def _check_commit_twice(
         f"does) changed the table: {sum(once_ids.values())} rows became "
         f"{sum(again_ids.values())}; commit must be idempotent"
     )
-    given = Counter(r["id"] for r in _given_rows(articles, folder))
     if first.mode() == "append":
         assert once_ids == before_ids + given, (
             f"{who}: after one commit the table holds {sum(once_ids.values())} rows, "

@@ -46,7 +46,7 @@ def staged(tmp_path: Path, articles, **options) -> tuple[DuckdbSink, dict]:
     run = run_info(base_dir=tmp_path)
     sink.open(run, ARTICLE_SCHEMA)
     sink.write(batch_of(articles))
-    return sink, sink.prepare()
+    return sink, sink.prepare({"run_id": run.run_id})
 
 
 def test_options_are_well_declared():
@@ -152,7 +152,7 @@ def test_a_new_column_is_added_to_the_table(tmp_path):
     batch = batch_of(sample_articles(3)[2:], schema)
     batch = batch.set_column(batch.schema.get_field_index("topic"), "topic", pa.array(["food"]))
     sink.write(batch)
-    sink.commit(sink.prepare())
+    sink.commit(sink.prepare({"run_id": sink.run_id}))
     rows = read_table(tmp_path / "news.duckdb", "SELECT topic FROM articles ORDER BY topic")
     assert rows == [("food",), (None,), (None,)]
 
