@@ -53,6 +53,15 @@ def is_retry_reason(reason: str) -> bool:
     return reason in RETRY_REASONS or reason.startswith(("transient", "HTTP "))
 
 
+#: reasons of a transform's rejects that are faults in code, not in the data
+CODE_FAULT_PREFIXES = ("transform error", "python function error")
+
+
+def is_code_fault(reason: str) -> bool:
+    """A reject that a fixed pipeline may not repeat: its input is read again next run."""
+    return is_retry_reason(reason) or reason.startswith(CODE_FAULT_PREFIXES)
+
+
 @dataclass
 class StreamStats:
     """Counts one stream produced; executors merge them (they are plain data)."""
@@ -326,6 +335,8 @@ class Streamer:
             n_in = batch.num_rows
             batch = _with_declared(batch, self._stages[stage])
             out = self._process(transform, ctx, batch, self._stages[stage])
+            if ctx.rejects:
+                self._count_article_rejects(batch, ctx.rejects)
             self._collect(ctx, None)
             if not isinstance(out, pa.RecordBatch):
                 raise PluginError(
@@ -398,13 +409,29 @@ class Streamer:
         uris = batch.column("uri").to_pylist()
         for article_id, uri in zip(ids, uris, strict=True):
             ctx.reject(f"transform error: {reason}", article_id=article_id, input=uri or "")
-        # these rows are rejects, not drops: count them against their inputs as such
-        units = np.bincount(batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False))
-        for index in np.flatnonzero(units):
-            self.stats.rejected[int(index)] += int(units[index])
-            self.stats.rows_rejected[int(index)] += int(units[index])
-            self._rejected_rows[int(index)] += int(units[index])
-            self.stats.retry.add(int(index))
+
+    def _count_article_rejects(self, batch: pa.RecordBatch, rejects: list[dict[str, Any]]) -> None:
+        """Count a transform's rejects of articles against the inputs they came from: as
+        rejects, not drops; an input whose article met a fault in code is read again."""
+        named = [r for r in rejects if r["article_id"] is not None]
+        if not named:
+            return
+        unit_of = dict(
+            zip(
+                batch.column("id").to_pylist(),
+                batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False).tolist(),
+                strict=True,
+            )
+        )
+        for reject in named:
+            index = unit_of.get(reject["article_id"])
+            if index is None:
+                continue
+            self.stats.rejected[index] += 1
+            self.stats.rows_rejected[index] += 1
+            self._rejected_rows[index] += 1
+            if is_code_fault(reject["reason"]):
+                self.stats.retry.add(index)
 
     def _count_dropped(self, before: pa.Array, after: pa.Array) -> None:
         b = np.bincount(before.to_numpy(zero_copy_only=False))
