@@ -288,27 +288,26 @@ def trace_worker_memory(pipeline: Path, chunks_to_run: int, chunk_size: int) -> 
 
     A leak shows as a trend; a flat worker shows a band.
     """
-    import pickle
-
     import psutil
 
     from etl.config import load_pipeline
-    from etl.executors.worker import build_worker_plan, chunk_bounds, chunks, make_spec, run_chunk
-    from etl.runner import build_plan
+    from etl.executors.api import chunk_bounds, chunks, open_worker
+    from etl.run import build_plan
+    from etl.run.job import DriverJob
+    from etl.store import Store
 
     out = pipeline.parent / "out-trace"
     shutil.rmtree(out, ignore_errors=True)
     plan = build_plan(load_pipeline(pipeline, [f"sink.path={out}"]))
+    Store(out).begin(plan.run.run_id)
     plan.sink.open(plan.run, plan.schema)
     try:
-        worker = build_worker_plan(pickle.loads(pickle.dumps(make_spec(plan))), "trace")
-        for transform in worker.transforms:
-            transform.open(worker.run)
+        worker = open_worker(DriverJob(plan, set()).worker_spec(), "trace", "trace")
         me = psutil.Process()
         bounds = chunk_bounds(len(plan.units), 1, chunk_size)[:chunks_to_run]
         rss = []
         for number, units in chunks(plan.units, bounds):
-            run_chunk(worker, number, units, "trace")
+            worker.run_chunk(number, units)
             rss.append(me.memory_info().rss / 2**20)
         print(f"worker RSS after each of {len(rss)} chunks of {chunk_size} units (MiB):")
         print(" ".join(f"{r:.0f}" for r in rss))

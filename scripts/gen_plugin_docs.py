@@ -6,8 +6,9 @@
 Two sections are generated, each between its BEGIN/END marker comments:
 
 * ``hooks``: every hook in ``etl.hookspecs``, with its signature and Google-style ``Args:``;
-* ``api``: the plugin base classes, ``Option``, ``Context``, ``WorkUnit``, ``InputRef``,
-  ``WriteResult`` and ``RunInfo``: their docstrings and public methods.
+* ``api``: the plugin base classes and capabilities, the executors' ``Job``, ``Option``,
+  ``Context``, ``WorkUnit``, ``InputRef``, ``WriteResult`` and ``RunInfo``: their docstrings
+  and public methods.
 
 Everything outside the markers is written by hand and left alone.
 """
@@ -136,14 +137,19 @@ def _class_doc(cls, methods: list[str], heading: str = "###") -> list[str]:
 
 def api_section() -> str:
     from etl.context import Context, RunInfo
+    from etl.executors.api import Job
     from etl.plugin import (
         Executor,
         InputRef,
         Option,
         Plugin,
+        ReadsMany,
         Sink,
         Source,
+        StagedFile,
         Transform,
+        WorkerFiles,
+        WorkerWriter,
         WorkUnit,
         WriteResult,
     )
@@ -151,9 +157,16 @@ def api_section() -> str:
     lines: list[str] = []
     lines += _class_doc(Plugin, ["summary", "error"])
     lines += _class_doc(Source, ["units", "read"])
+    lines += _class_doc(ReadsMany, ["read_many"])
     lines += _class_doc(Transform, ["output_schema", "open", "process", "close"])
-    lines += _class_doc(Sink, ["open", "write", "commit", "abort"])
+    lines += _class_doc(Sink, ["location", "mode", "open", "write", "prepare", "commit", "abort"])
+    lines += _class_doc(WorkerFiles, ["worker_writer", "adopt"])
+    lines += _class_doc(WorkerWriter, ["write", "close", "abort"])
+    lines += _class_doc(StagedFile, [])
     lines += _class_doc(Executor, ["execute"])
+    lines += _class_doc(
+        Job, ["stream_here", "worker_spec", "take", "ask", "stats", "written", "summary_counter"]
+    )
     lines += _class_doc(Option, [])
     lines += _class_doc(Context, ["articles", "reject", "count", "run_id", "batch_size"])
     lines += _class_doc(WorkUnit, ["key"])

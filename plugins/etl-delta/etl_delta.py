@@ -4,24 +4,24 @@ Layout of the table folder::
 
     _delta_log/                        the Delta log: one JSON commit per run
     language=en/part-....parquet       data files (hive folders when partitioned)
-    _etl/rejects/<run>.rejects.pq      each run's rejects (Parquet, same schema as the parquet sink)
-    _etl/runs/<run>.json               each run's manifest, with the Delta version it committed
+    _etl/                              the framework's store: rejects, manifests (with the
+                                       Delta version each run committed), inputs memory, ids
     _etl/staging/<run>/                a run in flight (Delta readers and VACUUM ignore ``_`` folders)
 
-A run streams its articles into one staged Parquet file, then makes one Delta commit from it:
-the commit is the run's atomic point (a crash before it leaves the table as it was). The
-commit carries the run id and counts as custom metadata (``DeltaTable.history()`` shows
-``etl.run_id``, ``etl.written``, ...). In append mode, ids already in the table are skipped
-(the ``id`` column alone is read once, when the run opens). A run that adds columns merges
-them into the table schema; an unsafe type change is refused before anything is written,
-as with the parquet sink (see etl.evolution).
+A run streams its articles into one staged Parquet file (workers' files are adopted beside
+it), then makes one Delta commit from them. The framework's store records the commit point
+first; the Delta commit carries the run id and counts as custom metadata
+(``DeltaTable.history()`` shows ``etl.run_id``, ``etl.written``, ...), which makes it
+idempotent: after a crash, the next run finds the run id in the log and does not commit
+twice. Ids already in the table are dropped by the framework before the sink sees them. A
+run that adds columns merges them into the table schema; an unsafe type change is refused
+before anything is written (see etl.evolution).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl import Option, Sink, hookimpl
-from etl.dataset import REJECTS_SUFFIX, Dataset, write_json_atomic
-from etl.errors import ConfigError, MissingDependency, RunError
-from etl.plugin import WriteResult
-from etl.schema import first_seen
+from etl.errors import MissingDependency, RunError
+from etl.plugin import StagedFile, WorkerFiles
+from etl.store import Layout, fsync_file
 
 __version__ = "0.1.0"
 INSTALL = "./plugins/etl-delta"
@@ -47,7 +46,7 @@ def _deltalake():
     return deltalake
 
 
-class DeltaSink(Sink):
+class DeltaSink(Sink, WorkerFiles):
     """A Delta Lake table: one atomic Delta commit per run, with exact dedup by id."""
 
     name = "delta"
@@ -73,11 +72,14 @@ class DeltaSink(Sink):
             if not isinstance(column, str) or not column:
                 raise self.error(f"option 'partition_by': {column!r} is not a column name")
         self.root = Path(self.opts.path)
-        self.dataset = Dataset(self.root)
+        self.layout = Layout(self.root)
+        self.writer: Any = None
+
+    def location(self) -> str:
+        """The table folder: the store lives in its ``_etl/`` beside ``_delta_log/``."""
+        return self.opts.path
 
     def open(self, run, schema: pa.Schema) -> None:
-        from etl.evolution import plan_schema
-
         dl = _deltalake()
         missing = [c for c in self.opts.partition_by if c not in schema.names]
         if missing:
@@ -85,206 +87,126 @@ class DeltaSink(Sink):
                 f"option 'partition_by': no column '{missing[0]}' in the articles",
                 hint=f"columns: {', '.join(schema.names)}",
             )
-        if self.root.exists() and not self.root.is_dir():
-            raise self.error(f"{self.root} exists and is not a folder")
         self.run = run
         self.schema = schema
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.dataset.acquire_lock(run.run_id, wait=float(run.extra.get("wait", 0.0)))
-        try:
-            shutil.rmtree(self.dataset.staging_root, ignore_errors=True)  # runs that died
-            self.table = (
-                dl.DeltaTable(str(self.root))
-                if dl.DeltaTable.is_deltatable(str(self.root))
-                else None
-            )
-            if self.table is not None and self.opts.mode == "error":
-                raise ConfigError(
-                    f"plugin 'delta' ({self.section}): the table {self.root} already exists "
-                    "and mode is 'error'",
-                    hint='use mode = "append" or "overwrite", or another path',
+        table = (
+            dl.DeltaTable(str(self.root)) if dl.DeltaTable.is_deltatable(str(self.root)) else None
+        )
+        if table is not None and self.opts.mode == "append":
+            parts = table.metadata().partition_columns
+            if list(parts) != list(self.opts.partition_by):
+                raise self.error(
+                    f"the table {self.root} is partitioned by {list(parts)}, the pipeline says "
+                    f"{list(self.opts.partition_by)}",
+                    hint='partition_by must match the table; use mode = "overwrite" to change it',
                 )
-            current = pa.schema(self.table.schema().to_arrow()) if self.table is not None else None
-            self.schema_plan = plan_schema(
-                self.root,
-                schema,
-                mode=self.opts.mode,
-                plugin="delta",
-                section=self.section,
-                current=current,
-            )
-            if self.table is not None and self.opts.mode == "append":
-                parts = self.table.metadata().partition_columns
-                if list(parts) != list(self.opts.partition_by):
-                    raise ConfigError(
-                        f"plugin 'delta' ({self.section}): the table {self.root} is partitioned "
-                        f"by {list(parts)}, the pipeline says {list(self.opts.partition_by)}",
-                        hint='partition_by must match the table; use mode = "overwrite" to '
-                        "change it",
-                    )
-            self.seen = self._existing_ids() if self.opts.mode == "append" else set()
-            self.staging = self.dataset.staging(run.run_id)
-            self.staging.mkdir(parents=True, exist_ok=True)
-        except BaseException:
-            self.dataset.release_lock()
-            raise
+        self.staging = self.layout.staging(run.run_id)
+        self.staging.mkdir(parents=True, exist_ok=True)
         self.staged = self.staging / "articles.staged"
         self.writer = pq.ParquetWriter(self.staged, schema, compression="zstd")
-        self.rows = 0
-        self.adopted: list[tuple[Path, Any]] = []
+        self.files = [self.staged]
 
-    def _existing_ids(self) -> set[str]:
-        if self.table is None:
-            return set()
-        # to_pyarrow_table, not to_pyarrow_dataset: the latter aborts the interpreter at exit
-        # (deltalake 1.6, "terminate called without an active exception")
-        ids = self.table.to_pyarrow_table(columns=["id"])
-        return set(ids.column("id").to_pylist())
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch)
 
-    def _dedup(self, ids: pa.Array) -> list[bool] | None:
-        """True for new ids (not in the table, not earlier in the run); None: all are new."""
-        return first_seen(ids.to_pylist(), self.seen)
+    def prepare(self, summary) -> dict[str, Any]:
+        self.writer.close()
+        for path in self.files:
+            fsync_file(path)
+        metadata = {
+            "etl.run_id": self.run.run_id,
+            "etl.written": str(summary.get("written", 0)),
+            "etl.duplicates": str(summary.get("duplicates", 0)),
+            "etl.rejected": str(summary.get("rejected", 0)),
+            "etl.read": str(summary.get("read", 0)),
+            "etl.schema_change": summary.get("schema_change") or "",
+        }
+        return {
+            "files": [self.layout.relative(p) for p in self.files],
+            "metadata": metadata,
+            "mode": self.opts.mode,
+        }
 
-    def write(self, batch: pa.RecordBatch) -> WriteResult:
-        keep = self._dedup(batch.column("id"))
-        kept = None if keep is None else pa.array(keep, pa.bool_())
-        if kept is not None:
-            batch = batch.filter(kept)
-        if batch.num_rows:
-            self.writer.write_batch(batch)
-            self.rows += batch.num_rows
-        duplicates = (len(keep) - batch.num_rows) if kept is not None else 0
-        return WriteResult(written=batch.num_rows, duplicates=duplicates, kept=kept)
-
-    def commit(self, rejects: pa.Table, manifest: dict[str, Any]) -> None:
+    def commit(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One Delta commit of the staged files, unless the log already has this run's."""
         dl = _deltalake()
+        run_id = payload["metadata"]["etl.run_id"]
+        root = str(self.root)
+        if dl.DeltaTable.is_deltatable(root):
+            for entry in dl.DeltaTable(root).history():
+                if entry.get("etl.run_id") == run_id:  # committed before a crash
+                    return {"delta_version": entry.get("version")}
+        files = [self.layout.inside(rel) for rel in payload["files"]]
+        schema = pq.read_schema(files[0])
+        mode = "overwrite" if payload.get("mode") == "overwrite" else "append"
+        schema_mode = None
+        if dl.DeltaTable.is_deltatable(root):
+            schema_mode = "overwrite" if mode == "overwrite" else "merge"
+        reader = pa.RecordBatchReader.from_batches(schema, _batches(files, schema))
         try:
-            self.writer.close()
-            summary = manifest.get("summary", {})
-            metadata = {
-                "etl.run_id": self.run.run_id,
-                "etl.written": str(summary.get("written", self.rows)),
-                "etl.duplicates": str(summary.get("duplicates", 0)),
-                "etl.rejected": str(summary.get("rejected", 0)),
-                "etl.read": str(summary.get("read", 0)),
-                "etl.schema_change": self.schema_plan.change or "",
-            }
-            reader = pa.RecordBatchReader.from_batches(self.schema, self._staged_batches())
-            mode = "overwrite" if self.opts.mode == "overwrite" else "append"
-            schema_mode = None
-            if self.table is not None:
-                schema_mode = "overwrite" if mode == "overwrite" else "merge"
-            try:
-                dl.write_deltalake(
-                    str(self.root),
-                    reader,
-                    mode=mode,
-                    partition_by=self.opts.partition_by or None,
-                    schema_mode=schema_mode,
-                    target_file_size=self.opts.target_file_size,
-                    commit_properties=dl.CommitProperties(custom_metadata=metadata),
-                )
-            except Exception as exc:
-                raise RunError(
-                    f"plugin 'delta' ({self.section}): the Delta commit to {self.root} failed: "
-                    f"{type(exc).__name__}: {exc}; nothing of this run was committed"
-                ) from exc
-            # the run is committed; its rejects and manifest go beside the table
-            version = dl.DeltaTable(str(self.root)).version()
-            if rejects.num_rows:
-                self.dataset.rejects_dir.mkdir(parents=True, exist_ok=True)
-                final = self.dataset.rejects_dir / f"{self.run.run_id}{REJECTS_SUFFIX}"
-                tmp = self.staging / "rejects.staged"
-                pq.write_table(rejects, tmp, compression="zstd")
-                os.replace(tmp, final)
-            # the schema history beside the table (the Delta log holds the schema itself)
-            from etl.evolution import schema_document, schema_path
-
-            write_json_atomic(
-                schema_path(self.root), schema_document(self.schema_plan, self.run.run_id)
+            dl.write_deltalake(
+                root,
+                reader,
+                mode=mode,
+                partition_by=self.opts.partition_by or None,
+                schema_mode=schema_mode,
+                target_file_size=self.opts.target_file_size,
+                commit_properties=dl.CommitProperties(custom_metadata=payload["metadata"]),
             )
-            self.dataset.runs_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(
-                self.dataset.runs_dir / f"{self.run.run_id}.json",
-                {**manifest, "dataset": str(self.root), "delta_version": version},
-            )
-            shutil.rmtree(self.staging, ignore_errors=True)
-        finally:
-            self.dataset.release_lock()
+        except Exception as exc:
+            raise RunError(
+                f"plugin 'delta' ({self.section}): the Delta commit to {self.root} failed: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"fix the cause, then run `etl recover {self.root}` or the pipeline again",
+            ) from exc
+        return {"delta_version": dl.DeltaTable(root).version()}
 
-    def _staged_batches(self):
-        """The run's articles: this process's staged file, then the workers' in unit order."""
-        parts = [(self.staged, None), *self.adopted]
-        for path, mask in parts:
-            source = pq.ParquetFile(path)
-            offset = 0
-            try:
-                for batch in source.iter_batches(batch_size=65536):
-                    if mask is not None:
-                        part = mask[offset : offset + batch.num_rows]
-                        offset += batch.num_rows
-                        batch = batch.filter(pa.array(part))
-                    if batch.num_rows:
-                        yield batch.cast(self.schema) if batch.schema != self.schema else batch
-            finally:
-                source.close()
-
-    # files staged by workers (the processes and dask executors)
+    # files written by workers (the processes and dask executors)
 
     def worker_writer(self, run, schema: pa.Schema, worker: str):
         """A writer for one worker task: stages Parquet files that :meth:`adopt` takes in."""
-        from types import SimpleNamespace
+        from etl.builtin.parquet import ParquetSink, ParquetWorkerWriter
 
-        from etl.builtin.parquet import WorkerWriter
-
-        staging = SimpleNamespace(
-            opts=SimpleNamespace(
-                compression="zstd",
-                compression_level=None,
-                row_group_size=65536,
-                max_rows_per_file=1 << 62,
-                partition_by=[],  # the Delta commit partitions; staged files keep every column
-            ),
-            dataset=self.dataset,
+        # the Delta commit partitions; staged files keep every column, in one file per task
+        staging = ParquetSink(
+            {"path": self.opts.path, "max_rows_per_file": 1 << 62}, section=self.section
         )
-        return WorkerWriter(staging, run, schema, worker)
+        return ParquetWorkerWriter(staging, run, schema, worker)
 
-    def adopt(self, files) -> dict[int, int]:
-        """Take workers' staged files into this run's commit, dropping ids seen before.
-
-        Called in the order of the work units, so the first occurrence of an id wins as in
-        one process. Returns the rows dropped as duplicates per unit index.
-        """
-        import numpy as np
-
-        dropped: dict[int, int] = {}
-        for item in files:
-            path = self.root / item.staged
-            new = self._dedup(pq.read_table(path, columns=["id"]).column("id"))
-            if new is None:
-                self.adopted.append((path, None))
-                continue
-            keep = np.asarray(new)
-            units = np.repeat(
-                np.asarray(item.input_values, dtype=np.int64),
-                np.asarray(item.input_lengths, dtype=np.int64),
-            )
-            counts = np.bincount(units[~keep])
-            for index in np.flatnonzero(counts):
-                dropped[int(index)] = dropped.get(int(index), 0) + int(counts[index])
-            if keep.any():
-                self.adopted.append((path, keep))
-        return dropped
+    def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
+        """Take workers' files into this run's commit; rows the framework found to be
+        duplicates are dropped by rewriting the file."""
+        for item, mask in zip(files, keep, strict=True):
+            path = self.root / item.path
+            if mask is not None:
+                if not mask.any():
+                    path.unlink(missing_ok=True)
+                    continue
+                table = pq.read_table(path).filter(pa.array(mask))
+                kept = path.with_name(path.name + "-kept.staged")
+                pq.write_table(table, kept, compression="zstd")
+                path.unlink()
+                path = kept
+            self.files.append(path)
 
     def abort(self) -> None:
-        try:
+        if self.writer is not None:
             with contextlib.suppress(Exception):
                 self.writer.close()
-            shutil.rmtree(
-                getattr(self, "staging", self.dataset.staging_root / "-"), ignore_errors=True
-            )
+        with contextlib.suppress(Exception):
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _batches(files: list[Path], schema: pa.Schema):
+    """The run's articles, file by file, as the first file's schema."""
+    for path in files:
+        source = pq.ParquetFile(path)
+        try:
+            for batch in source.iter_batches(batch_size=65536):
+                if batch.num_rows:
+                    yield batch.cast(schema) if batch.schema != schema else batch
         finally:
-            self.dataset.release_lock()
+            source.close()
 
 
 def commits(path: str | Path) -> list[dict[str, Any]]:

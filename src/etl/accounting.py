@@ -1,8 +1,10 @@
 """A run's account of its inputs: one row per input, kept as Arrow columns.
 
-The runner builds it from the streamer's counts (numpy arrays and counters indexed by work
-unit) without a Python object per input, the sink commits it beside the run's manifest as
-``_etl/runs/<run>.inputs.pq`` and keeps the remembered rows as the dataset's inputs memory.
+Every count of a run lives here: :class:`Totals` (what the sink was given, per unit) and the
+streamer's :class:`~etl.stream.StreamStats` (what sources and transforms did, per unit) become
+one table with :func:`input_rows`, without a Python object per input. The store commits it
+beside the run's manifest as ``_etl/runs/<run>.inputs.pq`` and keeps the remembered rows as
+the dataset's inputs memory.
 At 100k inputs a list of dicts cost a third of a second to build, as long again to encode
 as JSON, and 150 MB at commit; the columns cost a few milliseconds and a few MB.
 
@@ -12,7 +14,9 @@ it (tests, hooks), built only when someone does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
@@ -35,6 +39,7 @@ INPUTS_SCHEMA = pa.schema(
         pa.field("content_hash", pa.string()),
         pa.field("key", pa.string()),
         pa.field("remembered", pa.bool_()),
+        pa.field("fingerprint", pa.string()),
     ]
 )
 
@@ -94,3 +99,127 @@ def counts_array(counts: Mapping[int, int] | np.ndarray, n: int) -> np.ndarray:
         inside = index < n
         out[index[inside]] = values[inside]
     return out
+
+
+@dataclass
+class Totals:
+    """What the driver handed the sink: rows written and duplicates dropped, per unit."""
+
+    inputs: int = 0
+    written: int = 0
+    duplicates: int = 0
+    #: per unit index: rows written, and rows dropped as duplicates (grown as needed)
+    unit_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    unit_duplicates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def _grow(self, n: int) -> None:
+        if n > len(self.unit_written):
+            size = max(n, 2 * len(self.unit_written))
+            written = np.zeros(size, np.int64)
+            written[: len(self.unit_written)] = self.unit_written
+            duplicates = np.zeros(size, np.int64)
+            duplicates[: len(self.unit_duplicates)] = self.unit_duplicates
+            self.unit_written, self.unit_duplicates = written, duplicates
+
+    def add(self, units: np.ndarray, kept: np.ndarray | None) -> None:
+        """Count a batch: ``units`` is each row's unit index, ``kept`` the rows written
+        (None: all of them); the others were duplicates."""
+        if not len(units):
+            return
+        counts = np.bincount(units)
+        kept_counts = counts if kept is None else np.bincount(units[kept], minlength=len(counts))
+        self._grow(len(counts))
+        self.unit_written[: len(counts)] += kept_counts
+        self.unit_duplicates[: len(counts)] += counts - kept_counts
+        written = int(kept_counts.sum())
+        self.written += written
+        self.duplicates += len(units) - written
+
+    def count_duplicates(self, units: np.ndarray) -> None:
+        """Move rows counted as written to duplicates: ``units`` holds the unit index of
+        each such row (the driver found their ids again)."""
+        if not len(units):
+            return
+        counts = np.bincount(units)
+        self._grow(len(counts))
+        self.unit_written[: len(counts)] -= counts
+        self.unit_duplicates[: len(counts)] += counts
+        self.written -= len(units)
+        self.duplicates += len(units)
+
+    def merge(self, other: Totals) -> None:
+        """Add another account (a worker's, for other units) to this one."""
+        self.inputs += other.inputs
+        self.written += other.written
+        self.duplicates += other.duplicates
+        n = len(other.unit_written)
+        self._grow(n)
+        self.unit_written[:n] += other.unit_written
+        self.unit_duplicates[:n] += other.unit_duplicates
+
+
+def input_rows(
+    units: Sequence[Any], source_names: list[str], stats: Any, totals: Totals
+) -> InputRows:
+    """One row per work unit: what it gave and where each record went, as columns.
+
+    Args:
+        units: the run's work units, by index.
+        source_names: the name of each ``[[sources]]`` entry.
+        stats: the merged :class:`~etl.stream.StreamStats`.
+        totals: the driver's :class:`Totals`.
+    """
+    n = len(units)
+    read = counts_array(stats.read, n)
+    rejected = counts_array(stats.rejected, n)
+    complete = np.ones(n, bool)
+    if stats.retry:
+        complete[[i for i in stats.retry if i < n]] = False
+    digests = stats.digests
+    names = pa.array(source_names, pa.string())
+    source_index = np.fromiter((u.source_index for u in units), np.int32, count=n)
+    columns = {
+        "input": _strings([u.key for u in units]),
+        "source": names.take(pa.array(source_index)),
+        "size": pa.array([u.input.size for u in units], pa.int64()),
+        "mtime": pa.array([u.input.mtime for u in units], pa.float64()),
+        # what the input gave: articles read plus records the source rejected;
+        # records = written + duplicates + dropped + rejected (docs/reliability.md)
+        "records": read + rejected - counts_array(stats.rows_rejected, n),
+        "read": read,
+        "written": counts_array(totals.unit_written, n),
+        "duplicates": counts_array(totals.unit_duplicates, n),
+        "dropped": counts_array(stats.dropped, n),
+        "rejected": rejected,
+        "complete": complete,
+        "content_hash": pa.array([digests.get(i) for i in range(n)], pa.string())
+        if digests
+        else pa.nulls(n, pa.string()),
+        "key": pa.nulls(n, pa.string()),
+        "remembered": np.zeros(n, bool),
+        "fingerprint": pa.array([u.input.fingerprint for u in units], pa.string()),
+    }
+    return InputRows(pa.table(columns, schema=INPUTS_SCHEMA))
+
+
+def _strings(values: list[str]) -> pa.Array:
+    """Input names as a column; undecodable bytes of odd file names shown as the rejects
+    table shows them (the key digest still names the exact input)."""
+    try:
+        return pa.array(values, pa.string())
+    except (UnicodeError, pa.ArrowException):
+        return pa.array([printable(v) for v in values], pa.string())
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: Any) -> Any:
+    """A string that encodes as UTF-8: undecodable bytes of a file name (surrogateescape)
+    and other lone surrogates become one U+FFFD each."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # other lone surrogates (a "\ud800" escape in JSON)
+            return _LONE_SURROGATE.sub("\ufffd", value)
+    return value

@@ -114,7 +114,7 @@ def run(
 ) -> None:
     """Run a pipeline file."""
     from etl.config import load_pipeline
-    from etl.runner import build_plan, run_plan
+    from etl.run import build_plan, run_plan
 
     pipe = load_pipeline(pipeline, list(overrides))
     plan = build_plan(pipe, full=full, disable=disable)
@@ -126,7 +126,7 @@ def run(
             click.echo(f"  {pipe.redact(unit.key)}")
         if len(plan.units) > 20:
             click.echo(f"  ... and {len(plan.units) - 20} more")
-        out = pipe.redact(str(getattr(plan.sink.opts, "path", plan.sink.name)))
+        out = plan.target()
         click.echo(f"output: {out} (nothing written)")
         return
     # this process runs one pipeline: the plan's objects (a work unit per input) live to
@@ -144,7 +144,7 @@ def run(
 
 
 def _print_summary(s: dict[str, Any], plan: Any) -> None:
-    out = plan.pipeline.redact(str(getattr(plan.sink.opts, "path", plan.sink.name)))
+    out = plan.target()
     lines = [
         f"run {s['run_id']} committed",
         f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged",
@@ -172,7 +172,8 @@ def validate(
 ) -> None:
     """Check a pipeline file without running it: plugins, options, paths."""
     from etl.config import load_pipeline
-    from etl.runner import build_plan
+    from etl.plugin import capabilities
+    from etl.run.plan import build_plan, scale_out
 
     pipe = load_pipeline(pipeline, list(overrides))
     plan = build_plan(pipe, disable=disable)
@@ -181,7 +182,11 @@ def validate(
         click.echo(f"  imports   {', '.join(pipe.plugins)} (from plugins = [...])")
     for p in plan.plugins():
         supplier = f"{type(p).supplier} {type(p).supplier_version}".strip()
-        click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]")
+        able = capabilities(p)
+        extra = f"  ({', '.join(able)})" if able else ""
+        click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]{extra}")
+    click.echo(f"  state     {plan.sink.location() or '(temporary: this run only)'}")
+    click.echo(f"  workers   {scale_out(plan)}")
     click.echo(f"  inputs    {len(plan.units)}")
 
 
@@ -285,16 +290,9 @@ def report(dataset: str, output: str, titles: int, verbose: int, disable: tuple[
 @command_options
 def recover(dataset: str, verbose: int, disable: tuple[str, ...]) -> None:
     """Finish or roll back a run that died while committing into DATASET."""
-    from pathlib import Path
+    from etl.run.recover import recover_store
 
-    from etl.dataset import Dataset
-
-    ds = Dataset(Path(dataset))
-    ds.acquire_lock("recover")
-    try:
-        done = ds.recover()
-    finally:
-        ds.release_lock()
+    done = recover_store(dataset, disable)
     if not done:
         click.echo(f"{dataset}: nothing to recover")
     for run_id, what in done:

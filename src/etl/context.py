@@ -73,7 +73,7 @@ class Context:
         self.input = input
         self.rejects: list[dict[str, Any]] = []
         self.counters: Counter[str] = Counter()
-        #: content hash (etl.dataset.content_hash) of an input's raw bytes, by input key, when the source had them in
+        #: content hash (etl.store.content_hash) of an input's raw bytes, by input key, when the source had them in
         #: memory anyway: the sink remembers inputs without reading them a second time
         self.digests: dict[str, str] = {}
 

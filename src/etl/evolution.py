@@ -107,7 +107,7 @@ def _files_schema(root: Path) -> pa.Schema | None:
     ``schema.json``; partition columns read as strings, as hive readers see them."""
     import pyarrow.parquet as pq
 
-    from etl.dataset import Dataset
+    from etl.store import Store as Dataset
 
     files = Dataset(Path(root)).data_files()
     if not files:
@@ -243,7 +243,7 @@ def stage_schema(root: Path, staging: Path, plan: SchemaPlan, run_id: str) -> li
     run's COMMIT.json with the data files, so the schema is replaced atomically with them and
     rolled forward with them after a crash.
     """
-    from etl.dataset import write_json_atomic
+    from etl.store import write_json_atomic
 
     staged = staging / "schema.json.staged"
     write_json_atomic(staged, schema_document(plan, run_id))

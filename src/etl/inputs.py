@@ -237,7 +237,25 @@ def _expand_fsspec(
         mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
         if not isinstance(mtime, (int, float)):
             mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else None
-        yield InputRef(fs.unstrip_protocol(name), info.get("size"), mtime)
+        fingerprint = object_fingerprint(info, mtime)
+        yield InputRef(fs.unstrip_protocol(name), info.get("size"), mtime, fingerprint)
+
+
+#: listing keys that name an object's version, most specific first (S3, GCS, Azure, others)
+_VERSION_KEYS = ("VersionId", "version_id", "generation", "ETag", "etag", "md5Hash", "checksum")
+
+
+def object_fingerprint(info: dict[str, Any], mtime: float | None) -> str | None:
+    """What an object store's listing says about an object's version (no read needed):
+    its version id or ETag, else its modification time, with its size; None without them."""
+    size = info.get("size")
+    for key in _VERSION_KEYS:
+        value = info.get(key)
+        if value:
+            return f"{key}:{str(value).strip(chr(34))}:{size}"
+    if mtime is not None and size is not None:
+        return f"mtime:{mtime!r}:{size}"
+    return None
 
 
 def _find(fs: Any, directory: str, include: Sequence[str]) -> list[tuple[str, dict]]:

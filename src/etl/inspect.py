@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from etl.dataset import Dataset
 from etl.errors import ConfigError
+from etl.store import Store as Dataset
 
 
 def committed_files(root: Path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from etl.context import Context
+    from etl.executors.api import Job
+    from etl.stream import StreamStats
 
 _MISSING = object()
 
@@ -201,17 +203,26 @@ def validate_options(
 
 @dataclass(frozen=True, slots=True)
 class InputRef:
-    """One input that a work unit reads: a file or a URL.
+    """One input that a work unit reads: a file, a URL, an object, a slice of a table.
+
+    The framework's store remembers each input it ingested and skips it on the next append
+    run while it is unchanged. "Unchanged" is decided from the ``fingerprint`` when the
+    source gives one; else from ``size`` and ``mtime`` (and, when only the mtime moved, a
+    hash of the file's bytes); an input with none of them is read on every run.
 
     Args:
-        key: the path or URL; rejects name it as their ``input``.
+        key: the path, URL or any stable name; rejects name it as their ``input``.
         size: bytes, when known without reading.
         mtime: modification time (seconds since the epoch), when known.
+        fingerprint: a string that changes whenever the input's content may have changed
+            (an ETag or version id, a content hash, a database's max rowid and row count).
+            Cheap to compute at listing time; never read the whole input for it.
     """
 
     key: str
     size: int | None = None
     mtime: float | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +266,23 @@ class Source(Plugin):
         raise NotImplementedError
 
 
+class ReadsMany:
+    """Capability of a source: read several small units in one call.
+
+    Declare it by subclassing (``class MySource(Source, ReadsMany)``). The streamer then
+    hands the source up to a batch of consecutive units at once, so per-batch work (compute
+    kernels, hashing) runs once per batch and not once per small file. If the call raises,
+    the units are read again one by one with ``read``, so an error rejects its own unit only.
+    """
+
+    def read_many(
+        self, units: Sequence[WorkUnit], ctx: Context
+    ) -> tuple[pa.RecordBatch, Sequence[int]]:
+        """The articles of ``units`` and, for each row, the position in ``units`` it came
+        from. Rejects name their unit (``ctx.reject(..., input=unit.key)``)."""
+        raise NotImplementedError
+
+
 class Transform(Plugin):
     """Maps an article batch to an article batch.
 
@@ -280,13 +308,12 @@ class Transform(Plugin):
 
 @dataclass
 class WriteResult:
-    """What a sink did with one batch.
+    """What a sink did with one batch (returning one from ``write`` is optional).
 
     Args:
         written: rows it will commit.
-        duplicates: rows it skipped because their id was already present.
-        kept: a boolean mask over the batch's rows, True for the rows written (None: all
-            rows were written); the runner uses it to account for every input.
+        duplicates: kept for older sinks; the framework removes duplicate ids itself.
+        kept: kept for older sinks; ignored.
     """
 
     written: int = 0
@@ -295,36 +322,153 @@ class WriteResult:
 
 
 class Sink(Plugin):
-    """Writes batches and commits them once, atomically, at the end of the run."""
+    """Writes a run's articles and takes part in its atomic commit.
+
+    The framework owns the dataset's state, in a store at :meth:`location`: the writer lock,
+    the inputs memory (incremental re-runs), the id index (exactly-once), the rejects table,
+    run manifests and schema history. A sink only writes its data and joins the commit:
+
+    1. ``open(run, schema)``, then ``write(batch)`` for each batch: every row is new (the
+       framework drops ids the dataset or this run already holds before the sink sees them);
+    2. ``prepare(summary)`` stages everything durably and returns a JSON-able payload;
+    3. the store writes its commit point (with that payload), then calls ``commit(payload)``,
+       which makes the data visible at once. ``commit`` must be idempotent: after a crash,
+       the next run calls it again, with the same payload, on a sink built from the same
+       options and never opened. What it returns (a dict, or None) is added to the run's
+       manifest (the delta sink records its table version);
+    4. on any failure before the commit point, ``abort()`` drops what was staged.
+
+    A sink that can take files written by worker processes implements :class:`WorkerFiles`
+    as well; every other sink runs under every executor, with the driver writing the
+    workers' batches.
+    """
 
     kind: ClassVar[str] = "sink"
+
+    def location(self) -> str | None:
+        """Where the framework keeps this dataset's state (``<location>/_etl/``).
+
+        Default: the sink's ``path`` option plus ``.etl`` when it declares one (a sink
+        writing ``news.duckdb`` keeps its state in ``news.duckdb.etl/``); None keeps the state
+        in a temporary folder for this run only (no incremental re-runs, no dedup across runs).
+        """
+        path = vars(self.opts).get("path")
+        return f"{path}.etl" if isinstance(path, str) and path else None
+
+    def mode(self) -> str:
+        """``append`` (keep what is there, skip known ids and unchanged inputs), ``overwrite``
+        (replace the dataset at commit) or ``error`` (refuse an existing dataset).
+
+        Default: the sink's ``mode`` option when it declares one, else ``append``.
+        """
+        mode = vars(self.opts).get("mode")
+        return mode if mode in ("append", "overwrite", "error") else "append"
 
     def open(self, run: Any, schema: pa.Schema) -> None:
         """Prepare to receive batches of ``schema`` for the run ``run`` (a RunInfo)."""
         raise NotImplementedError
 
-    def write(self, batch: pa.RecordBatch) -> WriteResult:
+    def write(self, batch: pa.RecordBatch) -> WriteResult | None:
+        """Stage one batch of new articles (at most ``run.batch_size`` rows)."""
         raise NotImplementedError
 
-    def commit(self, rejects: pa.Table, manifest: dict[str, Any]) -> None:
-        """Make everything written visible at once, with the run's rejects and manifest."""
+    def prepare(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """Stage everything durably; return what :meth:`commit` needs (JSON-able).
+
+        ``summary`` holds the run's counts (``run_id``, ``read``, ``written``,
+        ``duplicates``, ``dropped``, ``rejected``) and ``schema_change`` (None, "created",
+        "added", "widened"...), for a sink that records them in its own log.
+        """
+        return {}
+
+    def commit(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Make the run's data visible at once. Idempotent: may run again after a crash.
+
+        Returns keys to add to the run's manifest, or None.
+        """
         raise NotImplementedError
 
     def abort(self) -> None:
-        """Drop everything written by this run; the dataset stays as it was."""
+        """Drop everything this run staged; the dataset stays as it was."""
         raise NotImplementedError
 
 
+@dataclass
+class StagedFile:
+    """A file a worker wrote for the driver's sink to adopt (plain data, picklable).
+
+    Args:
+        path: where it is, in the sink's terms (e.g. relative to the dataset folder).
+        rows: rows it holds.
+        ids: the article id of each row, in order (the framework decides duplicates).
+        input_values, input_lengths: the unit index of each row, run-length encoded.
+        extra: anything else the sink needs to adopt it (a partition folder...).
+    """
+
+    path: str
+    rows: int
+    ids: list[str]
+    input_values: list[int]
+    input_lengths: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WorkerWriter:
+    """Writes one worker task's articles into files for the driver's sink to adopt."""
+
+    def write(self, batch: pa.RecordBatch, units: Any) -> None:
+        """Write a batch of new articles; ``units`` is each row's unit index (numpy int32)."""
+        raise NotImplementedError
+
+    def close(self) -> list[StagedFile]:
+        """Finish every file; return them in the order written."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Delete this task's files."""
+        raise NotImplementedError
+
+
+class WorkerFiles:
+    """Capability of a sink: take files written by worker processes or Dask workers.
+
+    Declare it by subclassing (``class MySink(Sink, WorkerFiles)``); ``etl validate`` shows
+    it, and the ``processes`` and ``dask`` executors then let workers write files instead
+    of shipping batches to the driver.
+    """
+
+    def worker_writer(self, run: Any, schema: pa.Schema, worker: str) -> WorkerWriter:
+        """A writer for one worker task, on a sink built from the same options, never opened.
+
+        ``worker`` is a name unique to the task (use it in file names).
+        """
+        raise NotImplementedError
+
+    def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
+        """Take workers' files into this run's commit, in unit order (on the opened sink).
+
+        ``keep[i]`` is None to take file ``i`` whole, or a numpy bool mask of the rows to
+        keep (the framework found the others to be duplicates); a file whose mask keeps no
+        row is dropped.
+        """
+        raise NotImplementedError
+
+
+def capabilities(plugin: Plugin) -> list[str]:
+    """The declared capabilities of a plugin, by name (``etl validate`` shows them)."""
+    return ["worker-files"] if isinstance(plugin, WorkerFiles) else []
+
+
 class Executor(Plugin):
-    """Runs the work units of a plan through sources and transforms into the sink."""
+    """Runs the work units of a job through sources and transforms into the sink."""
 
     kind: ClassVar[str] = "executor"
 
-    def execute(self, plan: Any) -> tuple[Any, Any]:
-        """Run ``plan.units`` through sources and transforms into ``plan.sink``.
+    def execute(self, job: Job) -> StreamStats:
+        """Run ``job.units``: stream them here, or on workers, handing results to the job.
 
-        Returns the merged :class:`~etl.stream.StreamStats` and the driver's
-        :class:`~etl.runner.Totals`; the runner commits afterwards.
+        Returns the merged :class:`~etl.stream.StreamStats` of every unit; the job keeps the
+        written counts and the framework commits afterwards. See :class:`etl.executors.api.Job`.
         """
         raise NotImplementedError
 

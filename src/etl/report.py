@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from etl.dataset import Dataset
 from etl.errors import ConfigError, MissingDependency
+from etl.store import Store as Dataset
 
 _COLUMNS = (
     "run_id",

@@ -20,6 +20,7 @@ import pyarrow as pa
 from etl import log
 from etl.context import Context
 from etl.errors import PluginError, RunError
+from etl.plugin import ReadsMany
 from etl.schema import ARTICLE_SCHEMA, conform
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ class Streamer:
         chunk: list[tuple[int, WorkUnit]] = []
         chunk_bytes = 0
         chunk_source = -1
-        many = [getattr(source, "read_many", None) is not None for source in self.sources]
+        many = [isinstance(source, ReadsMany) for source in self.sources]
         batch_size = self.run.batch_size
         for index, unit in units:
             source_index = unit.source_index
@@ -286,38 +287,45 @@ class Streamer:
             yield from self.read_many(chunk)
 
     def joined(self, units: Iterable[tuple[int, WorkUnit]]) -> Iterator[pa.RecordBatch]:
-        """Batches of the given units, small ones joined up to the run's batch size."""
+        """Batches of the given units: small ones joined, large ones cut, each of at most
+        the run's batch size rows (the last may be smaller)."""
         target = self.run.batch_size
         pending: list[pa.RecordBatch] = []
         rows = 0
         for batch in self._read(units):
-            if not pending and batch.num_rows >= target:
+            if not pending and batch.num_rows == target:
                 yield batch
                 continue
             pending.append(batch)
             rows += batch.num_rows
             if rows >= target:
-                yield _concat(pending)
-                pending, rows = [], 0
-        if pending:
+                joined = _concat(pending)
+                offset = 0
+                while rows - offset >= target:
+                    yield joined.slice(offset, target)
+                    offset += target
+                pending = [joined.slice(offset)] if offset < rows else []
+                rows -= offset
+        if pending and rows:
             yield _concat(pending)
 
     # transforming
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """``batch`` through every transform; a transform that raises rejects the batch's rows."""
+        """``batch`` through every transform.
+
+        A transform that raises is called again on halves of the batch, down to single
+        articles, so only the articles it fails on are rejected: which articles end as rows
+        does not depend on how batches were cut (it differs between executors). Those
+        rejects come from code, not data: their inputs are read again next run.
+        """
         inputs = batch.column(INPUT_COLUMN)
         for stage, (transform, ctx) in enumerate(
             zip(self.transforms, self._transform_ctx, strict=True), 1
         ):
             n_in = batch.num_rows
             batch = _with_declared(batch, self._stages[stage])
-            try:
-                out = transform.process(batch, ctx)
-            except Exception as exc:
-                self._plugin_error(transform, exc, "")
-                self._reject_rows(batch, transform, ctx, error_line(exc))
-                out = batch.slice(0, 0)
+            out = self._process(transform, ctx, batch, self._stages[stage])
             self._collect(ctx, None)
             if not isinstance(out, pa.RecordBatch):
                 raise PluginError(
@@ -343,6 +351,26 @@ class Streamer:
         self._count_dropped(inputs, batch.column(INPUT_COLUMN))
         final = self.schema.append(pa.field(INPUT_COLUMN, pa.int32()))
         return batch if batch.schema.equals(final) else conform(batch, final)
+
+    def _process(
+        self, transform: Transform, ctx: Context, batch: pa.RecordBatch, declared: pa.Schema
+    ) -> Any:
+        """``transform.process(batch)``; on an exception, the halves, down to single rows."""
+        try:
+            return transform.process(batch, ctx)
+        except Exception as exc:
+            self._plugin_error(transform, exc, "")
+            if batch.num_rows <= 1:
+                self._reject_rows(batch, transform, ctx, error_line(exc))
+                return batch.slice(0, 0)
+        half = batch.num_rows // 2
+        parts = []
+        for piece in (batch.slice(0, half), batch.slice(half)):
+            out = self._process(transform, ctx, piece, declared)
+            if not isinstance(out, pa.RecordBatch) or INPUT_COLUMN not in out.schema.names:
+                return out  # the caller reports what is wrong with it
+            parts.append(self._check_schema(transform, out, declared))
+        return _concat(parts)
 
     def _check_schema(
         self, transform: Transform, out: pa.RecordBatch, declared: pa.Schema
@@ -376,6 +404,7 @@ class Streamer:
             self.stats.rejected[int(index)] += int(units[index])
             self.stats.rows_rejected[int(index)] += int(units[index])
             self._rejected_rows[int(index)] += int(units[index])
+            self.stats.retry.add(int(index))
 
     def _count_dropped(self, before: pa.Array, after: pa.Array) -> None:
         b = np.bincount(before.to_numpy(zero_copy_only=False))

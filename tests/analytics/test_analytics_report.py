@@ -87,7 +87,7 @@ def test_report_on_partitioned_dataset(datasets, tmp_path):
     page = out.read_text(encoding="utf-8")
     langs = open_dataset(datasets["parted"]).to_table(columns=["language"]).column("language")
     for row in pc.value_counts(langs).to_pylist():
-        assert f"<td>{row['values']}</td><td class=\"n\">{row['counts']:,}</td>" in page
+        assert f'<td>{row["values"]}</td><td class="n">{row["counts"]:,}</td>' in page
 
 
 def test_report_names_missing_matplotlib(datasets, tmp_path):

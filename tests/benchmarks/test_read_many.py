@@ -1,4 +1,4 @@
-"""The streamer's many-units read path (Source.read_many): accounting and its fallback."""
+"""The streamer's many-units read path (the ReadsMany capability): accounting and its fallback."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import etl
 
 
-class Picky(etl.Source):
+class Picky(etl.Source, etl.ReadsMany):
     """Text files; read_many raises on a chunk holding a file named bad*."""
 
     name = "picky"

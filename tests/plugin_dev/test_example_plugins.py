@@ -15,8 +15,8 @@ import pytest
 
 from etl.testing import run_pipeline, sample_articles
 
-pytest.importorskip("etl_sqlite_source")
-pytest.importorskip("etl_duckdb_sink")
+SqliteSource = pytest.importorskip("etl_sqlite_source").SqliteSource
+DuckdbSink = pytest.importorskip("etl_duckdb_sink").DuckdbSink
 
 #: the python transform's function: raises on articles whose title starts with "BAD"
 FUNCTIONS = """
@@ -61,6 +61,13 @@ def make_news(folder: Path) -> Path:
     return db
 
 
+def run(db: Path, out: Path, folder: Path, **kwargs):
+    """The pipeline run in-process (worker processes find the plugins installed)."""
+    return run_pipeline(
+        pipeline(db, out), plugins=[SqliteSource, DuckdbSink], tmp_path=folder, **kwargs
+    )
+
+
 def pipeline(db: Path, out: Path) -> dict:
     return {
         "sources": [
@@ -102,25 +109,20 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
     tables = {}
     for name, executor in EXECUTORS.items():
         out = tmp_path / f"{name}.duckdb"
-        result = run_pipeline(pipeline(db, out), tmp_path=tmp_path, executor=executor)
+        result = run(db, out, tmp_path, executor=executor)
         assert result.plan.executor.name == name
         summary = result.summary
         assert (summary["read"], summary["written"], summary["rejected"]) == (11, 9, 3), name
-        assert summary["rejects_by_reason"] == {
-            "transform error: ValueError: a bad title": 2,
-            "no text": 1,
-        }, name
+        assert summary["rejects_by_reason"] == {"python function error": 2, "no text": 1}, name
         rejects = sorted(
-            result.rejects.select(["reason", "location", "article_id"]).to_pylist(),
+            result.rejects.select(["reason", "location", "detail", "article_id"]).to_pylist(),
             key=lambda r: r["reason"],
         )
-        assert [r["reason"] for r in rejects] == [
-            "no text",
-            "transform error: ValueError: a bad title",
-            "transform error: ValueError: a bad title",
-        ], name
+        assert [r["reason"] for r in rejects] == ["no text", *["python function error"] * 2]
         assert rejects[0]["location"] == "rowid 7"
-        assert all(r["article_id"] for r in rejects[1:])
+        for reject in rejects[1:]:
+            assert "ValueError: a bad title" in reject["detail"], name
+            assert reject["article_id"], name
         tables[name] = committed(out)
     assert len(tables["local"]) == 9
     assert not any("BAD" in str(row) for row in tables["local"])
@@ -129,7 +131,7 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
 
     # a re-run skips every unit: their fingerprints are the ones remembered
     out = tmp_path / "local.duckdb"
-    again = run_pipeline(pipeline(db, out), tmp_path=tmp_path)
+    again = run(db, out, tmp_path)
     assert again.summary["inputs_skipped"] == 3
     assert (again.summary["read"], again.summary["written"]) == (0, 0)
     assert read_inputs(again.summary) == []
@@ -140,7 +142,7 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
     conn.execute("UPDATE news SET body = body || ' (corrected)' WHERE rowid = 6")
     conn.commit()
     conn.close()
-    edited = run_pipeline(pipeline(db, out), tmp_path=tmp_path)
+    edited = run(db, out, tmp_path)
     assert edited.summary["inputs_skipped"] == 2
     assert read_inputs(edited.summary) == ["rowid=5-8"]
     assert edited.summary["read"] == 3  # rowid 7 has no text: a reject again

@@ -274,24 +274,45 @@ class Leaky(Sink):
     """Keeps rows even when aborted (broken on purpose)."""
 
     name = "leaky"
-    options = (Option("drop_every", "int", 0, help="lose every n-th row (0: none)"),)
     store: list = []
 
     def open(self, run, schema):
         pass
 
     def write(self, batch):
-        rows = batch.to_pylist()
-        if self.opts.drop_every:
-            rows = rows[:: self.opts.drop_every]
-        Leaky.store.extend(rows)
+        Leaky.store.extend(batch.to_pylist())
         return WriteResult(written=batch.num_rows)
 
-    def commit(self, rejects, manifest):
+    def commit(self, payload):
         pass
 
     def abort(self):
         pass
+
+
+class Lossy(Sink):
+    """Stages every other row only (broken on purpose); commits each run once."""
+
+    name = "lossy"
+    store: list = []
+    runs: set = set()
+
+    def open(self, run, schema):
+        self.staged = []
+
+    def write(self, batch):
+        self.staged.extend(batch.to_pylist()[::2])
+
+    def prepare(self, summary):
+        return {"run_id": summary["run_id"]}
+
+    def commit(self, payload):
+        if payload["run_id"] not in Lossy.runs:
+            Lossy.runs.add(payload["run_id"])
+            Lossy.store.extend(getattr(self, "staged", []))
+
+    def abort(self):
+        self.staged = []
 
 
 def test_check_sink_roundtrip_catches_abort_leaks_and_lost_rows(tmp_path):
@@ -305,10 +326,18 @@ def test_check_sink_roundtrip_catches_abort_leaks_and_lost_rows(tmp_path):
     original_abort = Leaky.abort
     Leaky.abort = lambda self: Leaky.store.clear()
     try:
-        with pytest.raises(AssertionError, match="read back 3 articles, wrote 5"):
-            check_sink_roundtrip(Leaky, {"drop_every": 2}, read_back, tmp_path=tmp_path / "b")
+        # rows written straight through: seen before the commit
+        with pytest.raises(AssertionError, match="visible after prepare\\(\\), before commit"):
+            check_sink_roundtrip(Leaky, {}, read_back, tmp_path=tmp_path / "b")
     finally:
         Leaky.abort = original_abort
+
+    def read_lossy(sink):
+        return pa.Table.from_pylist(Lossy.store) if Lossy.store else None
+
+    Lossy.store, Lossy.runs = [], set()
+    with pytest.raises(AssertionError, match="holds 3 rows, expected 5"):
+        check_sink_roundtrip(Lossy, {}, read_lossy, tmp_path=tmp_path / "c")
 
 
 def test_run_sink_with_a_bad_option_is_the_plugins_config_error(etl_pm, tmp_path):

@@ -368,7 +368,7 @@ def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypat
     (d / "b.jsonl.gz").write_bytes(gzip.compress("\n".join(lines[:5]).encode()))
     calls = []
     monkeypatch.setattr(
-        "etl.builtin.parquet.file_content_hash",
+        "etl.store.memory.file_content_hash",
         lambda key, like=None: calls.append(key) or file_content_hash(key, like),
     )
     run_pipeline(

@@ -67,10 +67,13 @@ def test_near_drops_the_edited_copy():
 def test_near_mark_names_the_kept_article():
     result = run_transform("dedup", ROWS, {"method": "near", "action": "mark"}, batch_size=1)
     ids = result.table.column("id").to_pylist()
-    assert result.table.column("duplicate_of").to_pylist() == [None, None, ids[0], ids[0]]
+    # the exact copy is marked too, but a dataset holds one row per id: the framework drops
+    # it before the sink (counted as a duplicate)
+    assert result.table.column("duplicate_of").to_pylist() == [None, None, ids[0]]
+    assert result.summary["duplicates"] == 1
     # above the pair's similarity, the edited copy is no longer a duplicate
     strict = run_transform("dedup", ROWS, {"method": "near", "action": "mark", "threshold": 0.97})
-    assert strict.table.column("duplicate_of").to_pylist() == [None, None, ids[0], None]
+    assert strict.table.column("duplicate_of").to_pylist() == [None, None, None]
 
 
 def test_exact_against_an_existing_dataset(tmp_path):

@@ -37,13 +37,13 @@ from etl.builtin.records import (
     authors_from_strings,
     strip_strings,
 )
-from etl.dataset import ContentHasher
 from etl.dates import parse_dates
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
 from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs, sniff_compression
 from etl.inputs import strip_compression_suffix as _strip_compression
 from etl.plugin import Option, WorkUnit
+from etl.store import ContentHasher
 
 if TYPE_CHECKING:
     from etl.builtin.records import FieldMap

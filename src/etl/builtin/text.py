@@ -19,12 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.dataset import content_hash
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
 from etl.inputs import InputError, expand_paths, read_input_bytes, sniff_compression
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, ReadsMany, Source, WorkUnit
 from etl.schema import normalize_newlines, utf8_bytes, word_counts
+from etl.store import content_hash
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -72,7 +72,7 @@ def split_headline(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     return found, pc.if_else(pc.is_valid(found), body, text)
 
 
-class TextSource(Source):
+class TextSource(Source, ReadsMany):
     """Plain-text files, one article per file; any encoding, headline and publisher found."""
 
     name = "text"

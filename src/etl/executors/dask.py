@@ -14,28 +14,24 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import pickle
 import time
 from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import EtlError, MissingDependency, RunError
-from etl.executors.worker import (
+from etl.executors.api import (
     ChunkResult,
-    Collector,
-    build_worker_plan,
-    check_sink,
+    check_worker,
     chunk_bounds,
     chunks,
     failed,
-    make_spec,
+    open_worker,
     raise_error,
-    run_chunk,
 )
 from etl.plugin import Executor, Option
 
 if TYPE_CHECKING:
-    from etl.runner import Plan, Totals
+    from etl.executors.api import Job
     from etl.stream import StreamStats
 
 INSTALL = "'etl[dask]'"
@@ -59,7 +55,7 @@ def _preflight(
     """Run on every worker before any task: can it build the plan's plugins?"""
     where, _ = _where(dask_worker)
     try:
-        build_worker_plan(pickle.loads(spec_bytes), where)
+        check_worker(spec_bytes, where)
     except BaseException as exc:
         return failed(-1, "", exc, where).error
     return None
@@ -69,12 +65,9 @@ def _run_task(spec_bytes: bytes, number: int, units: bytes) -> ChunkResult:
     """One Dask task: a chunk of work units through source and transforms into staged files."""
     where, name = _where()
     try:
-        plan = build_worker_plan(pickle.loads(spec_bytes), where)
-        for transform in plan.transforms:
-            transform.open(plan.run)
-        result = run_chunk(plan, number, units, name)
-        for transform in plan.transforms:
-            transform.close()
+        session = open_worker(spec_bytes, where, name)
+        result = session.run_chunk(number, units)
+        session.close()
         return result
     except BaseException as exc:
         return failed(number, name, exc, where)
@@ -162,14 +155,12 @@ class DaskExecutor(Executor):
 
     # run
 
-    def execute(self, plan: Plan) -> tuple[StreamStats, Totals]:
+    def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
 
-        check_sink(plan, self.name)
-        collector = Collector(plan)
-        units = plan.units
+        units = job.units
         if not units:
-            return collector.stats, collector.totals
+            return job.stats()
         client, cluster = self._connect()
         progress = Progress(len(units))
         done_units = 0
@@ -179,13 +170,13 @@ class DaskExecutor(Executor):
             if not workers:
                 client.wait_for_workers(1, timeout=self.opts.connect_timeout)
                 workers = self._workers(client)
-            spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
+            spec_bytes = job.worker_spec()
             self._check_workers(client, spec_bytes)
             threads = sum(w.get("nthreads", 1) for w in workers.values())
             bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
             total = len(bounds)
             todo = chunks(units, bounds)
-            log.get_logger(run_id=plan.run.run_id, stage="stream").info(
+            log.get_logger(run_id=job.run.run_id, stage="stream").info(
                 "tasks starting",
                 executor=self.name,
                 scheduler=client.scheduler.address,
@@ -194,7 +185,7 @@ class DaskExecutor(Executor):
             )
             window = max(2, 2 * threads)
             seen = set(workers)
-            run_id = plan.run.run_id
+            run_id = job.run.run_id
             futures.update(self._submit(client, spec_bytes, todo, window, run_id))
             received = 0
             next_check = time.monotonic() + WATCH_INTERVAL
@@ -202,18 +193,17 @@ class DaskExecutor(Executor):
                 for future in self._finished(futures):
                     number = futures.pop(future)
                     futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
-                    collector.add(self._result(future))
+                    job.take(self._result(future))
                     received += 1
                     done_units += bounds[number][1] - bounds[number][0]
-                    progress.update(done_units, collector.totals.written)
+                    progress.update(done_units, job.written())
                 if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
                     now = set(self._workers(client))
                     gone = seen - now
                     if gone:
                         raise RunError(
                             f"dask worker {sorted(gone)[0]} left the cluster while running this "
-                            f"run's tasks; nothing was committed to "
-                            f"{getattr(plan.sink.opts, 'path', plan.sink.name)}",
+                            f"run's tasks; nothing was committed to {job.target}",
                             hint="run the pipeline again: it starts over and commits the whole "
                             'run (or set on_worker_loss = "retry" to let Dask re-run lost tasks)',
                         )
@@ -224,7 +214,7 @@ class DaskExecutor(Executor):
         except Exception as exc:
             raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
         finally:
-            progress.close(done_units, collector.totals.written)
+            progress.close(done_units, job.written())
             if futures:
                 # the run already failed; a failing cancel must not hide why
                 with contextlib.suppress(Exception):
@@ -232,8 +222,7 @@ class DaskExecutor(Executor):
             client.close()
             if cluster is not None:
                 cluster.close()
-        collector.count(self.name)
-        return collector.stats, collector.totals
+        return job.stats()
 
     def _check_workers(self, client: Any, spec_bytes: bytes) -> None:
         """Fail before any task if a worker lacks etl or a plugin of the pipeline."""

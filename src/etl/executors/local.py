@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from etl.plugin import Executor
 
 if TYPE_CHECKING:
-    from etl.runner import Plan
+    from etl.executors.api import Job
     from etl.stream import StreamStats
 
 
@@ -17,22 +17,12 @@ class LocalExecutor(Executor):
     name = "local"
     options = ()
 
-    def execute(self, plan: Plan) -> tuple[StreamStats, object]:
+    def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
-        from etl.runner import Totals, write_batch
 
-        streamer = plan.streamer()
-        totals = Totals()
-        progress = Progress(len(plan.units))
-
-        def units():
-            for index, unit in enumerate(plan.units):
-                progress.update(index, totals.written)
-                yield index, unit
-
+        progress = Progress(len(job.units))
         try:
-            for batch in streamer.stream(units()):
-                write_batch(plan, totals, batch)
+            job.stream_here(progress.update)
         finally:
-            progress.close(len(plan.units), totals.written)
-        return streamer.stats, totals
+            progress.close(len(job.units), job.written())
+        return job.stats()

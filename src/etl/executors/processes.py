@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
-import pickle
 import queue
 import signal
 import threading
@@ -23,17 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import RunError
-from etl.executors.worker import (
-    ChunkIds,
-    Collector,
-    build_worker_plan,
-    check_sink,
-    chunk_bounds,
-    chunks,
-    failed,
-    make_spec,
-    run_chunk,
-)
+from etl.executors.api import ChunkIds, chunk_bounds, chunks, failed, open_worker
 from etl.plugin import Executor, Option
 
 #: a worker holds up to this much of a chunk's articles (Arrow memory) while the driver says
@@ -41,20 +30,17 @@ from etl.plugin import Executor, Option
 DEFAULT_HOLD_BYTES = 64 * 1024 * 1024
 
 if TYPE_CHECKING:
-    from etl.runner import Plan, Totals
+    from etl.executors.api import Answer, Job
     from etl.stream import StreamStats
 
 
-def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
+def _worker_main(conn: Connection, spec_bytes: bytes, name: str, hold_bytes: int) -> None:
     """A worker process: build the plugins, then run chunks until told to stop."""
     # Ctrl-C reaches the whole process group; the driver decides and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     where = f"worker process {name} (pid {os.getpid()})"
     try:
-        spec = pickle.loads(spec_bytes)
-        plan = build_worker_plan(spec, where)
-        for transform in plan.transforms:
-            transform.open(plan.run)
+        session = open_worker(spec_bytes, where, name)
     except BaseException as exc:
         conn.send(failed(-1, name, exc, where))
         return
@@ -90,24 +76,21 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str) -> None:
 
         return ask
 
-    # the sink can say which ids are new before a worker writes them: ask it, so the driver
-    # never rewrites a file for a duplicate (it did for nearly every file of a news corpus)
-    can_ask = hasattr(plan.sink, "keep_new")
-    hold_bytes = getattr(plan.executor.opts, "hold_bytes", DEFAULT_HOLD_BYTES)
+    # ask the driver which ids are new before writing, so it never rewrites a file for a
+    # duplicate (it did for nearly every file of a news corpus)
     while True:
         message = queued.popleft() if queued else inbox.get()
         if message is None:
             break
         number, units = message
         try:
-            ask = asker(number) if can_ask else None
-            result = run_chunk(plan, number, units, name, ask, hold_bytes)
+            ask = asker(number) if session.can_ask else None
+            result = session.run_chunk(number, units, ask, hold_bytes)
         except BaseException as exc:
             conn.send(failed(number, name, exc, where))
             return
         conn.send(result)
-    for transform in plan.transforms:
-        transform.close()
+    session.close()
     conn.send("closed")
 
 
@@ -120,11 +103,14 @@ class _Answer:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, spec_bytes: bytes, name: str) -> None:
+    def __init__(self, ctx: Any, spec_bytes: bytes, name: str, hold_bytes: int) -> None:
         self.name = name
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_worker_main, args=(child, spec_bytes, name), name=f"etl-{name}", daemon=True
+            target=_worker_main,
+            args=(child, spec_bytes, name, hold_bytes),
+            name=f"etl-{name}",
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -193,29 +179,29 @@ class ProcessesExecutor(Executor):
         if self.opts.hold_bytes < 0:
             raise self.error("option 'hold_bytes' must be 0 or more")
 
-    def execute(self, plan: Plan) -> tuple[StreamStats, Totals]:
+    def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
 
-        check_sink(plan, self.name)
-        collector = Collector(plan)
-        units = plan.units
+        units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
         bounds = chunk_bounds(len(units), workers, self.opts.chunk_size)
         total_chunks = len(bounds)
         if not total_chunks:
-            return collector.stats, collector.totals
+            return job.stats()
         workers = min(workers, total_chunks)
-        spec_bytes = pickle.dumps(make_spec(plan), protocol=pickle.HIGHEST_PROTOCOL)
+        spec_bytes = job.worker_spec()
         ctx = multiprocessing.get_context(self.opts.start_method)
         progress = Progress(len(units))
-        log.get_logger(run_id=plan.run.run_id, stage="stream").info(
+        log.get_logger(run_id=job.run.run_id, stage="stream").info(
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks
         )
         todo = chunks(units, bounds)
         pool: list[_Worker] = []
         done_units = 0
         try:
-            pool = [_Worker(ctx, spec_bytes, f"{i + 1}") for i in range(workers)]
+            pool = [
+                _Worker(ctx, spec_bytes, f"{i + 1}", self.opts.hold_bytes) for i in range(workers)
+            ]
             for depth in range(1, self.opts.prefetch + 1):  # round robin, so all start
                 for worker in pool:
                     self._feed(worker, todo, depth)
@@ -234,12 +220,12 @@ class ProcessesExecutor(Executor):
                         try:
                             message = worker.conn.recv()
                         except (EOFError, OSError):
-                            raise self._died(worker, plan) from None
+                            raise self._died(worker, job) from None
                         if message == "closed":
                             worker.closed = True
                             continue
                         if isinstance(message, ChunkIds):
-                            self._answer(pool, collector.ask(message.chunk, message.ids))
+                            self._answer(pool, job.ask(message.chunk, message.ids))
                             continue
                         if message.error is None:
                             # the next chunk first, so the worker never waits on the driver
@@ -248,17 +234,16 @@ class ProcessesExecutor(Executor):
                             start, stop = bounds[message.chunk]
                             done_units += stop - start
                         # raises the worker's error, if it sent one
-                        self._answer(pool, collector.add(message))
+                        self._answer(pool, job.take(message))
                         received += 1
-                        progress.update(done_units, collector.totals.written)
+                        progress.update(done_units, job.written())
                     elif not worker.process.is_alive():
-                        raise self._died(worker, plan)
+                        raise self._died(worker, job)
         finally:
-            progress.close(done_units, collector.totals.written)
+            progress.close(done_units, job.written())
             for worker in pool:
                 worker.stop()
-        collector.count(self.name)
-        return collector.stats, collector.totals
+        return job.stats()
 
     def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
         """Keep ``prefetch`` chunks queued for the worker; stop it when none are left."""
@@ -273,7 +258,7 @@ class ProcessesExecutor(Executor):
             worker.pending.append(item[0])
 
     @staticmethod
-    def _answer(pool: list[_Worker], answers: list[tuple[int, list[bool] | None]]) -> None:
+    def _answer(pool: list[_Worker], answers: list[Answer]) -> None:
         """Send each answer to the worker that holds the chunk."""
         for chunk, keep in answers:
             for worker in pool:
@@ -281,10 +266,10 @@ class ProcessesExecutor(Executor):
                     worker.conn.send(_Answer(chunk, keep))
                     break
 
-    def _died(self, worker: _Worker, plan: Plan) -> RunError:
+    def _died(self, worker: _Worker, job: Job) -> RunError:
         worker.process.join(timeout=5)
         return RunError(
             f"{worker.describe_death()} while running this run's inputs; nothing was "
-            f"committed to {getattr(plan.sink.opts, 'path', plan.sink.name)}",
+            f"committed to {job.target}",
             hint="run the pipeline again: it starts over and commits the whole run",
         )

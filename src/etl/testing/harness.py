@@ -12,6 +12,7 @@ find them too.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -61,27 +62,37 @@ def _collect_sink_class() -> type[Plugin]:
     from etl.plugin import Sink, WriteResult
 
     class CollectSink(Sink):
-        """Keeps every batch it receives in memory (for tests); commits nothing to disk."""
+        """Keeps every batch it receives in memory (for tests).
+
+        Its store (rejects, manifest) is a fresh folder under the run's folder, so each run
+        starts from an empty dataset.
+        """
 
         name = COLLECT_SINK
         options = ()
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.state = tempfile.mkdtemp(prefix=".etl-collect-", dir=self.base_dir)
+            self.batches: list[pa.RecordBatch] = []
+
+        def location(self) -> str:
+            return self.state
+
         def open(self, run: Any, schema: pa.Schema) -> None:
             self.schema = schema
-            self.batches: list[pa.RecordBatch] = []
-            self.rejects = None
-            self.manifest: dict[str, Any] | None = None
+            self.batches = []
+            self.staged: list[pa.RecordBatch] = []
 
         def write(self, batch: pa.RecordBatch) -> WriteResult:
-            self.batches.append(batch)
+            self.staged.append(batch)
             return WriteResult(written=batch.num_rows)
 
-        def commit(self, rejects: pa.Table, manifest: dict[str, Any]) -> None:
-            self.rejects = rejects
-            self.manifest = manifest
+        def commit(self, payload: dict[str, Any]) -> None:
+            self.batches = list(getattr(self, "staged", []))
 
         def abort(self) -> None:
-            self.batches = []
+            self.staged = []
 
     return CollectSink
 

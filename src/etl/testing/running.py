@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from etl.plugin import Plugin
     from etl.plugins import PluginManager
-    from etl.runner import Plan
+    from etl.run import Plan
 
 
 @dataclass
@@ -44,7 +44,7 @@ class RunResult:
             ``rejects_by_reason`` (``{reason: n}``), ``per_input`` (a sequence of dicts,
             one per input, with the keys :func:`~etl.testing.last_run_inputs` lists) and
             ``timings``.
-        plan: the ``etl.runner.Plan`` that ran: ``plan.sources``, ``plan.transforms`` and
+        plan: the ``etl.run.Plan`` that ran: ``plan.sources``, ``plan.transforms`` and
             ``plan.sink`` (the plugin instances), ``plan.schema``, ``plan.units``,
             ``plan.run`` (the ``RunInfo``).
         folder: the ``pathlib.Path`` of the folder the run worked in.
@@ -145,7 +145,7 @@ def run_pipeline(
             ``etl validate`` would say).
     """
     from etl.config import pipeline_from_dict
-    from etl.runner import build_plan, run_plan
+    from etl.run import build_plan, run_plan
 
     _quiet_logs()
     folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp(prefix="etl-test-"))
@@ -203,19 +203,23 @@ def run_pipeline(
 def _output(plan: Plan, summary: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
     """What the sink holds after the run, and the run's rejects."""
     import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from etl.context import rejects_table
 
     sink = plan.sink
     if sink.name == COLLECT_SINK:
-        return pa.Table.from_batches(sink.batches, schema=sink.schema), sink.rejects
-    if sink.name == "parquet":
-        import pyarrow.compute as pc
-
-        rejects = read_rejects(sink.opts.path)
-        rejects = rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
-        return read_parquet_dataset(sink.opts.path), rejects
-    from etl.context import rejects_table
-
-    return pa.table({}), rejects_table([])
+        table = pa.Table.from_batches(sink.batches, schema=sink.schema)
+    elif sink.name == "parquet":
+        table = read_parquet_dataset(sink.opts.path)
+    else:
+        table = pa.table({})
+    # the framework's store keeps the rejects, at the sink's location
+    location = sink.location()
+    rejects = read_rejects(location) if location else None
+    if rejects is None or not rejects.num_rows:
+        return table, rejects_table([])
+    return table, rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
 
 
 def _name_of(plugin: type[Plugin] | str, kind: str) -> tuple[str, list]:

@@ -182,7 +182,7 @@ class DedupTransform(Transform):
 
 def existing_ids(path: Path) -> set[str]:
     """The ids already committed in the parquet-sink dataset at ``path`` (empty if none)."""
-    from etl.dataset import Dataset
+    from etl.store import Store as Dataset
 
     return Dataset(path).ids() if path.exists() else set()
 

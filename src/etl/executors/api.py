@@ -1,0 +1,209 @@
+"""What an executor may know of a run: the :class:`Job` it is given, and chunk plumbing.
+
+Executors import this module and nothing of the runner. A job runs in one of two ways:
+
+* here: :meth:`Job.stream_here` reads, transforms and writes every unit in this process;
+* on workers: the executor ships :meth:`Job.worker_spec` (bytes) to each worker, which calls
+  :func:`open_worker` once and :meth:`WorkerSession.run_chunk` per chunk of units; each
+  :class:`ChunkResult` goes back to :meth:`Job.take` on the driver (in any order: the job
+  puts them in unit order). A worker that wants the driver to decide which of its ids are
+  new first (so it writes no duplicate) sends :class:`ChunkIds` to :meth:`Job.ask`.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from etl.errors import ConfigError, EtlError, PluginError, RunError
+
+if TYPE_CHECKING:
+    from etl.accounting import Totals
+    from etl.context import RunInfo
+    from etl.plugin import StagedFile, WorkUnit
+    from etl.stream import StreamStats
+
+#: upper bound of work units in one chunk when chunk_size is automatic
+MAX_AUTO_CHUNK = 1000
+
+#: (chunk, keep): the driver's answer to a ChunkIds; keep is None when every id is new
+Answer = tuple[int, "list[bool] | None"]
+
+
+@dataclass
+class ChunkResult:
+    """What a worker returns for one chunk of work units (plain data).
+
+    Args:
+        chunk: the chunk's number (chunks are numbered in unit order).
+        worker: the worker's name.
+        stats: what sources and transforms did.
+        totals: rows written per unit (worker-written files only).
+        files: files the worker wrote for the sink to adopt (:class:`~etl.plugin.WorkerFiles`).
+        batches: the chunk's articles as an Arrow IPC stream, for a sink without that
+            capability (the driver writes them).
+        error: (error class name, message, hint, traceback text) when the chunk failed.
+        decided: the driver said which ids were new before the files were written.
+    """
+
+    chunk: int
+    worker: str = ""
+    stats: StreamStats | None = None
+    totals: Totals | None = None
+    files: list[StagedFile] = field(default_factory=list)
+    batches: bytes | None = None
+    error: tuple[str, str, str | None, str] | None = None
+    decided: bool = False
+
+
+@dataclass
+class ChunkIds:
+    """A worker asks the driver which of its chunk's article ids are new (plain data)."""
+
+    chunk: int
+    worker: str
+    ids: list[str]
+
+
+class WorkerSession:
+    """The plugins of a job, rebuilt on a worker; runs chunks there."""
+
+    #: the session would like to ask the driver which ids are new before writing
+    can_ask: bool = False
+
+    def run_chunk(
+        self,
+        chunk: int,
+        units: bytes,
+        ask: Callable[[list[str]], list[bool] | None] | None = None,
+        hold_bytes: int = 0,
+    ) -> ChunkResult:
+        """Run one chunk's units (pickled ``[(index, unit), ...]``) through sources and
+        transforms, into files or batches for the driver."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """After the last chunk (transforms' ``close``)."""
+
+
+class Job(ABC):
+    """A run's work as an executor sees it.
+
+    Attributes:
+        run: the run's facts.
+        units: the work units, in order; a unit's index is its position here.
+        target: what the run writes to, for messages ("the dataset out/news").
+    """
+
+    run: RunInfo
+    units: Sequence[WorkUnit]
+    target: str
+
+    @abstractmethod
+    def stream_here(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Read, transform and write every unit in this process.
+
+        ``progress(units done, articles written)`` is called as units start.
+        """
+
+    @abstractmethod
+    def worker_spec(self) -> bytes:
+        """What a worker rebuilds the job's plugins from (pass to :func:`open_worker`)."""
+
+    @abstractmethod
+    def take(self, result: ChunkResult) -> list[Answer]:
+        """A worker's result, in any order; returns answers to questions it unblocked.
+
+        Raises the worker's error if it reported one.
+        """
+
+    @abstractmethod
+    def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
+        """A worker's question (:class:`ChunkIds`); returns the answers that can be given now."""
+
+    @abstractmethod
+    def stats(self) -> StreamStats:
+        """Everything sources and transforms did, merged."""
+
+    @abstractmethod
+    def written(self) -> int:
+        """Articles written so far (for progress)."""
+
+    def summary_counter(self, key: str, n: int) -> None:  # noqa: B027 - optional
+        """Add an executor's counter to the run summary (shown with -v)."""
+
+
+def open_worker(spec: bytes, where: str, name: str) -> WorkerSession:
+    """On a worker: rebuild the job's plugins from :meth:`Job.worker_spec`'s bytes.
+
+    ``where`` names the worker in errors ("worker process 2 (pid 123)"); ``name`` is short
+    and goes into the names of files it writes.
+    """
+    return pickle.loads(spec).open(where, name)
+
+
+def check_worker(spec: bytes, where: str) -> None:
+    """On a worker, before any chunk: raise if it cannot build the job's plugins."""
+    pickle.loads(spec).check(where)
+
+
+def failed(chunk: int, worker: str, exc: BaseException, where: str) -> ChunkResult:
+    """A ChunkResult that carries an error back to the driver (exceptions may not pickle)."""
+    from etl.stream import error_line
+
+    if isinstance(exc, EtlError):
+        info = (type(exc).__name__, exc.message, exc.hint, "")
+    else:
+        info = (
+            "RunError",
+            f"{where} failed: {error_line(exc)}",
+            "run again with -v to see the worker's traceback",
+            "".join(traceback.format_exception(exc)),
+        )
+    return ChunkResult(chunk, worker, error=info)
+
+
+def raise_error(info: tuple[str, str, str | None, str]) -> None:
+    """Raise on the driver the error a worker reported."""
+    kind, message, hint, trace = info
+    if trace:
+        from etl import log
+
+        log.get_logger(stage="stream").debug("worker traceback", traceback=trace)
+    cls = {"ConfigError": ConfigError, "PluginError": PluginError}.get(kind, RunError)
+    raise cls(message, hint=hint)
+
+
+def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of work units, in unit order.
+
+    A configured size gives equal chunks. Automatic chunks shrink as the work runs out
+    (guided scheduling): each takes 1/(2 x workers) of what is left, at most
+    ``MAX_AUTO_CHUNK`` units and at least 1/64 of a worker's share, so workers start on
+    big chunks (few files, little overhead) and finish together on small ones.
+    """
+    if units <= 0:
+        return []
+    if configured > 0:
+        return [(i, min(i + configured, units)) for i in range(0, units, configured)]
+    smallest = max(1, math.ceil(units / (workers * 64)))
+    bounds = []
+    start = 0
+    while start < units:
+        left = units - start
+        size = min(MAX_AUTO_CHUNK, max(smallest, math.ceil(left / (workers * 2))))
+        bounds.append((start, min(start + size, units)))
+        start += size
+    return bounds
+
+
+def chunks(units: Sequence[WorkUnit], bounds: list[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    """(chunk number, pickled [(unit index, unit), ...]) in unit order, made as needed."""
+    for number, (start, stop) in enumerate(bounds):
+        items = list(enumerate(units[start:stop], start))
+        yield number, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)

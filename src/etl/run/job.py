@@ -1,0 +1,189 @@
+"""The driver's side of a run, as executors see it: the :class:`~etl.executors.api.Job`.
+
+It owns exactly-once within a run: every batch or worker file passes the id filter here
+(the store's ids plus those written earlier in the run, first occurrence in unit order
+wins) before the sink sees it, and every row is counted here against its input.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from etl.accounting import Totals
+from etl.executors.api import Answer, ChunkResult, Job, raise_error
+from etl.plugin import StagedFile, WorkerFiles, WriteResult
+from etl.schema import first_seen
+from etl.stream import INPUT_COLUMN, StreamStats
+
+if TYPE_CHECKING:
+    from etl.run.plan import Plan
+
+
+class DriverJob(Job):
+    """A plan's work, with the run's id filter and account.
+
+    Args:
+        plan: the checked plan (its units already filtered by the inputs memory).
+        seen: ids the dataset holds (empty unless appending); ids written are added.
+    """
+
+    def __init__(self, plan: Plan, seen: set[str]) -> None:
+        self.plan = plan
+        self.run = plan.run
+        self.units = plan.units
+        self.target = plan.target()
+        self.sink = plan.sink
+        self.worker_files = isinstance(plan.sink, WorkerFiles)
+        self.seen = seen
+        self.totals = Totals()
+        self._stats = StreamStats()
+        #: ids written by this run, in pieces (for the store's id index)
+        self._ids: list[pa.Array] = []
+        # chunk results wait here until every earlier chunk is in
+        self._waiting: dict[int, ChunkResult] = {}
+        self._next = 0
+        #: ids of chunks that asked, waiting for their turn
+        self._asks: dict[int, list[str]] = {}
+        #: chunks before this one have their ids in ``seen``
+        self._next_decision = 0
+        self.answered = 0
+        #: worker files that held a duplicate and were rewritten without it
+        self.rewritten = 0
+
+    # in this process
+
+    def stream_here(self, progress: Callable[[int, int], None] | None = None) -> None:
+        streamer = self.plan.streamer()
+
+        def units() -> Any:
+            for index, unit in enumerate(self.units):
+                if progress is not None:
+                    progress(index, self.totals.written)
+                yield index, unit
+
+        try:
+            for batch in streamer.stream(units()):
+                self.write(batch)
+        finally:
+            self._stats.merge(streamer.stats)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """One streamed batch (with the input column): drop known ids, write, account."""
+        units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+        clean = batch.drop_columns([INPUT_COLUMN])
+        keep = first_seen(clean.column("id").to_pylist(), self.seen)
+        mask = None if keep is None else np.asarray(keep, bool)
+        if mask is not None:
+            clean = clean.filter(pa.array(mask))
+        self.totals.add(units, mask)
+        if clean.num_rows:
+            self.sink.write(clean)
+            self._ids.append(clean.column("id"))
+        duplicates = batch.num_rows - clean.num_rows
+        self.plan.hook.etl_after_batch_written(
+            run=self.run,
+            batch=clean,
+            result=WriteResult(
+                clean.num_rows, duplicates, None if mask is None else pa.array(mask)
+            ),
+        )
+
+    # on workers
+
+    def worker_spec(self) -> bytes:
+        from etl.run.worker import make_spec
+
+        return pickle.dumps(make_spec(self.plan), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def take(self, result: ChunkResult) -> list[Answer]:
+        if result.error is not None:
+            raise_error(result.error)
+        self._waiting[result.chunk] = result
+        while self._next in self._waiting:
+            ready = self._waiting.pop(self._next)
+            self._next += 1
+            if ready.stats is not None:
+                self._stats.merge(ready.stats)
+            if ready.batches is not None:
+                self._write_shipped(ready.batches)
+            else:
+                if ready.totals is not None:
+                    self.totals.merge(ready.totals)
+                self._adopt(ready.files, ready.decided)
+        return self._answer()
+
+    def _write_shipped(self, data: bytes) -> None:
+        if not data:
+            return
+        with pa.ipc.open_stream(data) as reader:
+            for batch in reader:
+                self.write(batch)
+
+    def _adopt(self, files: list[StagedFile], decided: bool) -> None:
+        """Workers' files, in unit order: find the rows whose ids were seen, then adopt."""
+        keep: list[Any] = []
+        for item in files:
+            mask = None
+            if not decided:
+                found = first_seen(item.ids, self.seen)
+                mask = None if found is None else np.asarray(found, bool)
+            if mask is not None:
+                self.rewritten += int(mask.any())
+                units = np.repeat(
+                    np.asarray(item.input_values, np.int64),
+                    np.asarray(item.input_lengths, np.int64),
+                )
+                self.totals.count_duplicates(units[~mask])
+                self._ids.append(pa.array(item.ids, pa.string()).filter(pa.array(mask)))
+            else:
+                self._ids.append(pa.array(item.ids, pa.string()))
+            keep.append(mask)
+        if files:
+            self.sink.adopt(files, keep)  # type: ignore[attr-defined]
+
+    def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
+        self._asks[chunk] = ids
+        return self._answer()
+
+    def _answer(self) -> list[Answer]:
+        """Answer questions strictly in chunk order: chunk k once every earlier chunk was
+        answered or, if it did not ask, adopted."""
+        answers: list[Answer] = []
+        while True:
+            chunk = self._next_decision
+            if chunk in self._asks:
+                answers.append((chunk, first_seen(self._asks.pop(chunk), self.seen)))
+                self.answered += 1
+            elif chunk >= self._next:  # neither asked nor adopted yet
+                break
+            self._next_decision += 1
+        return answers
+
+    # results
+
+    def stats(self) -> StreamStats:
+        return self._stats
+
+    def written(self) -> int:
+        return self.totals.written
+
+    def summary_counter(self, key: str, n: int) -> None:
+        if n:
+            self._stats.counters[key] += n
+
+    def count(self, executor: str) -> None:
+        """Say in the run summary how duplicates across workers' chunks were dropped."""
+        self.summary_counter(f"{executor}:chunks deduplicated before writing", self.answered)
+        self.summary_counter(f"{executor}:files rewritten to drop duplicates", self.rewritten)
+
+    def ids(self) -> pa.Array:
+        """Every id this run wrote."""
+        if not self._ids:
+            return pa.array([], pa.string())
+        pieces = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in self._ids]
+        return pa.concat_arrays(pieces)

@@ -1,0 +1,202 @@
+"""Plan: check the pipeline, build its plugins, fix the output schema, list the work units.
+
+Nothing is read and nothing is written here; every mistake a user can make in a pipeline
+file is found before the first input is opened.
+"""
+
+from __future__ import annotations
+
+import gc
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from etl.config import Pipeline, Section
+from etl.context import RunInfo
+from etl.errors import ConfigError, EtlError, PluginError, RunError
+from etl.plugin import Executor, Plugin, Sink, Source, Transform, WorkUnit
+from etl.plugins import PluginManager, get_plugin_manager
+from etl.schema import ARTICLE_SCHEMA
+from etl.stream import Streamer
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable by start time to the microsecond, unique across machines.
+
+    ``20261126T203000123456Z-1a2b3c4d``: two runs started in one second still sort in the
+    order they started (file listings of ``_etl/runs`` and rejects rely on it).
+    """
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond:06d}Z-{secrets.token_hex(4)}"
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, checked before the first input is read."""
+
+    pipeline: Pipeline
+    pm: PluginManager
+    run: RunInfo
+    sources: list[Source]
+    transforms: list[Transform]
+    sink: Sink
+    executor: Executor
+    schema: pa.Schema
+    units: list[WorkUnit] = field(default_factory=list)
+    skipped_inputs: int = 0
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def plugins(self) -> list[Plugin]:
+        return [*self.sources, *self.transforms, self.sink, self.executor]
+
+    def streamer(self) -> Streamer:
+        return Streamer(
+            self.run, self.sources, self.transforms, self.schema, self.pipeline.on_error, self.hook
+        )
+
+    def target(self) -> str:
+        """What the run writes to, for messages (secrets redacted)."""
+        where = self.sink.location() or vars(self.sink.opts).get("path") or self.sink.name
+        return self.pipeline.redact(str(where))
+
+
+def _build(pm: PluginManager, section: Section, base_dir: Any) -> Plugin:
+    cls = pm.get(section.kind, section.plugin, section.label)
+    try:
+        return cls(section.options, section=section.label, base_dir=base_dir)
+    except EtlError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin '{section.plugin}' ({section.label}) failed to start: "
+            f"{type(exc).__name__}: {exc}",
+            hint=f"this is a bug in the plugin '{section.plugin}' from {cls.supplier}"
+            if cls.supplier
+            else None,
+        ) from exc
+
+
+def build_plan(
+    pipeline: Pipeline,
+    *,
+    pm: PluginManager | None = None,
+    full: bool = False,
+    list_units: bool = True,
+    disable: tuple[str, ...] = (),
+) -> Plan:
+    """Check the pipeline against its plugins and list its work units; read nothing."""
+    try:
+        return _build_plan(pipeline, pm=pm, full=full, list_units=list_units, disable=disable)
+    except EtlError as exc:  # a message may quote an option that came from ${ENV}
+        redact_error(exc, pipeline)
+        raise
+
+
+def redact_error(exc: EtlError, pipeline: Pipeline) -> None:
+    """Show values that came from the environment as ``***`` in an error's message and hint."""
+    if pipeline.secrets:
+        exc.message = pipeline.redact(exc.message)
+        exc.hint = pipeline.redact(exc.hint)
+        exc.args = (exc.message,)
+
+
+def _build_plan(
+    pipeline: Pipeline,
+    *,
+    pm: PluginManager | None,
+    full: bool,
+    list_units: bool,
+    disable: tuple[str, ...],
+) -> Plan:
+    if pm is None:
+        pm = get_plugin_manager(local=pipeline.plugins, base_dir=pipeline.base_dir, disable=disable)
+    else:
+        for spec in pipeline.plugins:
+            pm.load_local(spec, pipeline.base_dir)
+    now = datetime.now(UTC)
+    run = RunInfo(
+        run_id=new_run_id(now),
+        started_at=now,
+        pipeline_path=pipeline.path,
+        base_dir=pipeline.base_dir,
+        full=full,
+        batch_size=pipeline.batch_size,
+    )
+    sources = [_build(pm, s, pipeline.base_dir) for s in pipeline.sources]
+    transforms = [_build(pm, s, pipeline.base_dir) for s in pipeline.transforms]
+    sink = _build(pm, pipeline.sink, pipeline.base_dir)
+    executor = _build(pm, pipeline.executor, pipeline.base_dir)
+    schema = ARTICLE_SCHEMA
+    for transform in transforms:
+        try:
+            schema = transform.output_schema(schema)
+        except EtlError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{transform.name}' ({transform.section}): output_schema failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    plan = Plan(pipeline, pm, run, sources, transforms, sink, executor, schema)
+    if list_units:
+        with _no_gc():
+            _list_units(plan)
+    return plan
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a listing builds 100k+ small objects.
+
+    They make no reference cycles, but each gen-2 pass would walk all of them again (a
+    fifth of a 100k-file listing's time). Not ``gc.freeze()``: in a process that runs many
+    pipelines (a test suite, a service) frozen cyclic garbage would never be collected.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _list_units(plan: Plan) -> None:
+    units = plan.units
+    for index, source in enumerate(plan.sources):
+        try:
+            for unit in source.units():
+                units.append(
+                    unit if unit.source_index == index else WorkUnit(unit.input, unit.data, index)
+                )
+        except EtlError:
+            raise
+        except Exception as exc:
+            raise RunError(
+                f"plugin '{source.name}' ({source.section}) could not list its inputs: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def scale_out(plan: Plan) -> str:
+    """How the executor runs the sink's side, as ``etl validate`` says it."""
+    from etl.plugin import WorkerFiles
+
+    if plan.executor.name == "local":
+        return "none (one process)"
+    if isinstance(plan.sink, WorkerFiles):
+        return f"{plan.executor.name}: workers write files the sink adopts"
+    return f"{plan.executor.name}: workers read and transform; the driver writes their batches"
+
+
+def check_paths(plan: Plan) -> None:
+    """Raise ConfigError for a pipeline whose sources list no inputs at all."""
+    if not plan.units:
+        raise ConfigError(f"{plan.pipeline.name}: the sources list no inputs")

@@ -1,0 +1,272 @@
+"""The worker side of a run: rebuild the plugins from a spec, run chunks of units.
+
+The driver never ships live plugin objects. It ships a :class:`WorkerSpec` (the parsed
+pipeline, the run's facts, the disabled plugins and the bytes of every local plugin file the
+pipeline names); each worker rebuilds the plugins from it and runs source -> transforms for
+a chunk of work units. A sink with the :class:`~etl.plugin.WorkerFiles` capability then
+gets the chunk's articles as files the worker writes; for any other sink the chunk's
+batches go back to the driver (Arrow IPC), which writes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from etl.accounting import Totals
+from etl.config import Pipeline
+from etl.context import RunInfo
+from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
+from etl.executors.api import ChunkResult, WorkerSession
+from etl.plugin import WorkerFiles, WriteResult
+from etl.schema import first_seen
+from etl.stream import INPUT_COLUMN
+
+if TYPE_CHECKING:
+    from etl.plugin import WorkUnit
+    from etl.run.plan import Plan
+
+
+def is_plugin_file(spec: str) -> bool:
+    """True for a ``plugins = [...]`` entry that names a file (as PluginManager.load_local)."""
+    return spec.endswith(".py") or "/" in spec or os.sep in spec
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker needs to rebuild the plan's plugins (plain data, picklable).
+
+    Args:
+        pipeline: the parsed pipeline, as the driver has it.
+        run: the driver's run (id, start time, batch size...).
+        disable: plugin or distribution names the driver did not load.
+        shipped: for each local plugin file of ``pipeline.plugins``: (file name, its bytes).
+        suppliers: plugin name -> the distribution that supplies it on the driver (for hints).
+        log: (format, verbosity) of the driver's logging.
+    """
+
+    pipeline: Pipeline
+    run: RunInfo
+    disable: tuple[str, ...] = ()
+    shipped: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    suppliers: dict[str, str] = field(default_factory=dict)
+    log: tuple[str, int] = ("json", 0)
+
+    def check(self, where: str) -> None:
+        """Build the plugins, to fail early with a clear message (a preflight)."""
+        build_worker_plan(self, where)
+
+    def open(self, where: str, name: str) -> Session:
+        """Build the plugins and open the transforms; ``name`` goes into file names."""
+        plan = build_worker_plan(self, where)
+        for transform in plan.transforms:
+            transform.open(plan.run)
+        return Session(plan, name)
+
+
+def make_spec(plan: Plan) -> WorkerSpec:
+    """The spec of a plan: what workers rebuild it from."""
+    from etl import log
+
+    pipeline = plan.pipeline
+    shipped: dict[str, tuple[str, bytes]] = {}
+    for spec in pipeline.plugins:
+        if is_plugin_file(spec):
+            path = (pipeline.base_dir / spec).resolve()
+            shipped[spec] = (path.name, path.read_bytes())
+    suppliers = {
+        f"{p.kind}:{p.name}": f"{type(p).supplier} {type(p).supplier_version}".strip()
+        for p in plan.plugins()
+    }
+    return WorkerSpec(
+        pipeline=pipeline,
+        run=replace(plan.run, extra={}),
+        disable=tuple(sorted(plan.pm.blocked_names)),
+        shipped=shipped,
+        suppliers=suppliers,
+        log=log.settings() or ("console", 0),
+    )
+
+
+def _materialize(name: str, data: bytes) -> Path:
+    """A shipped plugin file, written once per content under this machine's temp folder."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "etl-plugins" / digest
+    path = folder / name
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+def build_worker_plan(spec: WorkerSpec, where: str) -> Plan:
+    """Rebuild the plan's plugins on a worker (no units listed); errors name the worker.
+
+    Installed plugins are found by reference (entry points, ``plugins = ["module"]``); local
+    plugin files come from the bytes the driver shipped, so the worker need not see the
+    pipeline's folder.
+    """
+    from etl import log
+    from etl.plugins import get_plugin_manager
+    from etl.run.plan import build_plan
+
+    log.configure(*spec.log)
+    pipeline = spec.pipeline
+    try:
+        pm = get_plugin_manager(base_dir=pipeline.base_dir, disable=spec.disable)
+        for entry in pipeline.plugins:
+            if entry in spec.shipped:
+                name, data = spec.shipped[entry]
+                pm.load_local(str(_materialize(name, data)), pipeline.base_dir)
+            else:
+                pm.load_local(entry, pipeline.base_dir)
+        plan = build_plan(replace(pipeline, plugins=[]), pm=pm, list_units=False)
+    except EtlError as exc:
+        hint = exc.hint
+        if isinstance(exc, ConfigError | PluginError) and not isinstance(exc, MissingDependency):
+            supplier = _supplier_of(spec, exc.message)
+            hint = (
+                "install the same plugins on every worker as on the driver"
+                + (f" (there it comes from {supplier})" if supplier else "")
+                + (f"; {exc.hint}" if exc.hint else "")
+            )
+        raise RunError(f"{where}: {exc.message}", hint=hint) from exc
+    plan.run = spec.run
+    return plan
+
+
+def _supplier_of(spec: WorkerSpec, message: str) -> str:
+    for key, supplier in spec.suppliers.items():
+        name = key.split(":", 1)[1]
+        if f"named '{name}'" in message and supplier:
+            return supplier
+    return ""
+
+
+class Session(WorkerSession):
+    """A worker's rebuilt plan; runs chunks of units."""
+
+    def __init__(self, plan: Plan, name: str) -> None:
+        self.plan = plan
+        self.name = name
+        self.files = isinstance(plan.sink, WorkerFiles)
+        # workers that write files ask the driver which ids are new before writing, so the
+        # driver never rewrites a file for a duplicate (it did for nearly every file of a
+        # news corpus, whose duplicates lie a few thousand inputs apart)
+        self.can_ask = self.files
+
+    def close(self) -> None:
+        for transform in self.plan.transforms:
+            transform.close()
+
+    def run_chunk(
+        self,
+        chunk: int,
+        units: bytes,
+        ask: Callable[[list[str]], list[bool] | None] | None = None,
+        hold_bytes: int = 0,
+    ) -> ChunkResult:
+        """Run one chunk's units through source and transforms.
+
+        ``units`` is the pickled list of (unit index, WorkUnit); it is unpickled here, after
+        the plugins are loaded, so that units whose data refer to a plugin's classes load.
+
+        A sink without worker files: the chunk's batches go back as Arrow IPC. Otherwise,
+        with ``ask``, the chunk's articles are held (up to ``hold_bytes`` of Arrow memory)
+        until the driver says which ids are new, and only those are written; without it,
+        or for a chunk that gives more, they are written as they stream and the driver
+        drops duplicates when it adopts the files.
+        """
+        items: list[tuple[int, WorkUnit]] = pickle.loads(units)
+        streamer = self.plan.streamer()
+        if not self.files:
+            return ChunkResult(
+                chunk, self.name, streamer.stats, batches=_ipc(streamer.stream(items))
+            )
+        return self._write_files(chunk, items, streamer, ask, hold_bytes)
+
+    def _write_files(
+        self,
+        chunk: int,
+        items: list[tuple[int, WorkUnit]],
+        streamer: Any,
+        ask: Callable[[list[str]], list[bool] | None] | None,
+        hold_bytes: int,
+    ) -> ChunkResult:
+        plan = self.plan
+        sink: Any = plan.sink
+        writer = sink.worker_writer(plan.run, plan.schema, f"{self.name}-c{chunk:05d}")
+        totals = Totals()
+        seen: set[str] = set()
+
+        def write(batch: pa.RecordBatch, decided: bool = False, keep: Any = None) -> None:
+            """Write a batch; ``decided``: ``keep`` is the driver's answer (None: all new),
+            else ids repeated within this task are dropped here."""
+            all_units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+            clean = batch.drop_columns([INPUT_COLUMN])
+            found = keep if decided else first_seen(clean.column("id").to_pylist(), seen)
+            mask = None if found is None else np.asarray(found, bool)
+            units = all_units
+            if mask is not None:
+                clean = clean.filter(pa.array(mask))
+                units = all_units[mask]
+            totals.add(all_units, mask)
+            if clean.num_rows:
+                writer.write(clean, units)
+            plan.hook.etl_after_batch_written(
+                run=plan.run,
+                batch=clean,
+                result=WriteResult(clean.num_rows, batch.num_rows - clean.num_rows, None),
+            )
+
+        held: list[pa.RecordBatch] | None = [] if ask is not None and hold_bytes > 0 else None
+        held_bytes = 0
+        try:
+            for batch in streamer.stream(items):
+                if held is None:
+                    write(batch)
+                    continue
+                held.append(batch)
+                held_bytes += batch.nbytes
+                if held_bytes > hold_bytes:  # too much to hold: write as it streams
+                    for waiting in held:
+                        write(waiting)
+                    held = None
+            if held:
+                ids = [i for batch in held for i in batch.column("id").to_pylist()]
+                keep = ask(ids) if ask is not None else None
+                offset = 0
+                for batch in held:
+                    part = None if keep is None else keep[offset : offset + batch.num_rows]
+                    offset += batch.num_rows
+                    write(batch, decided=True, keep=part)
+            files = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return ChunkResult(chunk, self.name, streamer.stats, totals, files, decided=bool(held))
+
+
+def _ipc(batches: Any) -> bytes:
+    """Streamed batches (with the input column) as one Arrow IPC stream."""
+    out = pa.BufferOutputStream()
+    writer = None
+    for batch in batches:
+        if writer is None:
+            writer = pa.ipc.new_stream(out, batch.schema)
+        writer.write_batch(batch)
+    if writer is None:
+        return b""
+    writer.close()
+    return out.getvalue().to_pybytes()

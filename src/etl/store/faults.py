@@ -1,0 +1,47 @@
+"""Fault injection for the crash tests (docs/reliability.md).
+
+``ETL_CRASH_AT=<point>`` makes the process ``os._exit(CRASH_EXIT)`` at that named point,
+``ETL_FAIL_AT=<point>[:ERRNO]`` raises ``OSError(ERRNO)`` (default ENOSPC) there,
+``ETL_SLOW_AT=<point>:<seconds>`` sleeps there. The points are :data:`FAULT_POINTS` and
+:data:`RACE_POINTS`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+CRASH_ENV = "ETL_CRASH_AT"
+FAIL_ENV = "ETL_FAIL_AT"
+SLOW_ENV = "ETL_SLOW_AT"  # <point>:<seconds>: widen a race window in tests
+CRASH_EXIT = 77
+#: where ETL_CRASH_AT / ETL_FAIL_AT can strike, in the order a run passes them
+FAULT_POINTS = (
+    "write",  # a staged data file has rows (the first batch of each file)
+    "before-commit-point",  # every staged file closed and fsynced; no COMMIT.json yet
+    "commit-point-tmp",  # COMMIT.json.tmp written, not yet renamed
+    "after-commit-point",  # COMMIT.json in place; the sink has not committed yet
+    "mid-apply",  # the first data file renamed into place, the others not
+    "before-manifest",  # every data file in place; no manifest yet
+    "after-manifest",  # manifest written; staging not yet removed
+    "before-unlock",  # committed and cleaned up; lock still held
+)
+#: points outside the commit (ETL_SLOW_AT only)
+RACE_POINTS = ("break-lock",)  # a run found a dead holder's lock and is about to break it
+
+
+def fault_point(name: str) -> None:
+    """Test hook: crash or fail here if ``ETL_CRASH_AT`` / ``ETL_FAIL_AT`` names this point."""
+    crash = os.environ.get(CRASH_ENV)
+    if crash and crash == name:
+        os._exit(CRASH_EXIT)
+    slow = os.environ.get(SLOW_ENV)
+    if slow and slow.partition(":")[0] == name:
+        time.sleep(float(slow.partition(":")[2] or 1))
+    fail = os.environ.get(FAIL_ENV)
+    if fail:
+        point, _, code = fail.partition(":")
+        if point == name:
+            number = getattr(errno, code or "ENOSPC", errno.ENOSPC)
+            raise OSError(number, os.strerror(number))

@@ -1,0 +1,95 @@
+"""Where a store keeps things under its root.
+
+Layout of a store (for the parquet sink, the root is the dataset folder itself)::
+
+    part-<run>-<n>.parquet              data of a folder dataset (or key=value/ folders)
+    _etl/runs/<run>.json                one manifest per committed run
+    _etl/runs/<run>.inputs.pq           each run's per-input account
+    _etl/rejects/<run>.rejects.pq       rejects of each run (Parquet; not matched by *.parquet)
+    _etl/ids/<run>.ids.pq               ids each run committed (the id index)
+    _etl/inputs.pq                      the inputs memory: what was ingested, by fingerprint
+    _etl/schema.json                    the dataset's schema and its history
+    _etl/staging/<run>/                 files of a run in flight (never *.parquet names)
+    _etl/lock                           who is writing now
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl.errors import RunError
+
+META_DIR = "_etl"
+DATA_SUFFIX = ".parquet"
+STAGED_SUFFIX = ".staged"
+REJECTS_SUFFIX = ".rejects.pq"
+IDS_SUFFIX = ".ids.pq"
+INPUTS_FILE = "inputs.pq"
+#: a run's per-input account (etl.accounting), beside its manifest in _etl/runs
+RUN_INPUTS_SUFFIX = ".inputs.pq"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of a store rooted at ``root``."""
+
+    root: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.root / META_DIR
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.meta / "runs"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.meta / "rejects"
+
+    @property
+    def ids_dir(self) -> Path:
+        return self.meta / "ids"
+
+    @property
+    def staging_root(self) -> Path:
+        return self.meta / "staging"
+
+    @property
+    def inputs_path(self) -> Path:
+        return self.meta / INPUTS_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        return self.meta / "lock"
+
+    def staging(self, run_id: str) -> Path:
+        return self.staging_root / run_id
+
+    def inside(self, rel: str) -> Path:
+        """``rel`` under the root; a RunError if it would lead anywhere else."""
+        path = self.root / rel
+        if (
+            not isinstance(rel, str)
+            or "\0" in rel
+            or os.path.isabs(rel)
+            or ".." in Path(rel).parts
+            or not os.path.normpath(path).startswith(os.path.normpath(self.root) + os.sep)
+        ):
+            raise RunError(f"refusing to write outside the dataset {self.root}: {rel!r}")
+        return path
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+    def data_files(self) -> list[Path]:
+        """Data files of a folder dataset (``*.parquet`` outside ``_etl``), in a stable order."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for dirpath, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if d != META_DIR and not d.startswith("."))
+            found.extend(Path(dirpath) / f for f in sorted(files) if f.endswith(DATA_SUFFIX))
+        return found
