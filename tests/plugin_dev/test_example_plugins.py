@@ -159,3 +159,67 @@ def test_the_examples_are_installed_plugins(etl_pm):
     pm = get_plugin_manager()
     assert pm.get("source", "sqlite").supplier == "etl-sqlite-source"
     assert pm.get("sink", "duckdb").supplier == "etl-duckdb-sink"
+
+
+PIPELINE_FILE = """
+[[sources]]
+plugin = "sqlite"
+database = "news.db"
+table = "news"
+fields = { text = "body", published_at = "published" }
+rows_per_unit = 4
+
+[[transforms]]
+plugin = "python"
+function = "fns.py:check"
+
+[sink]
+plugin = "duckdb"
+database = "news.duckdb"
+table = "articles"
+"""
+
+
+def staging_tables(db: Path) -> list[str]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        names = conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return [n for (n,) in names if n.startswith("_etl_stage_")]
+
+
+def visible_rows(db: Path) -> int:
+    """Rows a reader sees in the articles table (0 when there is no table yet)."""
+    if not db.exists():
+        return 0
+    with duckdb.connect(str(db), read_only=True) as conn:
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'articles'"
+        if not conn.execute(query).fetchone()[0]:
+            return 0
+        return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "visible"),
+    [
+        ("before-commit-point", 0),  # rolled back: the next run starts over
+        ("after-commit-point", 0),  # rolled forward: the next run calls commit(payload)
+        ("before-manifest", 9),  # the sink committed: commit(payload) again does nothing
+    ],
+)
+def test_a_crash_in_the_commit_leaves_every_row_in_the_duckdb_table_once(tmp_path, point, visible):
+    from etl.store.faults import CRASH_ENV, CRASH_EXIT
+    from etl.testing import run_cli
+
+    make_news(tmp_path)
+    (tmp_path / "p.toml").write_text(PIPELINE_FILE)
+    out = tmp_path / "news.duckdb"
+    crashed = run_cli("run", "p.toml", cwd=tmp_path, env={CRASH_ENV: point})
+    assert crashed.returncode == CRASH_EXIT, crashed.stderr
+    assert visible_rows(out) == visible
+    proc = run_cli("run", "p.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = committed(out)
+    assert len(table) == 9 and len({row[0] for row in table}) == 9
+    assert staging_tables(out) == []
+    # rolled back: only the second run committed; else the recovered run and the second
+    assert runs(out) == (1 if point == "before-commit-point" else 2)
