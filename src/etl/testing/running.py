@@ -35,7 +35,9 @@ class RunResult:
             transforms added (for a ``parquet`` sink: the whole committed dataset; for
             another sink: an empty table, read it back yourself from ``plan.sink``).
         rejects: a ``pyarrow.Table`` of ``etl.context.REJECTS_SCHEMA``: this run's rejects
-            (``reason``, ``input``, ``plugin``, ``article_id``...).
+            (``reason``, ``input``, ``plugin``, ``article_id``...), read from the store at
+            the sink's ``location()`` (empty for a sink without one: its store was
+            temporary).
         counts: a dict: ``read``, ``written``, ``duplicates``, ``dropped``, ``rejected``
             (ints, the whole run's), ``transforms`` (``{section label: {"in": n, "out":
             n}}``) and ``counters`` (``{name: n}`` from ``ctx.count``).
