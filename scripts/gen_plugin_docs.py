@@ -113,7 +113,7 @@ def hooks_section() -> str:
 
 def _class_doc(cls, methods: list[str], heading: str = "###") -> list[str]:
     lines = [f"{heading} `{cls.__module__.replace('etl.plugin', 'etl')}.{cls.__name__}`", ""]
-    if cls.__module__ in ("etl.plugin", "etl.context"):
+    if cls.__module__ in ("etl.plugin", "etl.context", "etl.sources.files"):
         lines[0] = f"{heading} `etl.{cls.__name__}`"
     lines += [render_docstring(cls.__doc__), ""]
     for name in methods:
@@ -153,6 +153,7 @@ def api_section() -> str:
         WorkUnit,
         WriteResult,
     )
+    from etl.sources import FileSource
 
     lines: list[str] = []
     lines += _class_doc(Plugin, ["summary", "error"])
@@ -167,6 +168,7 @@ def api_section() -> str:
     lines += _class_doc(
         Job, ["stream_here", "worker_spec", "take", "ask", "stats", "written", "summary_counter"]
     )
+    lines += _class_doc(FileSource, ["units", "read_bytes", "open_input", "common_options"])
     lines += _class_doc(Option, [])
     lines += _class_doc(Context, ["articles", "reject", "count", "run_id", "batch_size"])
     lines += _class_doc(WorkUnit, ["key"])

@@ -8,29 +8,26 @@ entry's page and replaces the feed's text with the page's main text (``etl_html.
 
 from __future__ import annotations
 
-import email.utils
 import html
 import io
 import json
 import re
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from etl.dates import parse_iso, parse_rfc2822
 from etl.decode import DecodeError, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
 from etl.inputs import (
     DEFAULT_BACKOFF,
-    REMOTE_OPTIONS,
-    RETRY_STATUSES,
     InputError,
-    expand_paths,
-    read_input_bytes,
-    remote_kwargs,
+    fetch,
 )
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, WorkUnit
+from etl.sources import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES  # the old name, kept
+from etl.sources import FileSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,7 +37,6 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 INSTALL = "./plugins/etl-html ./plugins/etl-feed"
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # compressed copies (feed.xml.gz...) match too: etl.inputs strips the suffix
 DEFAULT_INCLUDE = ["*.xml", "*.rss", "*.atom", "*.rdf", "*.json", "*.feed"]
 USER_AGENT = "etl-feed/0.1 (+https://github.com/; fetch=true)"
@@ -75,18 +71,21 @@ def _imports():
 
 
 def _utc(value: Any) -> datetime | None:
-    """A feedparser ``*_parsed`` struct (UTC) or an RFC 3339 string, as a UTC datetime."""
+    """A feedparser ``*_parsed`` struct (UTC) or an RFC 3339 string, as a UTC datetime.
+
+    XML feeds' dates are feedparser's: it reads the many date notations of RSS and Atom in
+    the wild into UTC structs, which are kept. JSON Feed dates are strings, read by
+    :mod:`etl.dates` (RFC 3339, and the RFC 2822 that JSON Feeds in the wild use too).
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            try:  # JSON Feeds in the wild use RFC 2822 dates too
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return None
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        for parse in (parse_iso, parse_rfc2822):
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+        return None
     try:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):
@@ -234,76 +233,46 @@ def fetch_page(
 ) -> tuple[bytes, str | None, str]:
     """GET ``url``: (body, Content-Type, final URL).
 
-    Retries what ``etl.inputs`` retries for remote inputs (refused, timeouts, 5xx and
-    ``RETRY_STATUSES``), backing off; ``etl.inputs`` does not hand back the response's
-    Content-Type, which carries the page's charset, hence this small fetcher.
+    :func:`etl.inputs.fetch` does it, with the retries, backoff and limits of remote inputs;
+    its errors become :class:`FetchError` (same reason and detail).
     """
-    import urllib.error
-    import urllib.request
-
-    if not url.startswith(("http://", "https://")):
-        raise FetchError("unsupported link", url)
-    last = FetchError("fetch failed", url)
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        request = urllib.request.Request(
-            url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    try:
+        page = fetch(
+            url,
+            max_bytes=max_bytes,
+            retries=retries,
+            timeout=timeout,
+            backoff=backoff,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body = response.read(max_bytes + 1)
-                if len(body) > max_bytes:
-                    raise FetchError("too large", f"{url}: more than max_bytes {max_bytes}")
-                return body, response.headers.get("Content-Type"), response.geturl()
-        except urllib.error.HTTPError as exc:
-            last = FetchError(f"HTTP {exc.code}", url)
-            if exc.code < 500 and exc.code not in RETRY_STATUSES:
-                raise last from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last = FetchError("fetch failed", f"{url}: {reason}")
-    raise last
+    except InputError as exc:
+        raise FetchError(exc.reason, exc.detail) from None
+    return page.body, page.content_type, page.url
 
 
-class FeedSource(Source):
+class FeedSource(FileSource):
     """RSS 0.9x/1.0/2.0, Atom and JSON Feed files or URLs: one article per entry."""
 
     name = "feed"
+    default_include = DEFAULT_INCLUDE
+    # paths, include, retries and timeout come from FileSource; retries and timeout apply
+    # to remote feeds and, with fetch = true, to each entry's page
     options = (
-        Option("paths", "paths", required=True, help="feed files, directories, globs or URLs"),
-        Option(
-            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
-        ),
         Option("fetch", "bool", False, help="download each entry's page and extract its full text"),
         Option("publisher", "str", None, help="publisher for every article (else the feed title)"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger feeds or pages are rejected"),
-        # for remote feeds and, with fetch = true, for each entry's page
-        *REMOTE_OPTIONS,
+        Option(
+            "max_bytes", "int", DEFAULT_MAX_BYTES, min=1, help="larger feeds or pages are rejected"
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.opts.timeout <= 0:
-            raise self.error("option 'timeout' must be more than 0 seconds")
-        if self.opts.retries < 0:
-            raise self.error("option 'retries' must be 0 or more")
         _imports()
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         _, etl_html = _imports()
-        try:
-            data = read_input_bytes(
-                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
-            )
-        except InputError as exc:
-            ctx.reject(exc.reason, detail=exc.detail)
+        data = self.read_bytes(unit, ctx)
+        if data is None:  # rejected
             return
         warning = None
         try:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes, detect, sniff_bom
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, read_input_bytes, remote_kwargs
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, WorkUnit
+from etl.sources import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES  # the old name, kept
+from etl.sources import FileSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # compressed copies (page.html.gz, .bz2, .xz, .zst) match too: etl.inputs strips the suffix
 DEFAULT_INCLUDE = ["*.html", "*.htm", "*.xhtml"]
 INSTALL = "./plugins/etl-html"
@@ -180,14 +181,17 @@ def _trafilatura():
 
 
 def parse_date(value: str | None) -> datetime | None:
-    """A date or time string as trafilatura/htmldate print it, as a UTC datetime."""
+    """A date or time string as trafilatura/htmldate print it (ISO 8601), as a UTC datetime.
+
+    trafilatura finds the page's date with htmldate, which reads the page's many date
+    notations; what it hands back is ISO 8601, read here by :func:`etl.dates.parse_iso`.
+    """
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def split_authors(value: str | None) -> list[str] | None:
@@ -347,17 +351,13 @@ def articles_batch(
     return ctx.articles(**columns)
 
 
-class HtmlSource(Source):
+class HtmlSource(FileSource):
     """Saved web pages (.html/.htm, compressed too): main text, title, authors, date."""
 
     name = "html"
+    default_include = DEFAULT_INCLUDE
+    # paths, include, max_bytes (64 MB), retries and timeout come from FileSource
     options = (
-        Option(
-            "paths", "paths", required=True, help="files, directories (recursive), globs or URLs"
-        ),
-        Option(
-            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
-        ),
         Option(
             "encoding", "str", "auto", help="'auto' (BOM, <meta charset>, detection) or a codec"
         ),
@@ -371,8 +371,6 @@ class HtmlSource(Source):
         Option("include_comments", "bool", False, help="keep readers' comments in the text"),
         Option("include_tables", "bool", True, help="keep the text of tables"),
         Option("publisher", "str", None, help="publisher for every article (else the site name)"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger pages are rejected, not read"),
-        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -384,19 +382,9 @@ class HtmlSource(Source):
             )
         _trafilatura()
 
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
-
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
-        try:
-            data = read_input_bytes(
-                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
-            )
-        except InputError as exc:
-            ctx.reject(exc.reason, detail=exc.detail)
+        data = self.read_bytes(unit, ctx)
+        if data is None:  # rejected
             return
         try:
             found = extract(

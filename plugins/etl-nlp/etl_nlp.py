@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import MissingDependency, Option, Transform, hookimpl
-from etl.schema import char_counts, extend_schema, word_counts
+from etl.schema import char_counts, extend_schema, set_column, word_counts
 
 __version__ = "0.1.0"
 
@@ -34,16 +34,6 @@ _MOJIBAKE = (
     r"\x{2c6}\x{2dc}\x{2013}\x{2014}\x{2018}-\x{201e}\x{2020}-\x{2022}\x{2026}\x{2030}"
     r"\x{2039}\x{203a}\x{20ac}\x{2122}]"
 )
-
-
-def _put(batch: pa.RecordBatch, name: str, values: Any) -> pa.RecordBatch:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    index = batch.schema.get_field_index(name)
-    field = pa.field(name, values.type)
-    if index >= 0:
-        return batch.set_column(index, field, values)
-    return batch.append_column(field, values)
 
 
 class NormalizeTransform(Transform):
@@ -141,11 +131,11 @@ class NormalizeTransform(Transform):
 
     def process(self, batch: pa.RecordBatch, ctx: Any) -> pa.RecordBatch:
         for column in self.opts.columns:
-            batch = _put(batch, column, self.normalize(batch.column(column), ctx))
+            batch = set_column(batch, column, self.normalize(batch.column(column), ctx))
         if "text" in self.opts.columns:
             text = batch.column("text")
-            batch = _put(batch, "char_count", char_counts(text))
-            batch = _put(batch, "word_count", word_counts(text))
+            batch = set_column(batch, "char_count", char_counts(text))
+            batch = set_column(batch, "word_count", word_counts(text))
         return batch
 
 
@@ -182,6 +172,8 @@ class LanguageTransform(Transform):
             "min_confidence",
             "float",
             0.0,
+            min=0,
+            max=1,
             help="below this confidence the language is left null (0 to 1)",
         ),
         Option(
@@ -194,6 +186,7 @@ class LanguageTransform(Transform):
             "max_chars",
             "int",
             2000,
+            min=0,
             help="classify the first this many characters (title first); 0 for all",
         ),
         Option("use_title", "bool", True, help="classify the title with the text"),
@@ -207,10 +200,6 @@ class LanguageTransform(Transform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not 0.0 <= self.opts.min_confidence <= 1.0:
-            raise self.error("option 'min_confidence' must be between 0 and 1")
-        if self.opts.max_chars < 0:
-            raise self.error("option 'max_chars' must be 0 or more")
         ident = identifier()
         unknown = [code for code in self.opts.languages if code not in ident.nb_classes]
         if unknown:
@@ -263,8 +252,8 @@ class LanguageTransform(Transform):
         undetermined = pc.sum(pc.is_null(language)).as_py() or 0
         if undetermined:
             ctx.count("language undetermined", undetermined)
-        batch = _put(batch, "language", language)
-        return _put(batch, "language_confidence", confidence)
+        batch = set_column(batch, "language", language)
+        return set_column(batch, "language_confidence", confidence)
 
 
 @hookimpl

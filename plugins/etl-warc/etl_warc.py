@@ -15,13 +15,13 @@ import logging
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, read_input_bytes, remote_kwargs
-from etl.plugin import Option, Source, WorkUnit
+from etl.plugin import Option, WorkUnit
+from etl.sources import FileSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,15 +108,14 @@ def _starts_record(stream: BinaryIO, at: int) -> bool:
     return head.startswith((b"WARC/1.", b"filedesc:")) or bool(_ARC_HEADER.match(head))
 
 
-class WarcSource(Source):
+class WarcSource(FileSource):
     """WARC and ARC files (gzipped or not): each HTML response record is an article."""
 
     name = "warc"
+    default_include = DEFAULT_INCLUDE
+    max_bytes_option = False  # a local archive is streamed; max_remote_bytes for remote ones
+    # paths, include, retries and timeout come from FileSource
     options = (
-        Option("paths", "paths", required=True, help="WARC/ARC files, directories or globs"),
-        Option(
-            "include", "list", DEFAULT_INCLUDE, help="file name patterns to take from directories"
-        ),
         Option(
             "statuses",
             "list",
@@ -127,6 +126,7 @@ class WarcSource(Source):
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="a larger response body is rejected, not read",
         ),
         Option(
@@ -141,9 +141,9 @@ class WarcSource(Source):
             "max_remote_bytes",
             "int",
             1024 * 1024 * 1024,
+            min=1,
             help="a remote archive is read into memory (to resync after damage): at most this",
         ),
-        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -152,30 +152,21 @@ class WarcSource(Source):
             raise self.error("option 'statuses' must be a list of HTTP status numbers")
         _imports()
 
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
-
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         _, etl_html = _imports()
-        try:
-            if "://" in unit.key:
-                # decompressed whole (a gzip member per record or not, warcio reads it plain)
-                stream: BinaryIO = io.BytesIO(
-                    read_input_bytes(
-                        unit.input,
-                        max_bytes=self.opts.max_remote_bytes,
-                        **remote_kwargs(self.opts),
-                    )
-                )
-            else:
+        if "://" in unit.key:
+            # decompressed whole (a gzip member per record or not, warcio reads it plain)
+            data = self.read_bytes(unit, ctx, max_bytes=self.opts.max_remote_bytes)
+            if data is None:  # rejected
+                return
+            stream: BinaryIO = io.BytesIO(data)
+        else:
+            # the file itself, not a decompressed stream: resyncing after damage seeks in it
+            try:
                 stream = open(unit.key, "rb")
-        except (InputError, OSError) as exc:
-            reason = getattr(exc, "reason", "unreadable")
-            ctx.reject(reason, detail=getattr(exc, "detail", None) or str(exc))
-            return
+            except OSError as exc:
+                ctx.reject("unreadable", detail=str(exc))
+                return
         if not _looks_like_archive(stream):
             # caught before warcio reads: a gzip bomb of zeros would otherwise be inflated
             # whole while warcio looks for the end of its first header line

@@ -42,6 +42,8 @@ _EXPORTS = {
     "ARTICLE_SCHEMA": "etl.schema",
     "article_ids": "etl.schema",
     "make_articles": "etl.schema",
+    "FileSource": "etl.sources",
+    "set_column": "etl.schema",
 }
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "Context",
     "EtlError",
     "Executor",
+    "FileSource",
     "InputRef",
     "MissingDependency",
     "Option",
@@ -73,6 +76,7 @@ __all__ = [
     "make_articles",
     "per_article",
     "per_batch",
+    "set_column",
 ]
 
 

@@ -221,7 +221,8 @@ def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
             click.echo(f"    {item['summary']}")
         for opt in item["options"]:
             default = " (required)" if opt["required"] else f" = {opt['default']!r}"
-            click.echo(f"    {opt['name']}: {opt['type']}{default}  {opt['help']}")
+            bounds = f" ({opt['bounds']})" if opt.get("bounds") else ""
+            click.echo(f"    {opt['name']}: {opt['type']}{default}{bounds}  {opt['help']}")
 
 
 @cli.command()

@@ -6,7 +6,10 @@ and a few common written forms (``2017/09/15``, ``15.09.2017``, ``September 15, 
 ``15 Sep 2017``, ``20170915``). A time without a zone is taken as UTC.
 
 :func:`parse_dates` parses a whole column: the ISO 8601 values (nearly all of them, in real
-data) by one Arrow cast, only the rest one by one in Python.
+data) by one Arrow cast, only the rest one by one in Python. :func:`parse_date` parses one
+value of any of those forms; :func:`parse_iso` and :func:`parse_rfc2822` only the one form
+(for an option documented as ISO 8601, or dates a format says are RFC 3339 or RFC 2822).
+Every plugin that parses dates goes through this module, so a date reads the same in all.
 """
 
 from __future__ import annotations
@@ -57,6 +60,25 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)
 
 
+def parse_iso(value: str) -> datetime:
+    """An ISO 8601 date or time (``2023-11-07``, ``2023-11-07T02:00:00Z``, ``...-05:00``) as
+    an aware UTC datetime; a time without a zone is taken as UTC. ValueError if it is not
+    ISO 8601."""
+    return _to_utc(datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", value.strip())))
+
+
+def parse_rfc2822(value: str) -> datetime:
+    """An RFC 2822 date (``Tue, 07 Nov 2023 02:00:00 GMT``, as e-mail and RSS write them) as
+    an aware UTC datetime. ValueError if it is not one."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"not an RFC 2822 date: {value[:80]!r}")
+    return _to_utc(parsed)
+
+
 def parse_date(value: Any) -> datetime | None:
     """One value to an aware UTC datetime; None if missing; ValueError if unreadable."""
     if is_missing(value):
@@ -74,17 +96,11 @@ def parse_date(value: Any) -> datetime | None:
         return datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC)
     if _EPOCH.match(text):
         return _from_epoch(float(text))
-    iso = _LONG_FRACTION.sub(r"\1", text)
-    try:
-        return _to_utc(datetime.fromisoformat(iso))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        parsed = None
-    if parsed is not None:
-        return _to_utc(parsed)
+    for parse in (parse_iso, parse_rfc2822):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
     for fmt in _FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)

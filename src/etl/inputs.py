@@ -18,7 +18,10 @@ Every file source lists its inputs with :func:`expand_paths` and reads them with
   whole into memory beyond the limit.
 
 A source gives its users the fetch options by adding :data:`REMOTE_OPTIONS` to its own
-``options`` and passing :func:`remote_kwargs` ``(self.opts)`` to the readers.
+``options`` and passing :func:`remote_kwargs` ``(self.opts)`` to the readers (a
+:class:`etl.sources.FileSource` has both done for it). A plugin that fetches pages of its own
+(the ``feed`` source's ``fetch = true``) calls :func:`fetch`: the same retries, limits and
+decompression, and the response's Content-Type and final URL.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
@@ -64,10 +68,16 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
         "retries",
         "int",
         DEFAULT_RETRIES,
+        min=0,
         help="retries of a failed remote fetch (refused, timeout, 404, 5xx), backing off",
     ),
     Option(
-        "timeout", "float", DEFAULT_TIMEOUT, help="seconds to wait for a remote input to answer"
+        "timeout",
+        "float",
+        DEFAULT_TIMEOUT,
+        min=0,
+        min_exclusive=True,
+        help="seconds to wait for a remote input to answer",
     ),
 )
 
@@ -453,8 +463,14 @@ def _with_retries(key: str, opener: Any, retries: int, backoff: float) -> Any:
         attempt += 1
 
 
-def _open_http(url: str, timeout: float, retries: int, backoff: float) -> Any:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+def _open_http(
+    url: str,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
     return _with_retries(
         url, lambda: urllib.request.urlopen(request, timeout=timeout), retries, backoff
     )
@@ -503,6 +519,20 @@ def open_input(
         buffer_size: the read buffer (``peek`` sees this far ahead).
     """
     f, response = _open_raw(ref, timeout, retries, backoff)
+    with _stream(ref, f, response, max_bytes, max_ratio, buffer_size) as stream:
+        yield stream
+
+
+@contextlib.contextmanager
+def _stream(
+    ref: InputRef,
+    f: Any,
+    response: Any,
+    max_bytes: int | None,
+    max_ratio: float,
+    buffer_size: int,
+) -> Iterator[io.BufferedReader]:
+    """The (decompressed, limited) content of an opened input; closes ``f`` and ``response``."""
     length = response.headers.get("Content-Length", "") if response is not None else ""
     raw = _Counting(f, ref.key, int(length) if length.isdigit() else None)
     limited: _Limited | None = None
@@ -552,3 +582,48 @@ def read_input_bytes(
         ref, max_bytes=max_bytes, retries=retries, timeout=timeout, backoff=backoff
     ) as stream:
         return stream.read()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What :func:`fetch` got: the (decompressed) body, the Content-Type header (None if
+    absent) and the final URL, after redirects."""
+
+    body: bytes
+    content_type: str | None
+    url: str
+
+
+def fetch(
+    url: str,
+    *,
+    max_bytes: int | None,
+    retries: int = DEFAULT_RETRIES,
+    timeout: float = DEFAULT_TIMEOUT,
+    backoff: float = DEFAULT_BACKOFF,
+    headers: Mapping[str, str] | None = None,
+) -> Fetched:
+    """GET an ``http(s)://`` URL the way remote inputs are fetched, for a plugin that fetches
+    pages of its own.
+
+    The same retries (refused, timeout, 404, 408, 425, 429, 5xx; ``backoff`` seconds, doubled
+    each time, at most :data:`MAX_BACKOFF`), the same ``max_bytes`` and decompression-bomb
+    limits, and ``Content-Encoding: gzip`` undone. Raises :class:`InputError` whose reason is
+    the reject reason (``HTTP 404``, ``timeout``, ``too large``, ``unsupported link``...).
+
+    Args:
+        url: the page's URL; anything but ``http(s)://`` is an ``unsupported link``.
+        max_bytes: the most (decompressed) bytes to read; None: no limit.
+        retries: how many times a failed fetch is tried again.
+        timeout: seconds to wait for an answer.
+        backoff: seconds before the first retry.
+        headers: request headers besides (or replacing) the default User-Agent.
+    """
+    if not is_http(url):
+        raise InputError("unsupported link", url)
+    response = _open_http(url, timeout, retries, backoff, headers)
+    content_type = response.headers.get("Content-Type")
+    final = response.geturl() or url
+    with _stream(InputRef(url), response, response, max_bytes, MAX_RATIO, 1 << 20) as stream:
+        body = stream.read()
+    return Fetched(body, content_type, final)

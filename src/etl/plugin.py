@@ -60,6 +60,12 @@ class Option:
         help: one line shown by ``etl plugins``.
         required: the pipeline must set it.
         choices: the allowed values, if only some are.
+        min: the smallest value allowed (``int`` and ``float`` options); a value below it is
+            a configuration error that names the plugin, its section and the bound.
+        max: the largest value allowed.
+        min_exclusive: the value must be more than ``min``, not equal to it (``timeout``
+            above 0).
+        max_exclusive: the value must be less than ``max``.
     """
 
     name: str
@@ -68,10 +74,50 @@ class Option:
     help: str = ""
     required: bool = False
     choices: tuple[Any, ...] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
             raise PluginError(f"option '{self.name}': unknown type '{self.type}'")
+        if self.min is None and self.max is None:
+            return
+        if self.type not in ("int", "float"):
+            raise PluginError(
+                f"option '{self.name}': min and max apply to int and float options, not {self.type}"
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PluginError(f"option '{self.name}': min {self.min} is more than max {self.max}")
+        if self.default is not None and self.out_of_bounds(self.default):
+            raise PluginError(
+                f"option '{self.name}': the default {self.default!r} breaks its own bound: "
+                f"it must be {self.bounds()}"
+            )
+
+    def bounds(self) -> str | None:
+        """The bounds in words (``at least 1``, ``between 2 and 1024``), or None."""
+        low = high = None
+        if self.min is not None:
+            low = f"{'more than' if self.min_exclusive else 'at least'} {_number(self.min)}"
+        if self.max is not None:
+            high = f"{'less than' if self.max_exclusive else 'at most'} {_number(self.max)}"
+        if low and high:
+            if not self.min_exclusive and not self.max_exclusive:
+                return f"between {_number(self.min)} and {_number(self.max)}"
+            return f"{low} and {high}"
+        return low or high
+
+    def out_of_bounds(self, value: Any) -> bool:
+        """``value`` (a number) breaks ``min`` or ``max``."""
+        if self.min is not None and (
+            value < self.min or (self.min_exclusive and value == self.min)
+        ):
+            return True
+        return self.max is not None and (
+            value > self.max or (self.max_exclusive and value == self.max)
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -80,8 +126,18 @@ class Option:
             "default": self.default,
             "required": self.required,
             "choices": list(self.choices) if self.choices else None,
+            "min": self.min,
+            "max": self.max,
+            "bounds": self.bounds(),
             "help": self.help,
         }
+
+
+def _number(value: int | float) -> str:
+    """``1`` for 1 and 1.0, ``0.5`` for 0.5: bounds read as people write them."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def resolve_path(value: str, base_dir: Path) -> str:
@@ -188,6 +244,13 @@ def validate_options(
         if opt.choices is not None and value not in opt.choices:
             choices = ", ".join(repr(c) for c in opt.choices)
             raise ConfigError(f"{where}: option '{opt.name}' is {value!r}; choose one of {choices}")
+        if (opt.min is not None or opt.max is not None) and opt.out_of_bounds(value):
+            raise ConfigError(
+                f"{where}: option '{opt.name}' must be {opt.bounds()}, got {value!r}",
+                hint=f"leave it out for the default, {opt.default!r}"
+                if opt.default is not None and not opt.required
+                else None,
+            )
         if opt.type == "float":
             value = float(value)
         elif opt.type == "path":

@@ -59,15 +59,36 @@ def plugin_names(name: str) -> dict[str, str]:
     }
 
 
+#: what a FileSource adds to its own options (see etl.sources.FileSource), for the README
+_FILE_SOURCE_OPTIONS = (
+    "- `paths` (paths, required): files, directories (recursive), globs or URLs",
+    "- `include` (list, default `{include}`): file name patterns to take from directories",
+    "- `max_bytes` (int, default `67108864`, at least 1): larger inputs are rejected, not read",
+    "- `retries` (int, default `3`, at least 0): retries of a failed remote fetch",
+    "- `timeout` (float, default `30.0`, more than 0): seconds to wait for a remote input",
+)
+_BOUND = re.compile(r",?\s*(min|max)=([^,\s]+)")
+
+
 def _options_doc(module_text: str) -> str:
-    """The README's options list, from the Option(...) lines of the rendered module."""
+    """The README's options list, from the Option(...) lines of the rendered module (and the
+    options a FileSource subclass gets from its base class)."""
     lines = []
+    if "(FileSource):" in module_text:
+        include = re.search(r"default_include = (\[.*?\])", module_text)
+        common = "\n".join(_FILE_SOURCE_OPTIONS)
+        lines.extend(common.format(include=include.group(1) if include else '["*"]').split("\n"))
     for match in re.finditer(
         r'Option\(\s*"(\w+)",\s*"(\w+)",\s*(.*?),\s*help="([^"]*)"\s*\)', module_text, re.S
     ):
         opt, type_, default, help_ = match.groups()
-        default = " ".join(default.split())
+        bounds = {k: v for k, v in _BOUND.findall(default)}
+        default = " ".join(_BOUND.sub("", default).split())
         shown = "required" if default == "required=True" else f"default `{default}`"
+        if "min" in bounds:
+            shown += f", at least {bounds['min']}"
+        if "max" in bounds:
+            shown += f", at most {bounds['max']}"
         lines.append(f"- `{opt}` ({type_}, {shown}): {help_}")
     return "\n".join(lines)
 

@@ -269,6 +269,27 @@ def extend_schema(schema: pa.Schema, fields: Sequence[pa.Field]) -> pa.Schema:
     return schema
 
 
+def set_column(
+    batch: pa.RecordBatch, name: str, values: pa.Array | pa.ChunkedArray | Sequence[Any]
+) -> pa.RecordBatch:
+    """``batch`` with the column ``name`` set to ``values``: replaced in place when the batch
+    has it, appended when not. The field takes the type of ``values`` (a list is made an
+    Arrow array first; a chunked array is combined).
+
+    The one way transforms and sources write a column, instead of the
+    ``get_field_index`` / ``set_column`` / ``append_column`` dance by hand.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values)
+    field = pa.field(name, values.type)
+    index = batch.schema.get_field_index(name)
+    if index >= 0:
+        return batch.set_column(index, field, values)
+    return batch.append_column(field, values)
+
+
 def first_seen(ids: list[str], seen: set[str]) -> list[bool] | None:
     """Which ids are new: not in ``seen`` and not earlier in ``ids``; adds them to ``seen``.
 

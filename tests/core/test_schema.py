@@ -86,3 +86,19 @@ def test_first_seen_marks_new_ids_and_remembers_them():
     assert first_seen(["c", "a", "c", "old", "d"], seen) == [True, False, False, False, True]
     assert seen == {"old", "a", "b", "c", "d"}
     assert first_seen([], seen) is None
+
+
+def test_set_column_replaces_a_present_column_and_appends_a_new_one():
+    import pyarrow as pa
+
+    from etl import set_column
+
+    batch = pa.RecordBatch.from_pydict({"a": [1, 2], "b": ["x", "y"]})
+    replaced = set_column(batch, "a", pa.array([1.5, 2.5]))
+    assert replaced.schema.names == ["a", "b"]
+    assert replaced.schema.field("a").type == pa.float64()
+    assert replaced.column("a").to_pylist() == [1.5, 2.5]
+    added = set_column(batch, "c", pa.chunked_array([["p"], ["q"]]))
+    assert added.schema.names == ["a", "b", "c"]
+    assert added.column("c").to_pylist() == ["p", "q"]
+    assert set_column(batch, "d", [True, False]).column("d").type == pa.bool_()

@@ -40,7 +40,7 @@ def test_scaffold_writes_the_first_party_layout(tmp_path):
     assert meta["tool"]["setuptools"]["py-modules"] == ["etl_keyword_tagger"]
     readme = (pkg / "README.md").read_text()
     assert 'plugin = "keyword-tagger"' in readme and "{{" not in readme
-    assert "- `min_words` (int, default `0`): drop articles with fewer words" in readme
+    assert "- `min_words` (int, default `0`, at least 0): drop articles with fewer words" in readme
     module = (pkg / "etl_keyword_tagger.py").read_text()
     assert "class KeywordTaggerTransform(Transform):" in module and "{{" not in module
 

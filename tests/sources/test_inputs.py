@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from etl.inputs import (
+    USER_AGENT,
     InputError,
     expand_paths,
+    fetch,
     open_input,
     read_input_bytes,
 )
@@ -70,6 +72,11 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(LONG)
             self.close_connection = True
+        elif path == "/moved":  # a redirect to a page that names its charset
+            self._send(302, b"", {"Location": "/page.html"})
+        elif path == "/page.html":  # echoes the User-Agent it was fetched with
+            agent = self.headers.get("User-Agent", "").encode()
+            self._send(200, b"<p>" + agent + b"</p>", {"Content-Type": "text/html; charset=cp1252"})
         else:
             self._send(404, b"no such thing")
 
@@ -126,6 +133,28 @@ def test_failed_fetches_become_input_errors_after_retries(server):
     with pytest.raises(InputError) as err:
         read_input_bytes(InputRef(f"{server}/big.jsonl"), max_bytes=1000)
     assert err.value.reason == "too large"
+
+
+def test_fetch_gives_body_content_type_and_final_url_with_the_same_retries(server):
+    page = fetch(f"{server}/moved", max_bytes=10_000)
+    assert page.url == f"{server}/page.html"
+    assert page.content_type == "text/html; charset=cp1252"
+    assert page.body == b"<p>" + USER_AGENT.encode() + b"</p>"
+    mine = fetch(f"{server}/page.html", max_bytes=10_000, headers={"User-Agent": "mine/1"})
+    assert mine.body == b"<p>mine/1</p>"
+    assert fetch(f"{server}/flaky.jsonl", max_bytes=10_000, backoff=0.01).body == BODY
+    assert Handler.hits["/flaky.jsonl"] == 3
+    assert fetch(f"{server}/encoded.jsonl", max_bytes=10_000).body == BODY
+    with pytest.raises(InputError) as err:
+        fetch(f"{server}/gone", max_bytes=100, retries=1, backoff=0.01)
+    assert (err.value.reason, Handler.hits["/gone"]) == ("HTTP 404", 2)
+    assert "2 attempts" in err.value.detail
+    with pytest.raises(InputError) as err:
+        fetch(f"{server}/big.jsonl", max_bytes=1000)
+    assert err.value.reason == "too large"
+    with pytest.raises(InputError) as err:
+        fetch("ftp://example.com/x", max_bytes=1000)
+    assert err.value.reason == "unsupported link"
 
 
 def test_size_limit_and_decompression_bomb(tmp_path, monkeypatch):

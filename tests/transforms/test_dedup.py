@@ -154,9 +154,10 @@ def test_band_choice_follows_the_threshold():
     ("options", "message"),
     [
         ({"method": "fuzzy"}, "option 'method' is 'fuzzy'"),
-        ({"threshold": 1.5}, "option 'threshold' must be in (0, 1]"),
-        ({"num_perm": 1}, "option 'num_perm' must be between 2 and 1024"),
-        ({"shingle": 0}, "option 'shingle' must be between 1 and 32"),
+        ({"threshold": 1.5}, "option 'threshold' must be more than 0 and at most 1, got 1.5"),
+        ({"threshold": 0}, "option 'threshold' must be more than 0 and at most 1, got 0"),
+        ({"num_perm": 1}, "option 'num_perm' must be between 2 and 1024, got 1"),
+        ({"shingle": 0}, "option 'shingle' must be between 1 and 32, got 0"),
         ({"treshold": 0.5}, "did you mean 'threshold'?"),
     ],
 )

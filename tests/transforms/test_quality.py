@@ -56,7 +56,7 @@ def test_repeated_lines_and_word_length_bounds():
 
 
 def test_bad_option_is_a_config_error():
-    with pytest.raises(ConfigError, match="option 'drop_below' must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="option 'drop_below' must be between 0 and 1, got 2"):
         run_transform("quality", ROWS, {"drop_below": 2})
     with pytest.raises(ConfigError, match="unknown option 'min_word'"):
         run_transform("quality", ROWS, {"min_word": 2})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from etl.builtin.jsonl import FIELDS_HELP, input_name
 from etl.builtin.records import RecordBatcher, RecordSource
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs
+from etl.inputs import InputError
 from etl.plugin import Option, WorkUnit
 
 if TYPE_CHECKING:
@@ -31,16 +31,9 @@ class CsvSource(RecordSource):
     """CSV/TSV files with a header row; one article per row, columns mapped by `fields`."""
 
     name = "csv"
+    default_include = ["*.csv", "*.tsv", "*.tab"]
+    # paths, include, max_bytes (no limit by default), retries, timeout: from FileSource
     options = (
-        Option(
-            "paths", "paths", required=True, help="files, directories (recursive), globs or URLs"
-        ),
-        Option(
-            "include",
-            "list",
-            ["*.csv", "*.tsv", "*.tab"],
-            help="file name patterns to take from directories (compressed ones match too)",
-        ),
         Option("fields", "dict", {}, help=FIELDS_HELP),
         Option(
             "delimiter",
@@ -57,14 +50,13 @@ class CsvSource(RecordSource):
         ),
         Option("keep_extra", "bool", False, help="keep the other columns in metadata"),
         Option("encoding", "str", "utf-8", help="text encoding of the input (a BOM is skipped)"),
-        Option("max_bytes", "int", None, help="larger inputs are rejected (decompressed size)"),
         Option(
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="the longest field allowed; a longer one makes its row a reject",
         ),
-        *REMOTE_OPTIONS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -99,9 +91,7 @@ class CsvSource(RecordSource):
         line = 0
         rows = 0
         try:
-            with open_input(
-                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
-            ) as stream:
+            with self.open_input(unit) as stream:
                 text = io.TextIOWrapper(stream, encoding=encoding, newline="")
                 reader = csv.reader(
                     text, delimiter=delimiter, quotechar=self.opts.quotechar, strict=True

@@ -40,7 +40,7 @@ from etl.builtin.records import (
 from etl.dates import parse_dates
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
-from etl.inputs import REMOTE_OPTIONS, InputError, open_input, remote_kwargs, sniff_compression
+from etl.inputs import InputError, sniff_compression
 from etl.inputs import strip_compression_suffix as _strip_compression
 from etl.plugin import Option, WorkUnit
 from etl.store import ContentHasher
@@ -75,16 +75,9 @@ class JsonlSource(RecordSource):
     """JSON Lines, JSON files and JSON arrays; one article per object, keys mapped by `fields`."""
 
     name = "jsonl"
+    default_include = ["*.jsonl", "*.ndjson", "*.jsonlines", "*.jl", "*.json"]
+    # paths, include, max_bytes (no limit by default), retries, timeout: from FileSource
     options = (
-        Option(
-            "paths", "paths", required=True, help="files, directories (recursive), globs or URLs"
-        ),
-        Option(
-            "include",
-            "list",
-            ["*.jsonl", "*.ndjson", "*.jsonlines", "*.jl", "*.json"],
-            help="file name patterns to take from directories (compressed ones match too)",
-        ),
         Option("fields", "dict", {}, help=FIELDS_HELP),
         Option(
             "format",
@@ -97,23 +90,20 @@ class JsonlSource(RecordSource):
             "keep_extra", "bool", False, help="keep the other top-level keys in metadata (as text)"
         ),
         Option("encoding", "str", "utf-8", help="text encoding of the input"),
-        Option("max_bytes", "int", None, help="larger inputs are rejected (decompressed size)"),
         Option(
             "max_record_bytes",
             "int",
             DEFAULT_MAX_RECORD_BYTES,
+            min=1,
             help="a longer line or JSON value is rejected, the rest is read",
         ),
-        *REMOTE_OPTIONS,
     )
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         batcher = RecordBatcher(self.fields, ctx, keep_extra=self.opts.keep_extra)
         position = Position()
         try:
-            with open_input(
-                unit.input, max_bytes=self.opts.max_bytes, **remote_kwargs(self.opts)
-            ) as stream:
+            with self.open_input(unit) as stream:
                 encoding = self._encoding(stream)
                 fmt = self.opts.format
                 if fmt == "auto":

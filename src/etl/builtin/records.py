@@ -19,8 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.dates import is_missing, parse_dates
-from etl.inputs import expand_paths
-from etl.plugin import Source, WorkUnit
+from etl.sources.files import FileSource
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -360,9 +359,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class RecordSource(Source):
-    """What the record sources (jsonl, csv) share: the ``fields`` map, a checked ``encoding``
-    option, and one work unit per input file or URL."""
+class RecordSource(FileSource):
+    """What the record sources (jsonl, csv) share: the ``fields`` map and a checked
+    ``encoding`` option; inputs have no size limit unless ``max_bytes`` is set. The file
+    options and one work unit per input file or URL come from :class:`FileSource`."""
+
+    default_max_bytes = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         import codecs
@@ -376,9 +378,3 @@ class RecordSource(Source):
                 f"option 'encoding': unknown encoding '{self.opts.encoding}'",
                 hint='e.g. encoding = "utf-8"',
             ) from None
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)

@@ -11,25 +11,26 @@ compressed or remote input) take the careful path of :func:`etl.decode.decode_by
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError, expand_paths, read_input_bytes, sniff_compression
-from etl.plugin import Option, ReadsMany, Source, WorkUnit
+from etl.inputs import sniff_compression
+from etl.plugin import Option, ReadsMany, WorkUnit
 from etl.schema import normalize_newlines, utf8_bytes, word_counts
+from etl.sources.files import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES  # the old name, kept
+from etl.sources.files import FileSource
 from etl.store import content_hash
 
 if TYPE_CHECKING:
     from etl.context import Context
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 # A trailing attribution: "... their own small clique mindset.\n(Global Times)"
@@ -72,13 +73,12 @@ def split_headline(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     return found, pc.if_else(pc.is_valid(found), body, text)
 
 
-class TextSource(Source, ReadsMany):
+class TextSource(FileSource, ReadsMany):
     """Plain-text files, one article per file; any encoding, headline and publisher found."""
 
     name = "text"
+    # paths, include = ["*"], max_bytes (64 MB), retries and timeout come from FileSource
     options = (
-        Option("paths", "paths", required=True, help="files, directories (recursive) or globs"),
-        Option("include", "list", ["*"], help="file name patterns to take from directories"),
         Option(
             "encoding", "str", "auto", help="'auto' (BOM, UTF-8, then detection) or a codec name"
         ),
@@ -86,7 +86,6 @@ class TextSource(Source, ReadsMany):
             "publisher", "str", None, help="publisher for every article (else found in the text)"
         ),
         Option("published_at", "str", None, help="ISO 8601 publication time for every article"),
-        Option("max_bytes", "int", DEFAULT_MAX_BYTES, help="larger files are rejected, not read"),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -94,19 +93,12 @@ class TextSource(Source, ReadsMany):
         self.published_at = None
         if self.opts.published_at is not None:
             try:
-                value = datetime.fromisoformat(self.opts.published_at)
+                self.published_at = parse_iso(self.opts.published_at)
             except ValueError:
                 raise self.error(
                     f"option 'published_at' is not an ISO 8601 time: {self.opts.published_at!r}",
                     hint='e.g. published_at = "2023-11-20T08:00:00Z"',
                 ) from None
-            self.published_at = value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    def units(self) -> Iterable[WorkUnit]:
-        for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
-        ):
-            yield WorkUnit(ref)
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         batch, _ = self.read_many([unit], ctx)
@@ -217,13 +209,11 @@ class TextSource(Source, ReadsMany):
 
         ``data`` is the file's bytes where they were read already (a local file with a BOM,
         NUL or DEL bytes, or a named encoding), else None: then it is read through
-        :func:`etl.inputs.read_input_bytes` (compressed, remote, grown since listed, ...).
+        :meth:`FileSource.read_bytes` (compressed, remote, grown since listed, ...).
         """
         if data is None:
-            try:
-                data = read_input_bytes(unit.input, max_bytes=self.opts.max_bytes)
-            except InputError as exc:
-                ctx.reject(exc.reason, detail=exc.detail, input=unit.key)
+            data = self.read_bytes(unit, ctx, input=unit.key)
+            if data is None:
                 return None
         size = len(data)
         if (

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import extend_schema, first_seen
+from etl.schema import extend_schema, first_seen, set_column
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -58,9 +58,24 @@ class DedupTransform(Transform):
             help="drop duplicates, or mark them in a duplicate_of column (the kept id)",
             choices=("drop", "mark"),
         ),
-        Option("threshold", "float", 0.8, help="near: Jaccard similarity that makes a duplicate"),
-        Option("num_perm", "int", 128, help="near: MinHash permutations (signature length)"),
-        Option("shingle", "int", 5, help="near: words per shingle"),
+        Option(
+            "threshold",
+            "float",
+            0.8,
+            min=0,
+            min_exclusive=True,
+            max=1,
+            help="near: Jaccard similarity that makes a duplicate",
+        ),
+        Option(
+            "num_perm",
+            "int",
+            128,
+            min=2,
+            max=1024,
+            help="near: MinHash permutations (signature length)",
+        ),
+        Option("shingle", "int", 5, min=1, max=32, help="near: words per shingle"),
         Option("seed", "int", 1, help="near: seed of the hash functions"),
         Option(
             "dataset",
@@ -73,12 +88,6 @@ class DedupTransform(Transform):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         o = self.opts
-        if not 0.0 < o.threshold <= 1.0:
-            raise self.error("option 'threshold' must be in (0, 1]")
-        if not 2 <= o.num_perm <= 1024:
-            raise self.error("option 'num_perm' must be between 2 and 1024")
-        if not 1 <= o.shingle <= 32:
-            raise self.error("option 'shingle' must be between 1 and 32")
         self.from_sink = self.config.get("dataset") == "sink"
         self.bands, self.rows = optimal_bands(o.threshold, o.num_perm)
         self._reset()
@@ -129,12 +138,7 @@ class DedupTransform(Transform):
         if near:
             ctx.count("dedup near duplicates", near)
         if self.opts.action == "mark":
-            values = pa.array(dup_of, pa.string())
-            index = batch.schema.get_field_index("duplicate_of")
-            field = pa.field("duplicate_of", pa.string())
-            if index >= 0:
-                return batch.set_column(index, field, values)
-            return batch.append_column(field, values)
+            return set_column(batch, "duplicate_of", pa.array(dup_of, pa.string()))
         if exact or near:
             keep = pa.array([d is None for d in dup_of], pa.bool_())
             return batch.filter(keep)

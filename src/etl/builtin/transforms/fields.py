@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from etl.builtin.transforms.expr import ExpressionError, compile_expression, result_type
 from etl.plugin import Option, Transform
-from etl.schema import extend_schema
+from etl.schema import extend_schema, set_column
 from etl.stream import INPUT_COLUMN
 
 if TYPE_CHECKING:
@@ -134,19 +134,10 @@ class FieldsTransform(Transform):
             value = compiled.evaluate(batch)
             if isinstance(value, pa.Scalar):
                 value = pa.array([value.as_py()] * n, value.type)
-            batch = _put(batch, name, value.cast(self.types[name]))
+            batch = set_column(batch, name, value.cast(self.types[name]))
         for name, constant in self.opts.set.items():
-            batch = _put(batch, name, pa.array([constant] * n, self.types[name]))
+            batch = set_column(batch, name, pa.array([constant] * n, self.types[name]))
         gone = [name for name in self.opts.drop if name in batch.schema.names]
         if gone:
             batch = batch.drop_columns(gone)
         return batch
-
-
-def _put(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    index = batch.schema.get_field_index(name)
-    if index >= 0:
-        return batch.set_column(index, pa.field(name, values.type), values)
-    return batch.append_column(pa.field(name, values.type), values)

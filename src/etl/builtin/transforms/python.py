@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import char_counts, conform, extend_schema, word_counts
+from etl.schema import char_counts, conform, extend_schema, set_column, word_counts
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -188,20 +188,10 @@ class PythonTransform(Transform):
             out = self._per_batch(batch, ctx)
         if "text" in out.schema.names:  # keep the counts true to whatever the code did
             text = out.column("text")
-            out = (
-                out.set_column(
-                    out.schema.get_field_index("char_count"), "char_count", char_counts(text)
-                )
-                if "char_count" in out.schema.names
-                else out
-            )
-            out = (
-                out.set_column(
-                    out.schema.get_field_index("word_count"), "word_count", word_counts(text)
-                )
-                if "word_count" in out.schema.names
-                else out
-            )
+            if "char_count" in out.schema.names:
+                out = set_column(out, "char_count", char_counts(text))
+            if "word_count" in out.schema.names:
+                out = set_column(out, "word_count", word_counts(text))
         return out
 
     # per article

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
-from etl.schema import _WHITESPACE, extend_schema
+from etl.schema import _WHITESPACE, extend_schema, set_column
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -40,33 +40,36 @@ class QualityTransform(Transform):
 
     name = "quality"
     options = (
-        Option("min_words", "int", 50, help="fewest words"),
-        Option("max_words", "int", 100_000, help="most words"),
-        Option("min_mean_word_length", "float", 3.0, help="shortest mean word length"),
-        Option("max_mean_word_length", "float", 10.0, help="longest mean word length"),
+        Option("min_words", "int", 50, min=0, help="fewest words"),
+        Option("max_words", "int", 100_000, min=0, help="most words"),
+        Option("min_mean_word_length", "float", 3.0, min=0, help="shortest mean word length"),
+        Option("max_mean_word_length", "float", 10.0, min=0, help="longest mean word length"),
         Option(
             "min_punctuation_lines",
             "float",
             0.5,
+            min=0,
+            max=1,
             help="least share of non-empty lines ending in . ! ? : ; quotes or brackets",
         ),
-        Option("max_symbol_ratio", "float", 0.1, help="most '#' and '…' per word"),
+        Option("max_symbol_ratio", "float", 0.1, min=0, help="most '#' and '…' per word"),
         Option(
-            "max_repeated_lines", "float", 0.3, help="most share of lines repeating another line"
+            "max_repeated_lines",
+            "float",
+            0.3,
+            min=0,
+            max=1,
+            help="most share of lines repeating another line",
         ),
         Option(
             "drop_below",
             "float",
             None,
+            min=0,
+            max=1,
             help="drop articles whose quality_score is below this (default: drop none)",
         ),
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        below = self.opts.drop_below
-        if below is not None and not 0.0 <= below <= 1.0:
-            raise self.error("option 'drop_below' must be between 0 and 1")
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         return extend_schema(
@@ -92,8 +95,8 @@ class QualityTransform(Transform):
             pa.scalar([], pa.list_(pa.string())),
             pc.split_pattern(joined, ","),
         )
-        batch = _put(batch, "quality_score", score)
-        batch = _put(batch, "quality_issues", issues.cast(pa.list_(pa.string())))
+        batch = set_column(batch, "quality_score", score)
+        batch = set_column(batch, "quality_issues", issues.cast(pa.list_(pa.string())))
         if self.opts.drop_below is not None:
             keep = pc.greater_equal(score, self.opts.drop_below)
             kept = batch.filter(keep)
@@ -155,13 +158,3 @@ def _np(values: Any) -> np.ndarray:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     return values.to_numpy(zero_copy_only=False)
-
-
-def _put(batch: pa.RecordBatch, name: str, values: Any) -> pa.RecordBatch:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    index = batch.schema.get_field_index(name)
-    field = pa.field(name, values.type)
-    if index >= 0:
-        return batch.set_column(index, field, values)
-    return batch.append_column(field, values)
