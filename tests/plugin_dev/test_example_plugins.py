@@ -15,8 +15,8 @@ import pytest
 
 from etl.testing import run_pipeline, sample_articles
 
-pytest.importorskip("etl_sqlite_source")
-pytest.importorskip("etl_duckdb_sink")
+SqliteSource = pytest.importorskip("etl_sqlite_source").SqliteSource
+DuckdbSink = pytest.importorskip("etl_duckdb_sink").DuckdbSink
 
 #: the python transform's function: raises on articles whose title starts with "BAD"
 FUNCTIONS = """
@@ -61,6 +61,13 @@ def make_news(folder: Path) -> Path:
     return db
 
 
+def run(db: Path, out: Path, folder: Path, **kwargs):
+    """The pipeline run in-process (worker processes find the plugins installed)."""
+    return run_pipeline(
+        pipeline(db, out), plugins=[SqliteSource, DuckdbSink], tmp_path=folder, **kwargs
+    )
+
+
 def pipeline(db: Path, out: Path) -> dict:
     return {
         "sources": [
@@ -98,30 +105,24 @@ def read_inputs(summary: dict) -> list[str]:
 
 @pytest.mark.slow
 def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_read(tmp_path):
-    from etl.plugins import get_plugin_manager
-
     db = make_news(tmp_path)
     tables = {}
     for name, executor in EXECUTORS.items():
         out = tmp_path / f"{name}.duckdb"
-        result = run_pipeline(
-            pipeline(db, out), tmp_path=tmp_path, executor=executor, pm=get_plugin_manager()
-        )
+        result = run(db, out, tmp_path, executor=executor)
         assert result.plan.executor.name == name
         summary = result.summary
         assert (summary["read"], summary["written"], summary["rejected"]) == (11, 9, 3), name
         assert summary["rejects_by_reason"] == {"python function error": 2, "no text": 1}, name
         rejects = sorted(
-            result.rejects.select(["reason", "location", "article_id"]).to_pylist(),
+            result.rejects.select(["reason", "location", "detail", "article_id"]).to_pylist(),
             key=lambda r: r["reason"],
         )
-        assert [r["reason"] for r in rejects] == [
-            "no text",
-            "python function error",
-            "python function error",
-        ], name
+        assert [r["reason"] for r in rejects] == ["no text", *["python function error"] * 2]
         assert rejects[0]["location"] == "rowid 7"
-        assert all(r["article_id"] for r in rejects[1:])
+        for reject in rejects[1:]:
+            assert "ValueError: a bad title" in reject["detail"], name
+            assert reject["article_id"], name
         tables[name] = committed(out)
     assert len(tables["local"]) == 9
     assert not any("BAD" in str(row) for row in tables["local"])
@@ -132,8 +133,7 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
     # articles met the transform's exception are read again (a fault in code is never
     # final), and their good articles are duplicates now
     out = tmp_path / "local.duckdb"
-    pm = get_plugin_manager()
-    again = run_pipeline(pipeline(db, out), tmp_path=tmp_path, pm=pm)
+    again = run(db, out, tmp_path)
     assert again.summary["inputs_skipped"] == 1
     assert read_inputs(again.summary) == ["rowid=1-4", "rowid=9-12"]
     assert (again.summary["written"], again.summary["duplicates"]) == (0, 6)
@@ -144,7 +144,7 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
     conn.execute("UPDATE news SET body = body || ' (corrected)' WHERE rowid = 6")
     conn.commit()
     conn.close()
-    edited = run_pipeline(pipeline(db, out), tmp_path=tmp_path, pm=pm)
+    edited = run(db, out, tmp_path)
     assert edited.summary["inputs_skipped"] == 0
     assert "rowid=5-8" in read_inputs(edited.summary)
     assert edited.summary["written"] == 1
@@ -155,7 +155,7 @@ def test_sqlite_to_duckdb_under_every_executor_then_reruns_skip_and_edits_are_re
 
     # the transform's bug fixed: the articles it rejected arrive, the rest are skipped
     fixed = {**pipeline(db, out), "transforms": []}
-    done = run_pipeline(fixed, tmp_path=tmp_path, pm=pm)
+    done = run_pipeline(fixed, plugins=[SqliteSource, DuckdbSink], tmp_path=tmp_path)
     assert (done.summary["inputs_skipped"], done.summary["written"]) == (1, 2)
     # 9 + the corrected version of rowid 6 (beside the old one: replacing by key is
     # `mode = "merge"`, not built yet) + the 2 articles the bug had rejected
@@ -168,3 +168,67 @@ def test_the_examples_are_installed_plugins(etl_pm):
     pm = get_plugin_manager()
     assert pm.get("source", "sqlite").supplier == "etl-sqlite-source"
     assert pm.get("sink", "duckdb").supplier == "etl-duckdb-sink"
+
+
+PIPELINE_FILE = """
+[[sources]]
+plugin = "sqlite"
+database = "news.db"
+table = "news"
+fields = { text = "body", published_at = "published" }
+rows_per_unit = 4
+
+[[transforms]]
+plugin = "python"
+function = "fns.py:check"
+
+[sink]
+plugin = "duckdb"
+database = "news.duckdb"
+table = "articles"
+"""
+
+
+def staging_tables(db: Path) -> list[str]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        names = conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return [n for (n,) in names if n.startswith("_etl_stage_")]
+
+
+def visible_rows(db: Path) -> int:
+    """Rows a reader sees in the articles table (0 when there is no table yet)."""
+    if not db.exists():
+        return 0
+    with duckdb.connect(str(db), read_only=True) as conn:
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'articles'"
+        if not conn.execute(query).fetchone()[0]:
+            return 0
+        return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "visible"),
+    [
+        ("before-commit-point", 0),  # rolled back: the next run starts over
+        ("after-commit-point", 0),  # rolled forward: the next run calls commit(payload)
+        ("before-manifest", 9),  # the sink committed: commit(payload) again does nothing
+    ],
+)
+def test_a_crash_in_the_commit_leaves_every_row_in_the_duckdb_table_once(tmp_path, point, visible):
+    from etl.store.faults import CRASH_ENV, CRASH_EXIT
+    from etl.testing import run_cli
+
+    make_news(tmp_path)
+    (tmp_path / "p.toml").write_text(PIPELINE_FILE)
+    out = tmp_path / "news.duckdb"
+    crashed = run_cli("run", "p.toml", cwd=tmp_path, env={CRASH_ENV: point})
+    assert crashed.returncode == CRASH_EXIT, crashed.stderr
+    assert visible_rows(out) == visible
+    proc = run_cli("run", "p.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = committed(out)
+    assert len(table) == 9 and len({row[0] for row in table}) == 9
+    assert staging_tables(out) == []
+    # rolled back: only the second run committed; else the recovered run and the second
+    assert runs(out) == (1 if point == "before-commit-point" else 2)

@@ -17,7 +17,10 @@ commit:
   A second call with the same payload finds the run recorded and only drops the (already
   dropped) staging table: nothing is written twice. That is what lets the framework call
   ``commit`` again after a crash, on a fresh instance that was never opened.
-* ``abort()`` drops the staging table: the table stays as it was.
+* ``abort()`` drops the staging table: the table stays as it was. A run that died before
+  its commit point never gets an ``abort``: ``open`` drops such leftovers (each staging table
+  is listed in ``_etl_staging`` with the table it is for, so a run into another table of
+  the same database is left alone).
 
 Readers never see a half run: the rows arrive in the table in one transaction. The
 framework keeps the dataset's state (inputs remembered for re-runs, the id index, the
@@ -47,6 +50,12 @@ RUNS_TABLE = "_etl_runs"
 RUNS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (run_id VARCHAR NOT NULL, target VARCHAR NOT NULL, "
     "mode VARCHAR, rows BIGINT, committed_at TIMESTAMPTZ, PRIMARY KEY (run_id, target))"
+)
+#: the staging tables in flight, with the table each is for (leftovers are dropped by `open`)
+STAGING_TABLE = "_etl_staging"
+STAGING_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {STAGING_TABLE} (staging VARCHAR PRIMARY KEY, "
+    "target VARCHAR NOT NULL, run_id VARCHAR NOT NULL)"
 )
 
 
@@ -122,12 +131,34 @@ class DuckdbSink(Sink):
                     "(mode = 'error')",
                     hint="use mode = 'append' or 'overwrite', or another table",
                 )
+        self._drop_leftovers()
         self.conn.execute(f"DROP TABLE IF EXISTS {_quote(self.staging)}")
+        self.conn.execute(STAGING_DDL)
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO {STAGING_TABLE} VALUES (?, ?, ?)",
+            [self.staging, self.opts.table, self.run_id],
+        )
         self.conn.register("etl_empty", schema.empty_table())
         try:
             self.conn.execute(f"CREATE TABLE {_quote(self.staging)} AS SELECT * FROM etl_empty")
         finally:
             self.conn.unregister("etl_empty")
+
+    def _drop_leftovers(self) -> None:
+        """Drop the staging tables of earlier runs into this table that never committed.
+
+        The framework's writer lock keeps two runs off one table, and a run that crashed
+        after its commit point has been recovered (committed) before this one opens: any
+        staging table of this table still listed belongs to a run that was rolled back.
+        """
+        self.conn.execute(STAGING_DDL)
+        leftovers = self.conn.execute(
+            f"SELECT staging FROM {STAGING_TABLE} WHERE target = ? AND run_id <> ?",
+            [self.opts.table, self.run_id],
+        ).fetchall()
+        for (name,) in leftovers:
+            self.conn.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+            self.conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE staging = ?", [name])
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Append the batch to the staging table (invisible to readers of the table)."""
@@ -172,6 +203,8 @@ class DuckdbSink(Sink):
                 if not done:
                     self._move(conn, payload)
                 conn.execute(f"DROP TABLE IF EXISTS {_quote(staging)}")
+                conn.execute(STAGING_DDL)
+                conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE staging = ?", [staging])
                 conn.execute("COMMIT")
                 return {"duckdb_table": table, "duckdb_rows": payload["rows"]}
             except BaseException:
@@ -214,6 +247,7 @@ class DuckdbSink(Sink):
         """Drop this run's staging table; the table stays as it was."""
         if self.conn is not None and self.staging is not None:
             self.conn.execute(f"DROP TABLE IF EXISTS {_quote(self.staging)}")
+            self.conn.execute(f"DELETE FROM {STAGING_TABLE} WHERE staging = ?", [self.staging])
         self.close()
 
     def close(self) -> None:

@@ -81,7 +81,7 @@ class SqliteSource(Source):
             help="article field -> column (text, title, uri, published_at, publisher, "
             "authors, language); a field defaults to the column of its own name",
         ),
-        Option("rows_per_unit", "int", 1000, help="rowids per work unit (a rowid range)"),
+        Option("rows_per_unit", "int", 1000, help="rowids per work unit (a rowid range)", min=1),
         Option(
             "version_column",
             "str",
@@ -93,8 +93,6 @@ class SqliteSource(Source):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.opts.rows_per_unit < 1:
-            raise self.error("option 'rows_per_unit' must be at least 1")
         unknown = sorted(set(self.opts.fields) - set(FIELDS))
         if unknown:
             raise self.error(

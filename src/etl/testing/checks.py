@@ -155,6 +155,12 @@ def check_transform(
         tmp_path=Path(result.folder) / "_baseline",
     )
     result.input_ids = baseline.ids
+    for counts in result.summary["transforms"].values():
+        # the sink keeps one row per id, so a repeated row shows in the transform's count
+        assert counts["out"] <= counts["in"], (
+            f"{who} returned rows more often than it was given them "
+            f"({counts['out']} rows out of {counts['in']})"
+        )
     before, after = Counter(baseline.ids), Counter(result.ids)
     for counts in result.summary["transforms"].values():
         # the sink keeps one row per id, so a repeated row shows in the transform's count

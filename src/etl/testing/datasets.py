@@ -32,19 +32,20 @@ def read_parquet_dataset(path: str | Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.dataset as pads
 
-    from etl.store import Store as Dataset
+    from etl.store import Store
 
-    files = [str(p) for p in Dataset(Path(path)).data_files()]
+    files = [str(p) for p in Store(Path(path)).data_files()]
     if not files:
         return pa.table({})
     return pads.dataset(files, format="parquet", partitioning="hive").to_table()
 
 
 def read_rejects(path: str | Path) -> pa.Table:
-    """The rejects of every committed run of a parquet-sink dataset.
+    """The rejects of every committed run of a dataset (the framework's store keeps them).
 
     Args:
-        path: the dataset folder.
+        path: where the dataset's store is: a parquet dataset's folder, or what another
+            sink's ``location()`` returns (the folder that holds ``_etl/``).
 
     Returns:
         A ``pyarrow.Table`` of ``etl.context.REJECTS_SCHEMA`` (``run_id``, ``plugin``,
@@ -55,9 +56,9 @@ def read_rejects(path: str | Path) -> pa.Table:
     import pyarrow.parquet as pq
 
     from etl.context import REJECTS_SCHEMA
-    from etl.store import Store as Dataset
+    from etl.store import Store
 
-    files = Dataset(Path(path)).rejects_files()
+    files = Store(Path(path)).rejects_files()
     if not files:
         return REJECTS_SCHEMA.empty_table()
     return pa.concat_tables([pq.read_table(f) for f in files])
@@ -98,7 +99,8 @@ def last_run_inputs(path: str | Path) -> dict[str, dict[str, Any]]:
     """The last committed run's accounting, per input.
 
     Args:
-        path: the dataset folder.
+        path: where the dataset's store is: a parquet dataset's folder, or what another
+            sink's ``location()`` returns (the folder that holds ``_etl/``).
 
     Returns:
         A dict keyed by input (the work unit's key: a path, URL or a source's own key);
@@ -106,15 +108,16 @@ def last_run_inputs(path: str | Path) -> dict[str, dict[str, Any]]:
         ``size``, ``mtime``, ``records`` (what the input gave: articles read plus records
         the source rejected), ``read``, ``written``, ``duplicates``, ``dropped``,
         ``rejected``, ``complete`` (False when the read failed in a way a retry may fix),
-        ``content_hash``, ``key`` and ``remembered`` (whether the next run may skip it).
+        ``content_hash``, ``key``, ``remembered`` (whether the next run may skip it) and
+        ``fingerprint`` (the source's, when it gave one).
         For every input, ``records == written + duplicates + dropped + rejected``.
 
     Raises:
         AssertionError: the dataset has no committed run.
     """
-    from etl.store import Store as Dataset
+    from etl.store import Store
 
-    dataset = Dataset(Path(path))
+    dataset = Store(Path(path))
     manifests = dataset.manifests()
     if not manifests:
         raise AssertionError(f"no committed run in {path}")

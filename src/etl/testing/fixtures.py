@@ -58,7 +58,7 @@ def per_input() -> Callable[[str | Path], dict[str, dict[str, Any]]]:
         The function :func:`~etl.testing.last_run_inputs`: ``per_input(dataset_path)``
         returns a dict keyed by input key, each value a dict with the keys ``input``,
         ``source``, ``size``, ``mtime``, ``records``, ``read``, ``written``,
-        ``duplicates``, ``dropped``, ``rejected``, ``complete``, ``content_hash``, ``key``
-        and ``remembered``.
+        ``duplicates``, ``dropped``, ``rejected``, ``complete``, ``content_hash``, ``key``,
+        ``remembered`` and ``fingerprint``.
     """
     return last_run_inputs

@@ -43,7 +43,7 @@ def run_info(
         An ``etl.context.RunInfo`` with ``started_at`` now (UTC).
     """
     from etl.context import RunInfo
-    from etl.run import new_run_id
+    from etl.run.plan import new_run_id
 
     now = datetime.now(UTC)
     folder = Path(base_dir) if base_dir is not None else Path(tempfile.mkdtemp(prefix="etl-test-"))

@@ -35,7 +35,9 @@ class RunResult:
             transforms added (for a ``parquet`` sink: the whole committed dataset; for
             another sink: an empty table, read it back yourself from ``plan.sink``).
         rejects: a ``pyarrow.Table`` of ``etl.context.REJECTS_SCHEMA``: this run's rejects
-            (``reason``, ``input``, ``plugin``, ``article_id``...).
+            (``reason``, ``input``, ``plugin``, ``article_id``...), read from the store at
+            the sink's ``location()`` (empty for a sink without one: its store was
+            temporary).
         counts: a dict: ``read``, ``written``, ``duplicates``, ``dropped``, ``rejected``
             (ints, the whole run's), ``transforms`` (``{section label: {"in": n, "out":
             n}}``) and ``counters`` (``{name: n}`` from ``ctx.count``).
@@ -201,10 +203,11 @@ def run_pipeline(
 
 
 def _output(plan: Plan, summary: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
-    """What the sink holds after the run, and the run's rejects (from the run's store,
-    whatever the sink)."""
+    """What the sink holds after the run, and the run's rejects."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from etl.context import rejects_table
 
     sink = plan.sink
     if sink.name == COLLECT_SINK:
@@ -213,11 +216,10 @@ def _output(plan: Plan, summary: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
         table = read_parquet_dataset(sink.opts.path)
     else:
         table = pa.table({})
+    # the framework's store keeps the rejects, at the sink's location
     location = sink.location()
     rejects = read_rejects(location) if location else None
     if rejects is None or not rejects.num_rows:
-        from etl.context import rejects_table
-
         return table, rejects_table([])
     return table, rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
 

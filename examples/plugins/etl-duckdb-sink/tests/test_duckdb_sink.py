@@ -160,3 +160,18 @@ def test_a_new_column_is_added_to_the_table(tmp_path):
 def test_the_sinks_own_table_names_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="names starting _etl are the sink's own"):
         DuckdbSink({"database": str(tmp_path / "x.duckdb"), "table": "_etl_runs"})
+
+
+def test_open_drops_the_staging_tables_of_runs_that_died_before_their_commit(tmp_path):
+    db = tmp_path / "news.duckdb"
+    dead, _ = staged(tmp_path, sample_articles(2))
+    dead.close()  # died before the commit point: never aborted
+    other, _ = staged(tmp_path, sample_articles(2), table="other")
+    other.close()  # a run into another table: not this table's business
+    assert {dead.staging, other.staging} <= tables(db)
+    sink, payload = staged(tmp_path, sample_articles(3))
+    sink.commit(payload)
+    assert {t for t in tables(db) if t.startswith("_etl_stage_")} == {other.staging}
+    with duckdb.connect(str(db), read_only=True) as conn:
+        listed = conn.execute("SELECT staging, target FROM _etl_staging").fetchall()
+    assert listed == [(other.staging, "other")]
