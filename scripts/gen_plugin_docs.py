@@ -5,7 +5,7 @@
 
 Two sections are generated, each between its BEGIN/END marker comments:
 
-* ``hooks``: every hook in ``etl.hookspecs``, with its signature and Google-style ``Args:``;
+* ``hooks``: every hook in ``etl.plugins.hookspecs``, with its signature and Google-style ``Args:``;
 * ``api``: the plugin base classes and capabilities, the executors' ``Job``, ``Option``,
   ``Context``, ``WorkUnit``, ``InputRef``, ``WriteResult`` and ``RunInfo``: their docstrings
   and public methods.
@@ -78,7 +78,7 @@ def _signature(func) -> str:
 
 
 def hooks_section() -> str:
-    from etl import hookspecs
+    from etl.plugins import hookspecs
 
     source = inspect.getsource(hookspecs)
     groups = re.findall(r"^# (\w[\w ]*)\n", source, re.M)
@@ -112,8 +112,9 @@ def hooks_section() -> str:
 
 
 def _class_doc(cls, methods: list[str], heading: str = "###") -> list[str]:
-    lines = [f"{heading} `{cls.__module__.replace('etl.plugin', 'etl')}.{cls.__name__}`", ""]
-    if cls.__module__ in ("etl.plugin", "etl.context", "etl.sources.files"):
+    lines = [f"{heading} `{cls.__module__}.{cls.__name__}`", ""]
+    # the names plugin authors import from etl itself
+    if cls.__module__.startswith(("etl.plugins.", "etl.context", "etl.sources.files")):
         lines[0] = f"{heading} `etl.{cls.__name__}`"
     lines += [render_docstring(cls.__doc__), ""]
     for name in methods:

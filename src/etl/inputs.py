@@ -27,24 +27,26 @@ decompression, and the response's Content-Type and final URL.
 from __future__ import annotations
 
 import contextlib
-import glob
 import http.client
 import io
-import os
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import IO, Any
 
-from etl.errors import ConfigError, MissingDependency
+from etl.listing import (  # noqa: F401 - part of this module's interface
+    COMPRESSION_SUFFIXES,
+    _fsspec,
+    expand_paths,
+    is_http,
+    is_url,
+    object_fingerprint,
+    strip_compression_suffix,
+)
 from etl.plugin import InputRef, Option
-
-_GLOB_CHARS = set("*?[")
 
 #: retries of a failed remote fetch, after the first attempt
 DEFAULT_RETRIES = 3
@@ -61,7 +63,6 @@ BOMB_SLACK = 64 * 1024 * 1024
 RETRY_STATUSES = frozenset({404, 408, 425, 429})
 USER_AGENT = "etl (+https://pypi.org/project/etl)"
 
-COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 
 REMOTE_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -88,199 +89,6 @@ def remote_kwargs(opts: Any) -> dict[str, Any]:
         "retries": getattr(opts, "retries", DEFAULT_RETRIES),
         "timeout": getattr(opts, "timeout", DEFAULT_TIMEOUT),
     }
-
-
-def is_url(path: str) -> bool:
-    return "://" in path
-
-
-def is_http(path: str) -> bool:
-    return path.startswith(("http://", "https://"))
-
-
-def strip_compression_suffix(name: str) -> str:
-    """``a.jsonl.gz`` -> ``a.jsonl``; other names unchanged."""
-    for suffix in COMPRESSION_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _matches(name: str, include: Sequence[str]) -> bool:
-    if "*" in include:  # the default: every name (a listing of 100k files pays nothing)
-        return True
-    plain = strip_compression_suffix(name)
-    for p in include:
-        if "/" in p:
-            if Path(name).match(p) or Path(plain).match(p):
-                return True
-        elif fnmatchcase(name, p) or fnmatchcase(plain, p):  # = Path.match, without a Path
-            return True
-    return False
-
-
-# listing
-
-
-def expand_paths(
-    paths: Sequence[str], *, plugin: str, section: str, include: Sequence[str] = ("*",)
-) -> Iterator[InputRef]:
-    """Every input that ``paths`` names, in a stable order, each once.
-
-    A directory (local or in an fsspec store) is searched recursively for files matching
-    ``include`` (hidden files and folders skipped). A glob is expanded wherever the store
-    can list. An ``http(s)://`` URL is one input as it is. A path or glob that matches
-    nothing is a configuration error.
-    """
-    seen: set[str] = set()
-    for pattern in paths:
-        matched = False
-        if is_http(pattern):
-            refs: Iterator[InputRef] = iter([InputRef(pattern)])
-        elif is_url(pattern):
-            refs = _expand_fsspec(pattern, include, plugin, section)
-        else:
-            refs = _expand_local(pattern, include)
-        for ref in refs:
-            matched = True
-            if ref.key in seen:
-                continue
-            seen.add(ref.key)
-            yield ref
-        if not matched:
-            raise ConfigError(
-                f"plugin '{plugin}' ({section}): paths: nothing matches '{pattern}'",
-                hint="check the path; relative paths are relative to the pipeline file's folder",
-            )
-
-
-def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
-    if any(c in pattern for c in _GLOB_CHARS):
-        refs = []
-        for match in sorted(glob.glob(pattern, recursive=True)):
-            if os.path.isdir(match):
-                refs.extend(_walk(match, include))
-            else:
-                refs.append(_stat_ref(os.path.abspath(match)))
-        return refs
-    if os.path.isdir(pattern):
-        return _walk(pattern, include)
-    if os.path.lexists(pattern):
-        return [_stat_ref(os.path.abspath(pattern))]
-    return []
-
-
-def _stat_ref(path: str) -> InputRef:
-    try:
-        st = os.stat(path)
-    except OSError:
-        # exists in the listing but cannot be stat'ed: the source rejects it on read
-        return InputRef(path)
-    return InputRef(path, st.st_size, st.st_mtime)
-
-
-def _walk(directory: str, include: Sequence[str]) -> list[InputRef]:
-    """Files under ``directory`` in sorted order, each with its size and mtime.
-
-    ``os.fwalk`` hands out each folder's descriptor, so a file is stat'ed by its name in
-    its folder rather than by its full path (a listing of 100k files is a third faster),
-    and the path is joined once per file. Like ``os.walk``, folder symlinks are not followed.
-    """
-    refs: list[InputRef] = []
-    stat, sep = os.stat, os.sep
-    # absolute once: fwalk then yields absolute, normalised folders
-    for root, dirs, files, dir_fd in os.fwalk(os.path.abspath(directory)):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        prefix = root if root.endswith(sep) else root + sep
-        for name in sorted(files):
-            if name.startswith(".") or not _matches(name, include):
-                continue
-            try:
-                st = stat(name, dir_fd=dir_fd)
-            except OSError:
-                refs.append(InputRef(prefix + name))
-            else:
-                refs.append(InputRef(prefix + name, st.st_size, st.st_mtime))
-    return refs
-
-
-def _fsspec(plugin: str = "inputs") -> Any:
-    try:
-        import fsspec
-    except ImportError:
-        raise MissingDependency(plugin, "fsspec", "'etl[remote]'") from None
-    return fsspec
-
-
-def _expand_fsspec(
-    pattern: str, include: Sequence[str], plugin: str, section: str
-) -> Iterator[InputRef]:
-    fsspec = _fsspec(plugin)
-    try:
-        fs, path = fsspec.core.url_to_fs(pattern)
-    except (ImportError, ValueError) as exc:
-        raise ConfigError(
-            f"plugin '{plugin}' ({section}): paths: cannot open '{pattern}': {exc}",
-            hint="object stores need their fsspec package too (s3fs for s3://, gcsfs for gs://)",
-        ) from exc
-    try:
-        if any(c in path for c in _GLOB_CHARS):
-            found = []
-            for match in sorted(fs.glob(path)):
-                if fs.isdir(match):
-                    found.extend(_find(fs, match, include))
-                else:
-                    found.append((match, fs.info(match)))
-        elif fs.isdir(path):
-            found = _find(fs, path, include)
-        elif fs.exists(path):
-            found = [(path, fs.info(path))]
-        else:
-            found = []
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"plugin '{plugin}' ({section}): paths: cannot list '{pattern}': "
-            f"{type(exc).__name__}: {exc}",
-            hint="check the URL and your credentials for the store",
-        ) from exc
-    for name, info in found:
-        mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
-        if not isinstance(mtime, (int, float)):
-            mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else None
-        fingerprint = object_fingerprint(info, mtime)
-        yield InputRef(fs.unstrip_protocol(name), info.get("size"), mtime, fingerprint)
-
-
-#: listing keys that name an object's version, most specific first (S3, GCS, Azure, others)
-_VERSION_KEYS = ("VersionId", "version_id", "generation", "ETag", "etag", "md5Hash", "checksum")
-
-
-def object_fingerprint(info: dict[str, Any], mtime: float | None) -> str | None:
-    """What an object store's listing says about an object's version (no read needed):
-    its version id or ETag, else its modification time, with its size; None without them."""
-    size = info.get("size")
-    for key in _VERSION_KEYS:
-        value = info.get(key)
-        if value:
-            return f"{key}:{str(value).strip(chr(34))}:{size}"
-    if mtime is not None and size is not None:
-        return f"mtime:{mtime!r}:{size}"
-    return None
-
-
-def _find(fs: Any, directory: str, include: Sequence[str]) -> list[tuple[str, dict]]:
-    found = fs.find(directory, detail=True)
-    out = []
-    for name in sorted(found):
-        parts = name[len(directory) :].strip("/").split("/")
-        if any(p.startswith(".") for p in parts):
-            continue
-        if _matches(parts[-1], include):
-            out.append((name, found[name]))
-    return out
-
-
-# reading
 
 
 class InputError(Exception):

@@ -21,7 +21,7 @@ from etl import log
 from etl.context import Context
 from etl.errors import PluginError, RunError
 from etl.plugin import ReadsMany
-from etl.schema import ARTICLE_SCHEMA, conform
+from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
 
 if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
@@ -448,45 +448,6 @@ class Streamer:
             out = self.transform(batch)
             if out.num_rows:
                 yield out
-
-
-def schema_difference(expected: pa.Schema, actual: pa.Schema) -> tuple[str, str] | None:
-    """The first column in which ``actual`` differs from ``expected``, with a hint; None if none."""
-    names = actual.names
-    for name in names:
-        if names.count(name) > 1:
-            return (
-                f"column '{name}' appears twice",
-                "batches arrive with every declared column already there (null): fill it with "
-                f"batch.set_column(batch.schema.get_field_index('{name}'), '{name}', values)",
-            )
-    for declared in expected:
-        if declared.name not in names:
-            return (
-                f"column '{declared.name}' ({declared.type}) is missing",
-                "keep every column of the batch you were given (filter rows, set_column)",
-            )
-        got = actual.field(declared.name).type
-        if got != declared.type:
-            return (
-                f"column '{declared.name}' is {got}, declared {declared.type}",
-                f"cast it (values.cast({_type_expr(declared.type)})) or declare {got} in output_schema",
-            )
-    for name in names:
-        if expected.get_field_index(name) < 0:
-            return (
-                f"column '{name}' ({actual.field(name).type}) is not declared",
-                "declare it in output_schema: return etl.schema.extend_schema(schema, "
-                f"[pa.field('{name}', {_type_expr(actual.field(name).type)})])",
-            )
-    return None
-
-
-def _type_expr(type_: pa.DataType) -> str:
-    text = str(type_)
-    if text == "bool":
-        return "pa.bool_()"
-    return f"pa.{text}()" if text.isidentifier() else f"<{text}>"
 
 
 def _with_declared(batch: pa.RecordBatch, declared: pa.Schema) -> pa.RecordBatch:

@@ -3,7 +3,7 @@
 Each test runs the same inputs twice through a real pipeline with the parquet sink, once with
 the fast path on and once with it off (``jsonl.FAST``), and compares what was written: every
 article column and the metadata, and the rejects (reason, location, detail, input). Chunks
-are made small (``jsonl.FAST_CHUNK``) so that files cross many chunk boundaries, and clean
+are made small (``jsonl_fast.FAST_CHUNK``) so that files cross many chunk boundaries, and clean
 chunks sit next to chunks that need the per-line path.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.builtin import jsonl
+from etl.builtin import jsonl, jsonl_fast
 from etl.builtin.records import STRIP_CHARS
 from etl.testing import run_pipeline
 from tests.conftest import DATA
@@ -61,13 +61,13 @@ def fast_chunks(monkeypatch):
     return seen
 
 
-def compare(tmp_path, monkeypatch, paths, chunk_sizes=(jsonl.FAST_CHUNK,), **options):
+def compare(tmp_path, monkeypatch, paths, chunk_sizes=(jsonl_fast.FAST_CHUNK,), **options):
     """Fast and per-line runs agree, for each chunk size; returns the per-line result."""
     monkeypatch.setattr(jsonl, "FAST", False)
     slow = run(tmp_path, "slow", paths, **options)
     monkeypatch.setattr(jsonl, "FAST", True)
     for size in chunk_sizes:
-        monkeypatch.setattr(jsonl, "FAST_CHUNK", size)
+        monkeypatch.setattr(jsonl_fast, "FAST_CHUNK", size)
         fast = run(tmp_path, f"fast-{size}", paths, **options)
         assert fast[1] == slow[1], f"rejects differ with chunks of {size} bytes"
         assert len(fast[0]) == len(slow[0]), f"row counts differ with chunks of {size} bytes"
@@ -120,14 +120,14 @@ def test_corpora_files_and_the_same_records_as_json_lines(tmp_path, monkeypatch,
         "news.jsonl",
         "ascii.jsonl",
     ]
-    rows, rejects = compare(tmp_path, monkeypatch, paths, chunk_sizes=(jsonl.FAST_CHUNK, 3000))
+    rows, rejects = compare(tmp_path, monkeypatch, paths, chunk_sizes=(jsonl_fast.FAST_CHUNK, 3000))
     assert len(rows) > 60
     assert fast_chunks["fast"] > 0
 
 
 def test_a_clean_file_is_read_by_the_fast_path_only(tmp_path, monkeypatch, fast_chunks):
     write_lines(tmp_path / "clean.jsonl", [article(i) for i in range(300)])
-    monkeypatch.setattr(jsonl, "FAST_CHUNK", 4096)
+    monkeypatch.setattr(jsonl_fast, "FAST_CHUNK", 4096)
     rows, rejects = run(tmp_path, "out", ["clean.jsonl"])
     assert len(rows) == 300 and rejects == []
     assert fast_chunks["fast"] > 5 and fast_chunks["per line"] == 0
@@ -236,7 +236,7 @@ def test_edge_lines_between_clean_ones(tmp_path, monkeypatch, fast_chunks):
         every.append(data)
     (tmp_path / "edges" / "all.jsonl").write_bytes(b"\n".join(every))
     rows, rejects = compare(
-        tmp_path, monkeypatch, ["edges"], chunk_sizes=(jsonl.FAST_CHUNK, 64, 700)
+        tmp_path, monkeypatch, ["edges"], chunk_sizes=(jsonl_fast.FAST_CHUNK, 64, 700)
     )
     assert len(rejects) > 40
     assert fast_chunks["fast"] > 50 and fast_chunks["per line"] > 50
@@ -249,7 +249,7 @@ def test_invalid_utf8_and_encoded_surrogates(tmp_path, monkeypatch):
     lines[11] = b'{"text": "UTF-8 encoded surrogate \xed\xa0\x80 (Python reads it)"}'
     lines[15] = b'{"text": "overlong \xc0\xaf slash"}'
     (tmp_path / "bytes.jsonl").write_bytes(b"\n".join(lines))
-    compare(tmp_path, monkeypatch, ["bytes.jsonl"], chunk_sizes=(jsonl.FAST_CHUNK, 200))
+    compare(tmp_path, monkeypatch, ["bytes.jsonl"], chunk_sizes=(jsonl_fast.FAST_CHUNK, 200))
 
 
 def test_file_level_cases(tmp_path, monkeypatch, fast_chunks):
@@ -286,7 +286,7 @@ def test_file_level_cases(tmp_path, monkeypatch, fast_chunks):
     (d / "nested.jsonl").write_text("\n".join(nested), encoding="utf-8")
     deep = '{"text": "deep", "x": ' + "[" * 2000 + "]" * 2000 + "}"
     (d / "deep-last.jsonl").write_text("\n".join([*nested[:50], deep]), encoding="utf-8")
-    compare(tmp_path, monkeypatch, ["in"], chunk_sizes=(jsonl.FAST_CHUNK, 100, 1000))
+    compare(tmp_path, monkeypatch, ["in"], chunk_sizes=(jsonl_fast.FAST_CHUNK, 100, 1000))
     assert fast_chunks["fast"] > 10
 
 
@@ -308,7 +308,7 @@ def test_records_over_max_record_bytes(tmp_path, monkeypatch):
         tmp_path,
         monkeypatch,
         ["long.jsonl", "long-last.jsonl", "long-first.jsonl"],
-        chunk_sizes=(jsonl.FAST_CHUNK, 300, 2000),
+        chunk_sizes=(jsonl_fast.FAST_CHUNK, 300, 2000),
         max_record_bytes=1000,
     )
     too_large = [(name, loc) for name, loc, reason, _ in rejects if reason == "record too large"]
@@ -327,14 +327,14 @@ def test_fields_option_and_run_batch_size(tmp_path, monkeypatch, fast_chunks):
         tmp_path,
         monkeypatch,
         ["f.jsonl"],
-        chunk_sizes=(jsonl.FAST_CHUNK, 500),
+        chunk_sizes=(jsonl_fast.FAST_CHUNK, 500),
         fields={"text": "body", "title": ["headline", "body"], "authors": "by", "uri": ""},
     )
     assert fast_chunks["fast"] > 0
     # a fast chunk of more rows than the run's batch size is cut to it (the rest joins the
     # last piece, which a smaller piece would do in the stream anyway, with a copy)
     write_lines(tmp_path / "many.jsonl", [article(i) for i in range(2500)])
-    monkeypatch.setattr(jsonl, "FAST_CHUNK", 8 << 20)
+    monkeypatch.setattr(jsonl_fast, "FAST_CHUNK", 8 << 20)
     sizes = []
     build = jsonl._FastLines.read
 
@@ -358,7 +358,7 @@ def test_the_inputs_memory_gets_the_files_hash_from_the_read(tmp_path, monkeypat
     # the hash must be the file's, whatever the lines held
     from etl.dataset import Dataset, content_hash, file_content_hash, key_digest
 
-    monkeypatch.setattr(jsonl, "FAST_CHUNK", 500)
+    monkeypatch.setattr(jsonl_fast, "FAST_CHUNK", 500)
     d = tmp_path / "in"
     d.mkdir()
     lines = [json.dumps(article(i)) for i in range(40)]
@@ -430,6 +430,6 @@ def test_mutated_lines_read_alike(tmp_path, monkeypatch, seed):
         tmp_path,
         monkeypatch,
         ["f.jsonl"],
-        chunk_sizes=(jsonl.FAST_CHUNK, rng.randint(20, 600)),
+        chunk_sizes=(jsonl_fast.FAST_CHUNK, rng.randint(20, 600)),
         max_record_bytes=300,
     )

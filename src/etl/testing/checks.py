@@ -52,7 +52,8 @@ def check_options(cls: type[Plugin]) -> None:
         AssertionError: what is wrong, naming the plugin and the option.
     """
     from etl.errors import ConfigError, PluginError
-    from etl.plugin import _TYPES, KINDS, check_option_declarations, validate_options
+    from etl.plugins.base import KINDS
+    from etl.plugins.options import _TYPES, check_option_declarations, validate_options
 
     label = f"{cls.__qualname__} ({cls.__module__})"
     assert isinstance(cls, type) and cls.kind in KINDS, (

@@ -25,9 +25,10 @@ from types import ModuleType
 
 import pluggy
 
-from etl import hookspecs
 from etl.errors import ConfigError, PluginError
-from etl.plugin import KINDS, Plugin, Registered, check_option_declarations
+from etl.plugins import hookspecs
+from etl.plugins.base import KINDS, Plugin, Registered
+from etl.plugins.options import check_option_declarations
 
 ENTRY_POINT_GROUP = "etl"
 

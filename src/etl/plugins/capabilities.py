@@ -1,0 +1,101 @@
+"""Capabilities: what a plugin can do beyond its kind, declared by subclassing.
+
+``class MySink(Sink, WorkerFiles)`` says the sink adopts files written by workers;
+``class MySource(Source, ReadsMany)`` says the source reads many units in one call. The
+framework checks them with ``isinstance`` and ``etl validate`` shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from etl.context import Context
+    from etl.plugins.base import Plugin, WorkUnit
+
+
+class ReadsMany:
+    """Capability of a source: read several small units in one call.
+
+    Declare it by subclassing (``class MySource(Source, ReadsMany)``). The streamer then
+    hands the source up to a batch of consecutive units at once, so per-batch work (compute
+    kernels, hashing) runs once per batch and not once per small file. If the call raises,
+    the units are read again one by one with ``read``, so an error rejects its own unit only.
+    """
+
+    def read_many(
+        self, units: Sequence[WorkUnit], ctx: Context
+    ) -> tuple[pa.RecordBatch, Sequence[int]]:
+        """The articles of ``units`` and, for each row, the position in ``units`` it came
+        from. Rejects name their unit (``ctx.reject(..., input=unit.key)``)."""
+        raise NotImplementedError
+
+
+@dataclass
+class StagedFile:
+    """A file a worker wrote for the driver's sink to adopt (plain data, picklable).
+
+    Args:
+        path: where it is, in the sink's terms (e.g. relative to the dataset folder).
+        rows: rows it holds.
+        ids: the article id of each row, in order (the framework decides duplicates).
+        input_values, input_lengths: the unit index of each row, run-length encoded.
+        extra: anything else the sink needs to adopt it (a partition folder...).
+    """
+
+    path: str
+    rows: int
+    ids: list[str]
+    input_values: list[int]
+    input_lengths: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WorkerWriter:
+    """Writes one worker task's articles into files for the driver's sink to adopt."""
+
+    def write(self, batch: pa.RecordBatch, units: Any) -> None:
+        """Write a batch of new articles; ``units`` is each row's unit index (numpy int32)."""
+        raise NotImplementedError
+
+    def close(self) -> list[StagedFile]:
+        """Finish every file; return them in the order written."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Delete this task's files."""
+        raise NotImplementedError
+
+
+class WorkerFiles:
+    """Capability of a sink: take files written by worker processes or Dask workers.
+
+    Declare it by subclassing (``class MySink(Sink, WorkerFiles)``); ``etl validate`` shows
+    it, and the ``processes`` and ``dask`` executors then let workers write files instead
+    of shipping batches to the driver.
+    """
+
+    def worker_writer(self, run: Any, schema: pa.Schema, worker: str) -> WorkerWriter:
+        """A writer for one worker task, on a sink built from the same options, never opened.
+
+        ``worker`` is a name unique to the task (use it in file names).
+        """
+        raise NotImplementedError
+
+    def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
+        """Take workers' files into this run's commit, in unit order (on the opened sink).
+
+        ``keep[i]`` is None to take file ``i`` whole, or a numpy bool mask of the rows to
+        keep (the framework found the others to be duplicates); a file whose mask keeps no
+        row is dropped.
+        """
+        raise NotImplementedError
+
+
+def capabilities(plugin: Plugin) -> list[str]:
+    """The declared capabilities of a plugin, by name (``etl validate`` shows them)."""
+    return ["worker-files"] if isinstance(plugin, WorkerFiles) else []
