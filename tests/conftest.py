@@ -8,6 +8,7 @@ from etl.testing import read_parquet_dataset, read_rejects, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
+CORPORA = DATA / "corpora"
 
 
 # the same helpers plugin authors get from etl.testing
