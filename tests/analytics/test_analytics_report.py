@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.analytics.conftest import etl_ok
-from tests.conftest import run_etl
+from tests.helpers import run_etl
+from tests.helpers.analytics import etl_ok
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -87,7 +87,7 @@ def test_report_on_partitioned_dataset(datasets, tmp_path):
     page = out.read_text(encoding="utf-8")
     langs = open_dataset(datasets["parted"]).to_table(columns=["language"]).column("language")
     for row in pc.value_counts(langs).to_pylist():
-        assert f"<td>{row['values']}</td><td class=\"n\">{row['counts']:,}</td>" in page
+        assert f'<td>{row["values"]}</td><td class="n">{row["counts"]:,}</td>' in page
 
 
 def test_report_names_missing_matplotlib(datasets, tmp_path):

@@ -11,7 +11,7 @@ from etl.builtin.parquet import ParquetSink
 from etl.context import Context, RunInfo, rejects_table
 from etl.schema import ARTICLE_SCHEMA
 from etl.stream import INPUT_COLUMN
-from tests.conftest import read_dataset
+from tests.helpers import read_dataset
 
 
 def _batch(run: RunInfo, texts: list[str], inputs: list[int]) -> pa.RecordBatch:
@@ -61,7 +61,7 @@ def test_worker_files_roll_over_and_keep_the_input_of_every_row(tmp_path):
         ([1, 2], [2, 1]),
         ([9], [1]),
     ]
+    staging = tmp_path / "ds" / "_etl" / "staging"
+    assert list(staging.rglob("*.staged"))  # the files abort() must remove
     sink.abort()
-    assert not (tmp_path / "ds" / "_etl" / "staging").exists() or not list(
-        (tmp_path / "ds" / "_etl" / "staging").iterdir()
-    )
+    assert staging.is_dir() and not list(staging.iterdir())

@@ -9,7 +9,7 @@ import sys
 
 import duckdb
 
-from tests.conftest import ROOT, read_dataset, run_etl
+from tests.helpers import ROOT, read_dataset, run_etl
 
 DOC = ROOT / "docs" / "plugins.md"
 SCRIPT = ROOT / "scripts" / "gen_plugin_docs.py"

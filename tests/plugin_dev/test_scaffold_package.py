@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from etl.scaffold import new_plugin, plugin_names
-from tests.conftest import ROOT, run_etl, write_pipeline
+from tests.helpers import ROOT, run_etl, write_pipeline
 
 SEEDS = ROOT / "seeds"
 

@@ -14,7 +14,7 @@ from etl.config import pipeline_from_dict
 from etl.errors import EtlError
 from etl.plugins import get_plugin_manager
 from etl.runner import build_plan, run_plan
-from tests.conftest import CORPORA
+from tests.helpers import CORPORA
 
 PLUGINS = Path(__file__).parent / "plugins"
 

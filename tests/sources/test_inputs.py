@@ -19,7 +19,7 @@ from etl.inputs import (
     read_input_bytes,
 )
 from etl.plugin import InputRef
-from tests.conftest import read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import read_dataset, read_rejects, run_etl, write_pipeline
 
 ARTICLES = [
     {"title": f"Remote story {i}", "text": f"Remote body {i}.", "date": f"2024-05-0{i}T10:00:00Z"}

@@ -18,7 +18,7 @@ import pytest
 from etl.builtin import jsonl
 from etl.builtin.records import STRIP_CHARS
 from etl.testing import run_pipeline
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 JSONL = DATA / "jsonl"
 SKIP_COLUMNS = {"run_id", "ingested_at"}

@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, run_etl
+from tests.helpers import ROOT, run_etl
 
 pytest.importorskip("etl_nlp", reason="needs the etl-nlp plugin package (requirements-dev.txt)")
 
