@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers.analytics import EXAMPLES, written
 
+pytestmark = pytest.mark.slow
+
 
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")

@@ -45,6 +45,7 @@ def report(datasets, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_complete(report, datasets):
     page = report.read_text(encoding="utf-8")
     # nothing to fetch: no scripts, stylesheets, images or fonts from anywhere
@@ -76,6 +77,7 @@ def test_report_on_seed_dataset(datasets, tmp_path):
     assert "Global Times" in page and "No rejects." in page
 
 
+@pytest.mark.slow
 def test_report_on_partitioned_dataset(datasets, tmp_path):
     """The partition column comes from the folders (language=en/), counted like any other."""
     import pyarrow.compute as pc

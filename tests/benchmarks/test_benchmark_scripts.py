@@ -110,6 +110,7 @@ def _split_counts(texts):
     return [None if t is None else len(t.split()) for t in texts]
 
 
+@pytest.mark.slow
 def test_word_counts_equal_str_split_on_many_lengths():
     # 1-row arrays whose byte length is a multiple of 64 (pyarrow 26's split drops a token)
     for length in range(0, 700):

@@ -19,6 +19,7 @@ from tests.helpers.executors import (
 )
 
 
+@pytest.mark.slow
 def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address):
     make_corpus(tmp_path / "in")
     p = pipeline(tmp_path, sink='partition_by = ["publisher"]\nmax_rows_per_file = 5\n')
@@ -83,6 +84,7 @@ def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address)
     assert len(list(processes.rglob("*.parquet"))) > len(list(processes.glob("*/")))
 
 
+@pytest.mark.slow
 def test_full_rerun_under_processes_adds_nothing(tmp_path):
     make_corpus(tmp_path / "in", n=20)
     p = pipeline(tmp_path, extra="", sink="")
@@ -99,6 +101,7 @@ def test_full_rerun_under_processes_adds_nothing(tmp_path):
     assert not list((tmp_path / "out" / "_etl" / "staging").glob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_local_plugin_file_is_shipped_to_workers(tmp_path, executor, dask_address):
     make_corpus(tmp_path / "in", n=10)
@@ -164,6 +167,7 @@ def test_dask_missing_says_how_to_install(tmp_path):
     assert not (tmp_path / "out" / "_etl" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_big_chunks_with_prefetch_do_not_deadlock(tmp_path):
     """A chunk message and a chunk's ids both larger than a pipe's buffer: the driver sends
     the next chunk while the worker sends its ids. Neither may wait for the other to read

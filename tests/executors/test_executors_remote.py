@@ -18,6 +18,8 @@ from tests.helpers.executors import PLUGINS, make_corpus, pipeline, rows
 
 pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow
+
 ONLY_ON_DRIVER = '''
 import etl
 

@@ -13,6 +13,8 @@ import pytest
 from tests.helpers import ROOT, write_pipeline
 from tests.helpers.plugin_dev import BREAK_ENV
 
+pytestmark = pytest.mark.slow
+
 SEEDS = ROOT / "seeds"
 
 

@@ -61,6 +61,7 @@ def check_accounting(summary: dict, dataset: Path) -> None:
     assert n_rejects == summary["rejected"]
 
 
+@pytest.mark.slow
 def test_every_input_accounted_for_on_the_corpora(tmp_path):
     tree = corpora()
     sources = file_sources()

@@ -22,6 +22,8 @@ import pytest
 from etl.dataset import CRASH_EXIT, FAULT_POINTS
 from tests.helpers.reliability import etl, etl_process, manifests, rows_by_id, visible_files
 
+pytestmark = pytest.mark.slow
+
 PLUGIN = Path(__file__).parent / "plugins" / "lines_source.py"
 FILES, LINES, REPEATS = 30, 100, 60
 #: points after which the run is committed (recovery rolls forward)

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.reliability import etl, make_corpus, write_pipeline
 
 HOLD = """
@@ -111,6 +113,7 @@ def test_lock_of_a_reused_pid_is_broken(tmp_path):
     etl("run", str(pipeline), check=True)
 
 
+@pytest.mark.slow
 def test_many_runs_racing_for_a_stale_lock_one_wins(tmp_path):
     _, dataset = setup(tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -150,6 +150,7 @@ def _bomb() -> bytes:
 BOMB_SOURCES = FILE_SOURCES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", BOMB_SOURCES)
 def test_decompression_bomb_is_rejected(tmp_path, source):
     target = tmp_path / f"{source}-{file_name(source)}"
@@ -210,6 +211,7 @@ class _Counter(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_no_external_entity_or_dtd_is_fetched_or_expanded(tmp_path):
     server = http.server.HTTPServer(("127.0.0.1", 0), _Counter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -307,6 +309,7 @@ def test_env_values_never_reach_logs_manifests_or_errors(tmp_path):
 # plugins
 
 
+@pytest.mark.slow
 def test_only_declared_plugins_are_imported(tmp_path, monkeypatch):
     import sys
 

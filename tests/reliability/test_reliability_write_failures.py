@@ -49,6 +49,7 @@ def assert_clean(dataset: Path, before: dict) -> None:
     assert not (dataset / "_etl" / "lock").exists()
 
 
+@pytest.mark.slow
 def test_full_disk_aborts_cleanly(tmp_path):
     small = tmp_path / "corpus-small"
     make_corpus(small, 5)

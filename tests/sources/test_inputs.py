@@ -223,6 +223,7 @@ def test_fsspec_memory_through_a_pipeline(memfs, tmp_path):
 # end to end: the real CLI reading from the test's server
 
 
+@pytest.mark.slow
 def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/dead.jsonl"
     urls = [

@@ -15,6 +15,7 @@ pytest.importorskip("etl_nlp", reason="needs the etl-nlp plugin package (require
 EXAMPLE = ROOT / "examples" / "clean.toml"
 
 
+@pytest.mark.slow
 def test_clean_example_end_to_end(tmp_path):
     out = tmp_path / "clean"
     proc = run_etl("run", str(EXAMPLE), "--set", f"sink.path={out}", "--json")
