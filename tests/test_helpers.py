@@ -42,6 +42,7 @@ def test_a_run_in_process_leaves_no_state_behind(tmp_path, monkeypatch):
         '[sink]\nplugin = "parquet"\npath = "out"\n',
     )
     monkeypatch.delenv("ETL_TEST_TOKEN", raising=False)
+    modules = set(sys.modules)
     before = (
         os.getcwd(),
         dict(os.environ),
@@ -77,7 +78,8 @@ def test_a_run_in_process_leaves_no_state_behind(tmp_path, monkeypatch):
         set(log._SECRETS),
     )
     assert after == before
-    assert not [m for m in sys.modules if m.startswith("etl_local_")]
+    assert "etl_local_passthru" not in sys.modules
+    assert not [m for m in set(sys.modules) - modules if m.startswith("etl_local_")]
 
 
 def test_in_process_and_subprocess_runs_agree(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import pytest
 
@@ -29,10 +28,5 @@ def dask_address():
         with distributed.Client(cluster) as client:
             client.wait_for_workers(2, timeout=60)
         yield cluster.scheduler_address
-        # a worker the scheduler dropped: say why, in the report of a failed test
-        for topic, events in cluster.scheduler.events.items():
-            for _, event in events:
-                if isinstance(event, dict) and event.get("action") == "remove-worker":
-                    print(f"dask: {topic} removed: {event}", file=sys.stderr)
     finally:
         cluster.close()
