@@ -1,21 +1,9 @@
-"""Shared helpers for the test suite: run the real `etl` command, read datasets back."""
+"""Fixtures and settings shared by the whole test suite (plain helpers are in tests/helpers)."""
 
-from __future__ import annotations
+from hypothesis import settings
 
-from pathlib import Path
-
-from etl.testing import read_parquet_dataset, read_rejects, run_cli
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data"
-
-
-# the same helpers plugin authors get from etl.testing
-run_etl = run_cli
-read_dataset = read_parquet_dataset
-__all__ = ["DATA", "ROOT", "read_dataset", "read_rejects", "run_etl", "write_pipeline"]
-
-
-def write_pipeline(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+# No per-example time limit: on a loaded machine, or with a test per core (pytest -n), an
+# example can take longer than hypothesis's 200 ms without anything being wrong (a timing
+# limit is not what these properties test).
+settings.register_profile("etl", deadline=None)
+settings.load_profile("etl")

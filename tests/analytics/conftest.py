@@ -3,26 +3,12 @@ across two runs, and a partitioned one (built once per session by the real CLI).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_etl
-
-EXAMPLES = ROOT / "examples" / "analytics"
-
-
-def etl_ok(*args: str, **kwargs) -> str:
-    proc = run_etl(*args, **kwargs)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    return proc.stdout
-
-
-def written(path: Path) -> list[int]:
-    """Rows each committed run wrote, oldest first (from the run manifests)."""
-    runs = sorted((Path(path) / "_etl" / "runs").glob("*.json"))
-    return [json.loads(p.read_text())["summary"]["written"] for p in runs]
+from tests.helpers import ROOT
+from tests.helpers.analytics import EXAMPLES, etl_ok
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from etl.evolution import plan_schema, schema_history, unified_schema, wider_type
-from tests.analytics.conftest import EXAMPLES, etl_ok, written
-from tests.conftest import run_etl
+from tests.helpers import run_etl
+from tests.helpers.analytics import EXAMPLES, etl_ok, written
 
 
 def snapshot(root):
@@ -161,7 +161,7 @@ def test_schema_file_is_part_of_the_commit_plan(datasets, tmp_path):
 
 def test_widened_column_reads_in_every_reader(tmp_path):
     """int32 in run 1, int64 in run 2: the schema widens and every reader gets all values."""
-    from tests.analytics.readers import READERS
+    from tests.helpers.analytics import READERS
 
     root = tmp_path / "wide"
     for seed, kind in ((1, "int32"), (2, "int64")):

@@ -3,16 +3,26 @@ run over the seed dataset and the larger (grown, and partitioned) example datase
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.analytics.conftest import EXAMPLES, written
+from tests.helpers.analytics import EXAMPLES, written
 
-sys.path.insert(0, str(EXAMPLES))
-import duckdb_queries  # noqa: E402
+pytestmark = pytest.mark.slow
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+duckdb_queries = _load("duckdb_queries")
 
 
 def script_summary(script: str, dataset) -> dict:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pyarrow.dataset as pads
 import pytest
 
-from tests.analytics.conftest import written
-from tests.analytics.readers import READERS
+from tests.helpers.analytics import READERS, written
 
 
 @pytest.mark.parametrize("name", ["seed", "news", "parted"])

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.analytics.conftest import etl_ok
-from tests.conftest import run_etl
+from tests.helpers import run_etl
+from tests.helpers.analytics import etl_ok
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -45,6 +45,7 @@ def report(datasets, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_complete(report, datasets):
     page = report.read_text(encoding="utf-8")
     # nothing to fetch: no scripts, stylesheets, images or fonts from anywhere
@@ -76,6 +77,7 @@ def test_report_on_seed_dataset(datasets, tmp_path):
     assert "Global Times" in page and "No rejects." in page
 
 
+@pytest.mark.slow
 def test_report_on_partitioned_dataset(datasets, tmp_path):
     """The partition column comes from the folders (language=en/), counted like any other."""
     import pyarrow.compute as pc

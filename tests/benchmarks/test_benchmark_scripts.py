@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.schema import word_counts
+from tests.helpers import run_etl
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 COLUMNS = ["id", "uri", "title", "publisher", "char_count", "word_count"]
@@ -27,11 +26,7 @@ COLUMNS = ["id", "uri", "title", "publisher", "char_count", "word_count"]
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    spec.loader.exec_module(module)
     return module
 
 
@@ -42,11 +37,7 @@ def corpus(tmp_path_factory):
 
 
 def _etl(pipeline: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "etl.cli", "run", "-q", str(pipeline)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_etl("run", "-q", str(pipeline))
     assert proc.returncode == 0, proc.stderr
 
 
@@ -119,6 +110,7 @@ def _split_counts(texts):
     return [None if t is None else len(t.split()) for t in texts]
 
 
+@pytest.mark.slow
 def test_word_counts_equal_str_split_on_many_lengths():
     # 1-row arrays whose byte length is a multiple of 64 (pyarrow 26's split drops a token)
     for length in range(0, 700):

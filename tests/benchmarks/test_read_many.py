@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as pads
 
 from etl.testing import last_run_inputs
+from tests.helpers import run_etl
 
 PLUGIN = '''
 import numpy as np
@@ -68,11 +67,7 @@ def _run(tmp_path: Path, names: dict[str, str]) -> tuple[dict, list[dict]]:
         f'[sink]\nplugin = "parquet"\npath = "{tmp_path / "out"}"\n',
         encoding="utf-8",
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "etl.cli", "run", "--json", str(pipeline)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_etl("run", "--json", str(pipeline))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     files = [str(p) for p in (tmp_path / "out").glob("*.parquet")]

@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow.dataset as pads
 import pytest
 
-from tests.conftest import ROOT, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 SEED_PIPELINE = ROOT / "examples" / "seed.toml"
 

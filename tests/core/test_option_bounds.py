@@ -13,7 +13,7 @@ import pytest
 
 from etl.errors import ConfigError, PluginError
 from etl.plugin import Option, Source
-from tests.conftest import run_etl, write_pipeline
+from tests.helpers import run_etl, write_pipeline
 
 
 class Bounded(Source):

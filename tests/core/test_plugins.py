@@ -86,6 +86,7 @@ def test_start_up_imports_nothing_heavy():
     assert out == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_logging_is_set_up_only_when_something_is_logged(tmp_path: Path):
     """A quiet run logs nothing and never imports structlog (nor asyncio with it); -v logs."""
     (tmp_path / "a.txt").write_text("A short article about nothing much at all.\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 SEED = (ROOT / "seeds" / "000_c9a46c306fd8d2c1.txt").read_text(encoding="utf-8")
 BODY = "Prices rose again on Monday, officials said.\nThe rise was the third this year.\n"

@@ -1,28 +1,21 @@
-"""Fixtures of the executor tests: one Dask LocalCluster per session, a generated corpus."""
+"""Fixtures of the executor tests (helpers are in tests/helpers/executors.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import logging
 
-import duckdb
 import pytest
 
-from etl.dataset import Dataset
-from tests.conftest import DATA, write_pipeline
 
-PLUGINS = Path(__file__).resolve().parent / "plugins"
-
-#: the columns that differ between two runs of the same inputs
-RUN_COLUMNS = ("run_id", "ingested_at")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dask_address():
-    """The scheduler address of a 2-worker LocalCluster on 127.0.0.1, shared by the session."""
-    distributed = pytest.importorskip("distributed")
-    import logging
+    """The scheduler address of a 2-worker LocalCluster on 127.0.0.1, owned by this test.
 
+    One cluster per test, not per session: a worker that leaves (killed, restarted by its
+    nanny, or shut down by a run) cannot fail a later test, and no test sees another's
+    state. The test starts once both workers are up, and the cluster is closed after it.
+    """
+    distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -32,72 +25,8 @@ def dask_address():
         silence_logs=logging.ERROR,
     )
     try:
+        with distributed.Client(cluster) as client:
+            client.wait_for_workers(2, timeout=60)
         yield cluster.scheduler_address
     finally:
         cluster.close()
-
-
-def make_corpus(folder: Path, n: int = 40) -> Path:
-    """``n`` short articles plus the real newspaper samples, with duplicates far apart.
-
-    Every 7th article repeats an earlier one (same text, so the same id) under another file
-    name, so duplicates land in other chunks than their first occurrence; one file is empty
-    (a reject). Publishers vary, for partitioned sinks.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    publishers = ["Xinhua", "Reuters", "Global Times", "AP"]
-    texts = []
-    for i in range(n):
-        if i % 7 == 6:
-            text = texts[i // 3]
-        else:
-            text = (
-                f"Headline number {i}\n\nThe council met on day {i} and agreed on item "
-                f"{i * 31 % 97}. Officials said more would follow.\n({publishers[i % 4]})\n"
-            )
-        texts.append(text)
-        (folder / f"a{i:03d}.txt").write_text(text, encoding="utf-8")
-    (folder / "empty.txt").write_text("")
-    for path in sorted((DATA / "text" / "newspaper").glob("*.txt")):
-        (folder / f"news-{path.name}").write_bytes(path.read_bytes())
-    return folder
-
-
-def pipeline(tmp_path: Path, name: str = "p.toml", *, extra: str = "", sink: str = "") -> Path:
-    return write_pipeline(
-        tmp_path / name,
-        f'{extra}[[sources]]\nplugin = "text"\npaths = ["in"]\n'
-        f'[sink]\nplugin = "parquet"\npath = "out"\n{sink}',
-    )
-
-
-def rows(dataset: Path) -> list[tuple]:
-    """The committed articles as readers see them (hive partitions too), by id."""
-    table = duckdb.sql(
-        f"select * exclude ({', '.join(RUN_COLUMNS)}) from read_parquet("
-        f"'{dataset}/**/*.parquet', hive_partitioning = true, union_by_name = true) order by id"
-    )
-    return [tuple(map(str, row)) for row in table.fetchall()]
-
-
-def manifests(dataset: Path) -> list[dict]:
-    found = [json.loads(p.read_text()) for p in (dataset / "_etl" / "runs").glob("*.json")]
-    for manifest in found:  # the per-input account, from the table beside the manifest
-        manifest["summary"]["per_input"] = Dataset(dataset).run_inputs(manifest)
-    # run ids sort by start second only: two quick runs in one second tie
-    return sorted(found, key=lambda m: (m["finished_at"], m["run_id"]))
-
-
-def per_input(dataset: Path) -> dict[str, tuple]:
-    """The last run's accounting per input: (read, written, duplicates, dropped, rejected)."""
-    summary = manifests(dataset)[-1]["summary"]
-    return {
-        Path(e["input"]).name: (
-            e["read"],
-            e["written"],
-            e["duplicates"],
-            e["dropped"],
-            e["rejected"],
-        )
-        for e in summary["per_input"]
-    }

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_etl
-from tests.executors.conftest import PLUGINS, make_corpus, pipeline, rows
+from tests.helpers import run_etl_process
+from tests.helpers.executors import PLUGINS, make_corpus, pipeline, rows
 
 pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow
 
 ONLY_ON_DRIVER = '''
 import etl
@@ -129,7 +131,7 @@ def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, 
     make_corpus(tmp_path / "in", n=12)
     shutil.copy(PLUGINS / "probe.py", tmp_path / "probe.py")
     p = pipeline(tmp_path, extra='plugins = ["probe.py"]\n[[transforms]]\nplugin = "probe"\n')
-    proc = run_etl(
+    proc = run_etl_process(
         "run",
         str(p),
         "--set",
@@ -138,7 +140,7 @@ def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, 
         f"executor.address={remote_cluster}",
     )
     assert proc.returncode == 0, proc.stderr
-    reference = run_etl("run", str(p), "--set", f"sink.path={tmp_path / 'ref'}")
+    reference = run_etl_process("run", str(p), "--set", f"sink.path={tmp_path / 'ref'}")
     assert reference.returncode == 0, reference.stderr
     assert [r[:-1] for r in rows(tmp_path / "out")] == [r[:-1] for r in rows(tmp_path / "ref")]
 
@@ -152,7 +154,7 @@ def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, 
         extra='plugins = ["etl_only_here"]\n[[transforms]]\nplugin = "only_here"\n',
         sink="",
     )
-    proc = run_etl(
+    proc = run_etl_process(
         "run",
         str(p2),
         "--set",

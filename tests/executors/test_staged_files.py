@@ -15,7 +15,7 @@ import pyarrow as pa
 from etl.builtin.parquet import ParquetSink
 from etl.context import Context, RunInfo
 from etl.schema import ARTICLE_SCHEMA
-from tests.conftest import read_dataset
+from tests.helpers import read_dataset
 
 
 def _batch(run: RunInfo, texts: list[str]) -> pa.RecordBatch:
@@ -69,7 +69,8 @@ def test_worker_files_roll_over_and_keep_the_input_of_every_row(tmp_path):
         ([9], [1]),
     ]
     assert sum(len(f.ids) for f in files) == 7
+    staging = tmp_path / "ds" / "_etl" / "staging"
+    assert list(staging.rglob("*.staged"))  # the files abort() must remove
     writer.abort()
     sink.abort()
-    staging = tmp_path / "ds" / "_etl" / "staging"
-    assert not any(p.is_file() for p in staging.rglob("*"))
+    assert not list(staging.rglob("*.staged"))

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_etl
-
-#: makes the scaffolded 'brokendemo' plugin fail to import, on demand
-BREAK_ENV = "ETL_TEST_BREAK_PLUGIN"
+from tests.helpers import run_etl
+from tests.helpers.plugin_dev import BREAK_ENV
 
 
 @dataclass

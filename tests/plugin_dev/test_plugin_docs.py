@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
-from tests.conftest import ROOT, read_dataset, run_etl
+from tests.helpers import ROOT, read_dataset, run_etl
 
 DOC = ROOT / "docs" / "plugins.md"
 SCRIPT = ROOT / "scripts" / "gen_plugin_docs.py"
@@ -75,6 +76,7 @@ def test_the_local_file_walkthrough_runs_as_documented(tmp_path):
     assert rows == [("Election results", True), ("Snow", False)]
 
 
+@pytest.mark.slow
 def test_the_testing_snippet_passes_as_documented(tmp_path):
     (tmp_path / "my_plugin.py").write_text(code_blocks("python")[0])
     snippet = next(b for b in code_blocks("python") if "def test_flags" in b)

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, read_dataset, run_etl, write_pipeline
+from tests.helpers import ROOT, read_dataset, run_etl, write_pipeline
 
 SEEDS = ROOT / "seeds"
 

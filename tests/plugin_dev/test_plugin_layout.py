@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from etl.scaffold import new_plugin
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _packages() -> list[Path]:

@@ -10,8 +10,10 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT, write_pipeline
-from tests.plugin_dev.conftest import BREAK_ENV
+from tests.helpers import ROOT, write_pipeline
+from tests.helpers.plugin_dev import BREAK_ENV
+
+pytestmark = pytest.mark.slow
 
 SEEDS = ROOT / "seeds"
 

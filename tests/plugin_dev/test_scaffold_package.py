@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from etl.scaffold import new_plugin, plugin_names
-from tests.conftest import ROOT, run_etl, write_pipeline
+from tests.helpers import ROOT, run_etl, write_pipeline
 
 SEEDS = ROOT / "seeds"
 
@@ -59,6 +59,7 @@ def test_scaffold_refuses_bad_names_and_non_empty_folders(tmp_path):
     assert plugin_names("etl-Feed_Plus")["dist"] == "etl-feed-plus"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["source", "transform", "sink"])
 def test_generated_tests_pass_and_code_is_lint_clean(tmp_path, kind):
     pkg = new_plugin(f"demo-{kind}", kind, tmp_path / "pkg")
@@ -90,12 +91,14 @@ def test_generated_tests_pass_and_code_is_lint_clean(tmp_path, kind):
     assert fmt.returncode == 0, fmt.stdout
 
 
+@pytest.mark.slow
 def test_installed_package_tests_pass_in_its_own_environment(plugin_env):
     proc = plugin_env.run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=plugin_env.flagdemo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 passed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_installed_package_is_listed_by_etl_plugins(plugin_env):
     proc = plugin_env.etl("plugins", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -108,6 +111,7 @@ def test_installed_package_is_listed_by_etl_plugins(plugin_env):
     assert "transform flagdemo  (etl-flagdemo 0.1.0)" in text
 
 
+@pytest.mark.slow
 def test_a_pipeline_uses_the_installed_plugin_at_once(plugin_env, tmp_path):
     pipeline = write_pipeline(
         tmp_path / "p.toml",
@@ -128,6 +132,7 @@ def test_a_pipeline_uses_the_installed_plugin_at_once(plugin_env, tmp_path):
     assert "[etl-flagdemo 0.1.0]" in validate.stdout
 
 
+@pytest.mark.slow
 def test_etl_pm_fixture_keeps_installed_plugins_out(plugin_env, tmp_path):
     test = tmp_path / "test_isolation.py"
     test.write_text(

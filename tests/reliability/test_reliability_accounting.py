@@ -1,10 +1,10 @@
 """Every input accounted for: per input, ``records = written + duplicates + dropped + rejected``
-and ``records >= 1`` (rows or a reject), on the whole shared corpora tree, with every file
-source that is installed pointed at all of it (so each also meets files it cannot parse)."""
+and ``records >= 1`` (rows or a reject), on the whole corpora tree in tests/data/corpora (real
+files of every kind; see tests/data/MANIFEST.tsv), with every file source that is installed
+pointed at all of it (so each also meets files it cannot parse)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -13,21 +13,16 @@ import pytest
 from etl.config import pipeline_from_dict
 from etl.errors import EtlError
 from etl.plugins import get_plugin_manager
-from etl.runner import build_plan, run_plan
+from etl.run import build_plan, run_plan
+from tests.helpers import CORPORA
 
 PLUGINS = Path(__file__).parent / "plugins"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def corpora() -> Path:
-    for candidate in (
-        os.environ.get("ETL_CORPORA"),
-        REPO.parent / "shared" / "corpora",
-        "/work/shared/corpora",
-    ):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    pytest.skip("no shared corpora tree here")
+    """The corpora tree; a missing one is an error (it is part of the repository)."""
+    assert CORPORA.is_dir(), f"the corpora tree is missing: {CORPORA}"
+    return CORPORA
 
 
 def file_sources() -> list[str]:
@@ -66,6 +61,7 @@ def check_accounting(summary: dict, dataset: Path) -> None:
     assert n_rejects == summary["rejected"]
 
 
+@pytest.mark.slow
 def test_every_input_accounted_for_on_the_corpora(tmp_path):
     tree = corpora()
     sources = file_sources()

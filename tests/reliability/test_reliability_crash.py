@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from rel_helpers import etl, manifests, rows_by_id, visible_files
 
 from etl.dataset import CRASH_EXIT, FAULT_POINTS
+from tests.helpers.reliability import etl, etl_process, manifests, rows_by_id, visible_files
+
+pytestmark = pytest.mark.slow
 
 PLUGIN = Path(__file__).parent / "plugins" / "lines_source.py"
 FILES, LINES, REPEATS = 30, 100, 60
@@ -78,7 +80,8 @@ def world(tmp_path_factory):
         files.append(path)
     reference = root / "reference"
     started = time.monotonic()
-    etl("run", str(lines_pipeline(root / "ref.toml", files, reference)), check=True)
+    # in a process, as the killed runs below: their kill times are spread over this duration
+    etl_process("run", str(lines_pipeline(root / "ref.toml", files, reference)), check=True)
     duration = time.monotonic() - started
     base = root / "base"
     etl("run", str(lines_pipeline(root / "base.toml", files[:15], base)), check=True)
@@ -122,7 +125,7 @@ def test_crash_at_each_point_then_recover_or_rerun(world, executor, point):
     dataset = fresh_copy(world, name)
     pipeline = lines_pipeline(world["root"] / f"{name}.toml", world["files"], dataset, executor)
 
-    proc = etl("run", str(pipeline), env={"ETL_CRASH_AT": point})
+    proc = etl_process("run", str(pipeline), env={"ETL_CRASH_AT": point})
     assert proc.returncode == CRASH_EXIT, f"never reached {point}: {proc.stderr}"
     assert (dataset / "_etl" / "lock").exists()  # died holding the lock
 
@@ -142,7 +145,7 @@ def test_crash_at_each_point_then_recover_or_rerun(world, executor, point):
             assert rows == world["base"]
         assert not any((dataset / "_etl" / "staging").glob("*/COMMIT.json"))
 
-    etl("run", str(pipeline), check=True)
+    (etl if executor == "local" else etl_process)("run", str(pipeline), check=True)
     assert rows_by_id(dataset) == world["reference"]
     last = manifests(dataset)[-1]["summary"]
     if committed:  # the crashed run counts as done: its inputs are remembered

@@ -1,6 +1,6 @@
 """Hostile input: every registered file source, fed arbitrary bytes, arbitrary Unicode, NUL
 bytes, invalid surrogates and huge lines, never crashes the run, and each input ends as rows
-or a reject. Runs are in-process (etl.runner), a few dozen examples per source."""
+or a reject. Runs are in-process (etl.run), a few dozen examples per source."""
 
 from __future__ import annotations
 
@@ -13,26 +13,10 @@ from hypothesis import strategies as st
 
 from etl.config import pipeline_from_dict
 from etl.plugins import get_plugin_manager
-from etl.runner import build_plan, run_plan
+from etl.run import build_plan, run_plan
+from tests.helpers.reliability import FILE_SOURCES, file_name
 
 PM = get_plugin_manager()
-FILE_SOURCES = sorted(
-    name
-    for name, reg in PM.registry["source"].items()
-    if any(o.name == "paths" for o in reg.cls.options)
-)
-
-
-def file_name(source: str) -> str:
-    """A name the source takes as its own (the first of its include patterns)."""
-    include = next(
-        (o.default for o in PM.registry["source"][source].cls.options if o.name == "include"), None
-    )
-    for pattern in include or []:
-        name = pattern.replace("*", "input")
-        if name != "input" and not any(c in name for c in "?["):
-            return name
-    return "input.txt"
 
 
 def surrogate_bytes(text: str) -> bytes:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rel_helpers import etl, make_corpus, manifests, rows_by_id, write_pipeline
 
 from etl.dataset import content_hash
+from tests.helpers.reliability import etl, make_corpus, manifests, rows_by_id, write_pipeline
 
 FLAKY = Path(__file__).parent / "plugins" / "flaky_source.py"
 

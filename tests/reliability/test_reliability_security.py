@@ -18,19 +18,23 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rel_helpers import etl, make_corpus, read_dataset, visible_files, write_pipeline
 
 from etl.builtin.parquet import MAX_SEGMENT_BYTES, partition_segment
 from etl.config import pipeline_from_dict
 from etl.plugins import get_plugin_manager
-from etl.runner import build_plan, run_plan
+from etl.run import build_plan, run_plan
+from tests.helpers.reliability import (
+    FILE_SOURCES,
+    etl,
+    etl_process,
+    file_name,
+    make_corpus,
+    read_dataset,
+    visible_files,
+    write_pipeline,
+)
 
 PM = get_plugin_manager()
-FILE_SOURCES = sorted(
-    name
-    for name, reg in PM.registry["source"].items()
-    if any(o.name == "paths" for o in reg.cls.options)
-)
 PLUGINS = Path(__file__).parent / "plugins"
 
 
@@ -146,10 +150,9 @@ def _bomb() -> bytes:
 BOMB_SOURCES = FILE_SOURCES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", BOMB_SOURCES)
 def test_decompression_bomb_is_rejected(tmp_path, source):
-    from test_reliability_hostile import file_name
-
     target = tmp_path / f"{source}-{file_name(source)}"
     if not target.name.endswith(".gz"):
         target = target.with_name(target.name + ".gz")
@@ -208,6 +211,7 @@ class _Counter(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_no_external_entity_or_dtd_is_fetched_or_expanded(tmp_path):
     server = http.server.HTTPServer(("127.0.0.1", 0), _Counter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -305,6 +309,7 @@ def test_env_values_never_reach_logs_manifests_or_errors(tmp_path):
 # plugins
 
 
+@pytest.mark.slow
 def test_only_declared_plugins_are_imported(tmp_path, monkeypatch):
     import sys
 
@@ -342,7 +347,7 @@ def test_only_declared_plugins_are_imported(tmp_path, monkeypatch):
     # declared in plugins = [...]: imported, and `etl validate` says so before anything runs
     text = write_pipeline(tmp_path / "p.toml", str(corpus), tmp_path / "ds").read_text()
     (tmp_path / "p.toml").write_text('plugins = ["etl_evil_module_xyz"]\n' + text)
-    proc = etl(
+    proc = etl_process(
         "validate", str(tmp_path / "p.toml"), env={"PYTHONPATH": str(mod.parent)}, check=True
     )
     assert "imports   etl_evil_module_xyz (from plugins = [...])" in proc.stdout

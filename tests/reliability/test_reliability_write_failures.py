@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rel_helpers import etl, make_corpus, rows_by_id, visible_files, write_pipeline
+
+from tests.helpers.reliability import etl, make_corpus, rows_by_id, visible_files, write_pipeline
 
 
 def noisy_corpus(folder: Path, files: int, chars: int) -> None:
@@ -41,12 +42,14 @@ def tmpfs(path: Path, size: str):
 
 
 def assert_clean(dataset: Path, before: dict) -> None:
+    assert dataset.is_dir(), dataset
     assert rows_by_id(dataset) == before
     staging = dataset / "_etl" / "staging"
     assert not staging.exists() or not list(staging.iterdir())
     assert not (dataset / "_etl" / "lock").exists()
 
 
+@pytest.mark.slow
 def test_full_disk_aborts_cleanly(tmp_path):
     small = tmp_path / "corpus-small"
     make_corpus(small, 5)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 GIVEME = sorted((DATA / "jsonl" / "giveme5w1h").glob("news_cluster__*.json"))
 

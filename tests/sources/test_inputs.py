@@ -21,7 +21,7 @@ from etl.inputs import (
     read_input_bytes,
 )
 from etl.plugin import InputRef
-from tests.conftest import read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import read_dataset, read_rejects, run_etl, write_pipeline
 
 ARTICLES = [
     {"title": f"Remote story {i}", "text": f"Remote body {i}.", "date": f"2024-05-0{i}T10:00:00Z"}
@@ -252,6 +252,7 @@ def test_fsspec_memory_through_a_pipeline(memfs, tmp_path):
 # end to end: the real CLI reading from the test's server
 
 
+@pytest.mark.slow
 def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/dead.jsonl"
     urls = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import DATA, ROOT, read_dataset, read_rejects, run_etl, write_pipeline
 
 JSONL = DATA / "jsonl"
 DOLMA = JSONL / "dolma" / "cc_en_head-0091.jsonl"

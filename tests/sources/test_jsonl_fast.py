@@ -18,7 +18,7 @@ import pytest
 from etl.builtin import jsonl, jsonl_fast
 from etl.builtin.records import STRIP_CHARS
 from etl.testing import run_pipeline
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 JSONL = DATA / "jsonl"
 SKIP_COLUMNS = {"run_id", "ingested_at"}
@@ -224,6 +224,7 @@ EDGE_LINES = [
 ]
 
 
+@pytest.mark.slow
 def test_edge_lines_between_clean_ones(tmp_path, monkeypatch, fast_chunks):
     # each case alone between clean lines in a file of its own (so that no other case sends
     # its chunk to the per-line path), and all of them in one file
@@ -252,6 +253,7 @@ def test_invalid_utf8_and_encoded_surrogates(tmp_path, monkeypatch):
     compare(tmp_path, monkeypatch, ["bytes.jsonl"], chunk_sizes=(jsonl_fast.FAST_CHUNK, 200))
 
 
+@pytest.mark.slow
 def test_file_level_cases(tmp_path, monkeypatch, fast_chunks):
     d = tmp_path / "in"
     d.mkdir()

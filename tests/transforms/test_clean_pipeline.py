@@ -8,13 +8,14 @@ import json
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, run_etl
+from tests.helpers import ROOT, run_etl
 
 pytest.importorskip("etl_nlp", reason="needs the etl-nlp plugin package (requirements-dev.txt)")
 
 EXAMPLE = ROOT / "examples" / "clean.toml"
 
 
+@pytest.mark.slow
 def test_clean_example_end_to_end(tmp_path):
     out = tmp_path / "clean"
     proc = run_etl("run", str(EXAMPLE), "--set", f"sink.path={out}", "--json")

@@ -17,7 +17,7 @@ from etl.builtin.transforms.dedup import (
 )
 from etl.errors import ConfigError
 from etl.testing import check_options, run_pipeline, run_transform
-from tests.transforms.conftest import ARTICLES, article
+from tests.helpers.transforms import ARTICLES, article
 
 SEED = article("01-seed.txt")
 # the seed with a few words changed: Jaccard of 5-word shingles about 0.9
@@ -96,7 +96,7 @@ def test_exact_against_an_existing_dataset(tmp_path):
 
 
 def test_dataset_sink_reads_the_sinks_dataset_through_the_cli(tmp_path):
-    from tests.conftest import run_etl
+    from tests.helpers import run_etl
 
     for name in ("01-seed.txt", "04-telegraph.txt"):
         (tmp_path / name).write_bytes((ARTICLES / name).read_bytes())

@@ -10,7 +10,7 @@ import pytest
 from etl.builtin.parquet import NULL_PARTITION
 from etl.errors import ConfigError
 from etl.testing import check_options, run_pipeline, run_transform
-from tests.transforms.conftest import article
+from tests.helpers.transforms import article
 
 ROWS = [
     {

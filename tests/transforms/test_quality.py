@@ -6,7 +6,7 @@ import pytest
 
 from etl.errors import ConfigError
 from etl.testing import check_options, run_transform
-from tests.transforms.conftest import article
+from tests.helpers.transforms import article
 
 SPAM = (
     "Subscribe now\nSubscribe now\nSubscribe now\nRead more #news #politics #world #today\n"

@@ -48,6 +48,7 @@ def corpus_run(tmp_path_factory, etl_cli, per_input):
     return rows, rejects, per_input(tmp / "ds")
 
 
+@pytest.mark.slow
 def test_every_feed_is_rows_or_rejects(corpus_run):
     rows, rejects, accounting = corpus_run
     files = {str(p) for p in FEEDS.rglob("*") if p.is_file()}
@@ -68,6 +69,7 @@ def _by_title(rows, title):
     return found[0]
 
 
+@pytest.mark.slow
 def test_rss_atom_rdf_json_rows(corpus_run):
     rows = corpus_run[0]
     bbc = _by_title(rows, "Marcus Aurelius")
@@ -92,6 +94,7 @@ def test_rss_atom_rdf_json_rows(corpus_run):
     assert [r for r in rows if r["text"] == "Example <b>Atom</b>"]
 
 
+@pytest.mark.slow
 def test_legacy_encodings(corpus_run):
     rows = corpus_run[0]
     # the same feed in KOI8-R and in IBM866: the same 30 articles, written once
@@ -103,6 +106,7 @@ def test_legacy_encodings(corpus_run):
     assert sjis and sjis[0]["title"].startswith("DrecomRSSに記事投稿")
 
 
+@pytest.mark.slow
 def test_partly_malformed_feed_keeps_its_entries(corpus_run):
     rows = corpus_run[0]
     big5 = [r for r in rows if r["publisher"] == "苦勞網"]
@@ -141,6 +145,7 @@ def server():
     srv.server_close()
 
 
+@pytest.mark.slow
 def test_no_external_entities_or_dtds(tmp_path, etl_cli, server):
     handler, base = server
     handler.pages["/ent"] = (200, "text/plain", b"NETWORK-ENTITY-LEAK")
@@ -202,6 +207,7 @@ def test_no_external_entities_or_dtds(tmp_path, etl_cli, server):
 # --- fetch = true --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fetch_downloads_each_page(tmp_path, etl_cli, server):
     handler, base = server
     handler.pages["/clio"] = (200, "text/html; charset=iso-8859-1", HTML_PAGE.read_bytes())
@@ -252,6 +258,7 @@ def test_plugins_lists_feed(etl_cli):
     assert "fetch: bool = False" in proc.stdout and "retries: int" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_parser_is_one_clear_error(tmp_path):
     """Without feedparser the plugin says what to install (exit 2, no traceback)."""
     import subprocess

@@ -71,6 +71,7 @@ def corpus_run(tmp_path_factory, etl_cli, per_input):
     return by_input, rejects, per_input(tmp / "ds")
 
 
+@pytest.mark.slow
 def test_every_page_is_a_row_or_a_reject(corpus_run):
     by_input, rejects, accounting = corpus_run
     rejected = {r["input"]: r for r in rejects}
@@ -91,6 +92,7 @@ def test_every_page_is_a_row_or_a_reject(corpus_run):
     assert len(by_input) == len(_pages()) - 2
 
 
+@pytest.mark.slow
 def test_extraction_quality_floor(corpus_run):
     by_input = corpus_run[0]
     ev = _eval_module()
@@ -115,6 +117,7 @@ def test_extraction_quality_floor(corpus_run):
         assert scores[name]["token_f1"] >= floor, (name, ev.table(scores))
 
 
+@pytest.mark.slow
 def test_gold_metadata(corpus_run):
     by_input = corpus_run[0]
     trafi = HTML / "trafilatura"
@@ -146,6 +149,7 @@ def test_gold_metadata(corpus_run):
     assert len(gz) == 29  # and one duplicate
 
 
+@pytest.mark.slow
 def test_mislabeled_utf8_pages_keep_their_text(corpus_run):
     """Pages that declare UTF-8 but hold a few invalid bytes: UTF-8, bad bytes replaced."""
     by_input = corpus_run[0]
@@ -205,6 +209,7 @@ def test_html_to_text_keeps_blocks_drops_tags():
 # --- remote pages ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pages_from_urls(tmp_path, etl_cli):
     """A URL in `paths` is fetched through etl.inputs (real server on 127.0.0.1)."""
     run_etl, read_dataset, read_rejects = etl_cli
@@ -272,6 +277,7 @@ def test_plugins_lists_html(etl_cli):
     assert '"html"' in proc.stdout and "etl-html" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_extractor_is_one_clear_error(tmp_path):
     """Without trafilatura the plugin says what to install (exit 2, no traceback)."""
     import subprocess

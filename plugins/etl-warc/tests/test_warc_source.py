@@ -41,6 +41,7 @@ def corpus_run(tmp_path_factory, etl_cli, per_input):
     return rows, rejects, per_input(tmp / "ds")
 
 
+@pytest.mark.slow
 def test_every_archive_is_rows_or_rejects(corpus_run):
     rows, rejects, accounting = corpus_run
     files = {str(p) for p in WARC.rglob("*") if p.is_file()}
@@ -64,6 +65,7 @@ def test_every_archive_is_rows_or_rejects(corpus_run):
     assert space["written"] + space["duplicates"] == 1 and space["rejected"] == 0
 
 
+@pytest.mark.slow
 def test_response_records_become_articles(corpus_run):
     rows = corpus_run[0]
     cc = [r for r in rows if r["uri"] == "https://creativecommons.org/"]
@@ -106,6 +108,7 @@ def _body(n: int) -> str:
     return "".join(f"<p>{sentence * 4}</p>" for _ in range(4))
 
 
+@pytest.mark.slow
 def test_corrupt_record_is_rejected_and_reading_goes_on(tmp_path, etl_cli):
     pages = [(f"http://news.test/{n}", PAGE.format(t=f"Story {n}", p=_body(n))) for n in range(4)]
     parts = _archive(pages)
@@ -130,6 +133,7 @@ def test_corrupt_record_is_rejected_and_reading_goes_on(tmp_path, etl_cli):
     assert len([r for r in rejects if r["input"].endswith("damaged.warc.gz")]) == 1
 
 
+@pytest.mark.slow
 def test_a_member_cut_in_half_never_hides_the_records_after_it(tmp_path):
     """How warcio fails on a gzip member cut in half depends on the bytes after the cut: it
     raises at once, raises records later, stops quietly, or reads the cut record on to the
@@ -172,6 +176,7 @@ def test_plugins_lists_warc(etl_cli):
     assert "source warc" in proc.stdout and "etl-warc" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_reader_is_one_clear_error(tmp_path):
     """Without warcio the plugin says what to install (exit 2, no traceback)."""
     import subprocess

@@ -1,4 +1,4 @@
-"""Helpers for the reliability tests: generated corpora, real CLI runs, reading datasets back."""
+"""Helpers of the reliability tests: generated corpora, real CLI runs, reading datasets back."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.dataset import Dataset
+from etl.plugins import get_plugin_manager
+from tests.helpers import run_etl
 
 WORDS = [
     "council",
@@ -38,6 +40,14 @@ WORDS = [
     "report",
     "vote",
 ]
+
+#: the installed sources that read local paths (an option named ``paths``)
+PM = get_plugin_manager()
+FILE_SOURCES = sorted(
+    name
+    for name, reg in PM.registry["source"].items()
+    if any(o.name == "paths" for o in reg.cls.options)
+)
 
 #: columns that differ between runs of the same inputs
 RUN_COLUMNS = {"run_id", "ingested_at"}
@@ -81,7 +91,13 @@ def write_pipeline(
 
 
 def etl(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw):
-    """Run the real CLI in a subprocess."""
+    """Run the real CLI in this process (see ``tests.helpers.run_etl``)."""
+    return _checked(run_etl(*args, env=env, **kw), args, check)
+
+
+def etl_process(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw):
+    """Run the real CLI in a subprocess: for a run that must die (``ETL_CRASH_AT``, signals),
+    executors that start worker processes, and a different ``PYTHONPATH``."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "etl.cli", *args],
@@ -90,6 +106,10 @@ def etl(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw
         env=full_env,
         **kw,
     )
+    return _checked(proc, args, check)
+
+
+def _checked(proc, args, check: bool):
     if check and proc.returncode != 0:
         raise AssertionError(f"etl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return proc
@@ -130,3 +150,15 @@ def manifests(dataset: Path) -> list[dict]:
     for manifest in found:  # the per-input account, from the table beside the manifest
         manifest["summary"]["per_input"] = Dataset(dataset).run_inputs(manifest)
     return sorted(found, key=lambda m: m["finished_at"])  # commit order
+
+
+def file_name(source: str) -> str:
+    """A name the source takes as its own (the first of its include patterns)."""
+    include = next(
+        (o.default for o in PM.registry["source"][source].cls.options if o.name == "include"), None
+    )
+    for pattern in include or []:
+        name = pattern.replace("*", "input")
+        if name != "input" and not any(c in name for c in "?["):
+            return name
+    return "input.txt"

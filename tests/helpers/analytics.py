@@ -1,11 +1,30 @@
-"""One function per analytics tool: read a whole etl dataset the way docs/analytics.md says.
+"""Helpers of the analytics tests: example pipelines, and one function per analytics tool
+that reads a whole etl dataset the way docs/analytics.md says.
 
-Each returns a pyarrow-free summary: (rows, ids as a set, non-null count of a column).
+Each reader returns a pyarrow-free summary: (rows, ids as a set, non-null count of a column).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from tests.helpers import ROOT, run_etl
+
+EXAMPLES = ROOT / "examples" / "analytics"
+
+
+def etl_ok(*args: str, **kwargs) -> str:
+    """Run ``etl ARGS`` (in process) and return its stdout; fail the test if it fails."""
+    proc = run_etl(*args, **kwargs)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+def written(path: Path) -> list[int]:
+    """Rows each committed run wrote, oldest first (from the run manifests)."""
+    runs = sorted((Path(path) / "_etl" / "runs").glob("*.json"))
+    return [json.loads(p.read_text())["summary"]["written"] for p in runs]
 
 
 def _glob(root: Path) -> str:
