@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-# the same patterns as etl.builtin.text (copied so that the floor stands alone)
+# the same patterns as etl.sources.text (copied so that the floor stands alone)
 _TRAILING = r"\(\s*(?P<v>[A-Z][A-Za-z0-9&.,' -]{1,48}?)\s*\)\s*$"
 _DATELINE = (
     r"^\s*[A-Z][A-Z .'/-]{1,40}(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?\s*"

@@ -1,7 +1,7 @@
 """Build tests/data/transforms/language_gold.jsonl from the multilingual gold pages, and score
 the ``language`` transform on it.
 
-    python benchmarks/transforms/language_gold.py [--corpora ../shared/corpora] [--build]
+    python benchmarks/transforms/language_gold.py [--corpora tests/data/corpora] [--build]
 
 Gold texts: scrapinghub ``articleBody``; trafilatura's annotated title, description and
 "with" snippets; newspaper4k's ``.gold.txt``. The language of each page is known from its
@@ -122,7 +122,7 @@ def score(rows: list[dict]) -> tuple[int, int, list[tuple[str, str, str | None]]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=ROOT / "tests" / "data" / "corpora")
     parser.add_argument("--build", action="store_true", help="rebuild the JSONL from the corpora")
     args = parser.parse_args()
     if args.build:

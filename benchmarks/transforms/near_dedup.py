@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import corpus  # noqa: E402
 
-from etl.builtin.transforms.dedup import DedupTransform  # noqa: E402
 from etl.context import Context, RunInfo  # noqa: E402
 from etl.schema import make_articles  # noqa: E402
 from etl.stream import INPUT_COLUMN  # noqa: E402
+from etl.transforms.dedup import DedupTransform  # noqa: E402
 
 
 def shingles(text: str, k: int = 5) -> set[tuple[str, ...]]:

@@ -165,7 +165,7 @@ class DeltaSink(Sink, WorkerFiles):
 
     def worker_writer(self, run, schema: pa.Schema, worker: str):
         """A writer for one worker task: stages Parquet files that :meth:`adopt` takes in."""
-        from etl.builtin.parquet import ParquetSink, ParquetWorkerWriter
+        from etl.sinks.parquet import ParquetSink, ParquetWorkerWriter
 
         # the Delta commit partitions; staged files keep every column, in one file per task
         staging = ParquetSink(

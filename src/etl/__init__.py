@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _EXPORTS = {
     # user code for the `python` transform declares how it is called with these decorators
-    "per_article": "etl.builtin.transforms.python",
-    "per_batch": "etl.builtin.transforms.python",
+    "per_article": "etl.transforms.python",
+    "per_batch": "etl.transforms.python",
     "REJECTS_SCHEMA": "etl.context",
     "Context": "etl.context",
     "RunInfo": "etl.context",
@@ -94,7 +94,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from etl.builtin.transforms.python import per_article, per_batch
     from etl.context import REJECTS_SCHEMA, Context, RunInfo
     from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
     from etl.hookspecs import hookimpl
@@ -114,3 +113,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         WriteResult,
     )
     from etl.schema import ARTICLE_SCHEMA, article_ids, make_articles
+    from etl.transforms.python import per_article, per_batch

@@ -234,7 +234,7 @@ def inspect(
     dataset: str, as_json: bool, sample: int, verbose: int, disable: tuple[str, ...]
 ) -> None:
     """Show a dataset's schema, counts, runs and a few rows."""
-    from etl.inspect import inspect_dataset
+    from etl.describe import inspect_dataset
 
     info = inspect_dataset(dataset, sample=sample)
     if as_json:
@@ -249,7 +249,7 @@ def inspect(
         added = f"  (added by run {field['added_in']})" if field.get("added_in") else ""
         click.echo(f"    {field['name']}: {field['type']}{added}")
     if info.get("schema_history"):
-        from etl.inspect import describe_change
+        from etl.describe import describe_change
 
         click.echo("  schema history:")
         for entry in info["schema_history"][-10:]:

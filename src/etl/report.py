@@ -128,7 +128,7 @@ def collect(path: str | Path, *, titles: int = 20) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    from etl.inspect import open_dataset
+    from etl.describe import open_dataset
 
     ds = Dataset(Path(path))
     if not ds.root.is_dir():

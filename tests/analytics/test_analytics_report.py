@@ -82,7 +82,7 @@ def test_report_on_partitioned_dataset(datasets, tmp_path):
     """The partition column comes from the folders (language=en/), counted like any other."""
     import pyarrow.compute as pc
 
-    from etl.inspect import open_dataset
+    from etl.describe import open_dataset
 
     out = tmp_path / "parted.html"
     etl_ok("report", str(datasets["parted"]), "-o", str(out))

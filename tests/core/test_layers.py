@@ -35,7 +35,16 @@ def test_the_store_imports_nothing_above_it():
         bad = {
             m
             for m in imports(path)
-            if m.startswith(("etl.run", "etl.executors", "etl.builtin", "etl.cli", "etl.plugins"))
+            if m.startswith(
+                (
+                    "etl.run",
+                    "etl.executors",
+                    "etl.sources",
+                    "etl.sinks",
+                    "etl.transforms",
+                    "etl.cli",
+                )
+            )
         }
         assert not bad, f"store/{path.name} imports {bad}"
 

@@ -83,8 +83,8 @@ def test_a_bad_bound_declaration_is_a_plugin_error(kwargs, message):
 
 def test_builtin_sizes_refuse_negative_values():
     """Issue 15: ``max_bytes = -1`` was accepted, then every file was rejected 'too large'."""
-    from etl.builtin.jsonl import JsonlSource
-    from etl.builtin.text import TextSource
+    from etl.sources.jsonl import JsonlSource
+    from etl.sources.text import TextSource
 
     for cls in (TextSource, JsonlSource):
         with pytest.raises(ConfigError, match="option 'max_bytes' must be at least 1, got -1"):

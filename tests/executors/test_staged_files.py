@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from etl.builtin.parquet import ParquetSink
 from etl.context import Context, RunInfo
 from etl.schema import ARTICLE_SCHEMA
+from etl.sinks.parquet import ParquetSink
 from tests.helpers import read_dataset
 
 

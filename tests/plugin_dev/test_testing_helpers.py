@@ -8,11 +8,11 @@ import pytest
 
 import etl.testing
 from etl import Option, Sink, Source, Transform, WorkUnit
-from etl.builtin.text import TextSource
 from etl.context import REJECTS_SCHEMA, Context, RunInfo
 from etl.errors import RunError
 from etl.plugin import InputRef
 from etl.schema import ARTICLE_SCHEMA
+from etl.sources.text import TextSource
 from etl.testing import (
     check_sink_roundtrip,
     check_source,

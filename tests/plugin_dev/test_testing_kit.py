@@ -7,11 +7,11 @@ import pyarrow.compute as pc
 import pytest
 
 from etl import Option, Sink, Source, Transform, WorkUnit, WriteResult
-from etl.builtin.parquet import ParquetSink
-from etl.builtin.text import TextSource
 from etl.errors import ConfigError, PluginError
 from etl.plugin import InputRef
 from etl.schema import extend_schema
+from etl.sinks.parquet import ParquetSink
+from etl.sources.text import TextSource
 from etl.testing import (
     check_options,
     check_sink_roundtrip,

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.builtin.parquet import MAX_SEGMENT_BYTES, partition_segment
 from etl.config import pipeline_from_dict
 from etl.plugins import get_plugin_manager
 from etl.run import build_plan, run_plan
+from etl.sinks.parquet import MAX_SEGMENT_BYTES, partition_segment
 from tests.helpers.reliability import (
     FILE_SOURCES,
     etl,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.builtin import jsonl, jsonl_fast
-from etl.builtin.records import STRIP_CHARS
+from etl.sources import jsonl, jsonl_fast
+from etl.sources.records import STRIP_CHARS
 from etl.testing import run_pipeline
 from tests.helpers import DATA
 

@@ -9,14 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from etl.builtin.transforms.dedup import (
+from etl.errors import ConfigError
+from etl.testing import check_options, run_pipeline, run_transform
+from etl.transforms.dedup import (
     _string_hashes,
     minhash_signatures,
     optimal_bands,
     shingle_hashes,
 )
-from etl.errors import ConfigError
-from etl.testing import check_options, run_pipeline, run_transform
 from tests.helpers.transforms import ARTICLES, article
 
 SEED = article("01-seed.txt")
@@ -43,7 +43,7 @@ def _jaccard(a: str, b: str, k: int = 5) -> float:
 
 
 def test_options_contract():
-    from etl.builtin.transforms.dedup import DedupTransform
+    from etl.transforms.dedup import DedupTransform
 
     check_options(DedupTransform)
 

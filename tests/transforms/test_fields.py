@@ -7,8 +7,8 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from etl.builtin.parquet import NULL_PARTITION
 from etl.errors import ConfigError
+from etl.sinks.parquet import NULL_PARTITION
 from etl.testing import check_options, run_pipeline, run_transform
 from tests.helpers.transforms import article
 
@@ -24,7 +24,7 @@ ROWS = [
 
 
 def test_options_contract():
-    from etl.builtin.transforms.fields import FieldsTransform
+    from etl.transforms.fields import FieldsTransform
 
     check_options(FieldsTransform)
 

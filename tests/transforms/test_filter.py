@@ -22,7 +22,7 @@ def _run(where, **opts):
 
 
 def test_options_contract():
-    from etl.builtin.transforms.filter import FilterTransform
+    from etl.transforms.filter import FilterTransform
 
     check_options(FilterTransform)
 

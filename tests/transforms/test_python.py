@@ -25,7 +25,7 @@ def _run(function, rows=ROWS, **opts):
 
 
 def test_options_contract():
-    from etl.builtin.transforms.python import PythonTransform
+    from etl.transforms.python import PythonTransform
 
     check_options(PythonTransform)
 

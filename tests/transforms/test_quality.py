@@ -17,7 +17,7 @@ ROWS += [{"text": SPAM}, {"text": "Ein Satz mit genug Wörtern?\n" * 1 + "Nein."
 
 
 def test_options_contract():
-    from etl.builtin.transforms.quality import QualityTransform
+    from etl.transforms.quality import QualityTransform
 
     check_options(QualityTransform)
 

@@ -33,12 +33,12 @@ from etl.plugins.options import check_option_declarations
 ENTRY_POINT_GROUP = "etl"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "etl.builtin.text",
-    "etl.builtin.jsonl",
-    "etl.builtin.csv_source",
-    "etl.builtin.parquet",
-    "etl.builtin.transforms",
-    "etl.builtin.executors",
+    "etl.sources.text",
+    "etl.sources.jsonl",
+    "etl.sources.csv_source",
+    "etl.sinks.parquet",
+    "etl.transforms",
+    "etl.executors.builtin",
 )
 
 

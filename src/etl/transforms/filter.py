@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from etl.builtin.transforms.expr import ExpressionError, compile_expression, result_type
 from etl.plugin import Option, Transform
+from etl.transforms.expr import ExpressionError, compile_expression, result_type
 
 if TYPE_CHECKING:
     from etl.context import Context

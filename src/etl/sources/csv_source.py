@@ -13,11 +13,11 @@ import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from etl.builtin.jsonl import FIELDS_HELP, input_name
-from etl.builtin.records import RecordBatcher, RecordSource
 from etl.hookspecs import hookimpl
 from etl.inputs import InputError
 from etl.plugin import Option, WorkUnit
+from etl.sources.jsonl import FIELDS_HELP, input_name
+from etl.sources.records import RecordBatcher, RecordSource
 
 if TYPE_CHECKING:
     import pyarrow as pa

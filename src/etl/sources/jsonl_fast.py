@@ -1,6 +1,6 @@
 """The ``jsonl`` source's fast path: UTF-8 JSON Lines read in chunks of whole lines by
 ``pyarrow.json`` and mapped to article columns with Arrow kernels (see :class:`_FastLines`).
-A chunk that is not plainly clean goes to the per-line path in :mod:`etl.builtin.jsonl`.
+A chunk that is not plainly clean goes to the per-line path in :mod:`etl.sources.jsonl`.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.builtin.json_stream import Position, _skip_line
-from etl.builtin.records import (
+from etl.dates import parse_dates
+from etl.inputs import InputError, sniff_compression
+from etl.sources.json_stream import Position, _skip_line
+from etl.sources.records import (
     NOT_BLANK,
     RecordBatcher,
     authors_from_lists,
     authors_from_strings,
     strip_strings,
 )
-from etl.dates import parse_dates
-from etl.inputs import InputError, sniff_compression
 from etl.store import ContentHasher
 
 if TYPE_CHECKING:
-    from etl.builtin.records import FieldMap
     from etl.context import Context
     from etl.plugin import WorkUnit
+    from etl.sources.records import FieldMap
 
 #: bytes of whole lines parsed at once by the fast path
 FAST_CHUNK = 8 << 20

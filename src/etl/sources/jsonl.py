@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from etl.builtin.json_stream import (
+from etl.decode import sniff_bom
+from etl.hookspecs import hookimpl
+from etl.inputs import InputError
+from etl.inputs import strip_compression_suffix as _strip_compression
+from etl.plugin import Option, WorkUnit
+from etl.sources.json_stream import (
     JsonStreamError,
     JsonValues,
     Position,
@@ -35,16 +40,11 @@ from etl.builtin.json_stream import (
     _snippet,
     sniff_format,
 )
-from etl.builtin.jsonl_fast import _FastLines, _Hasher
-from etl.builtin.records import (
+from etl.sources.jsonl_fast import _FastLines, _Hasher
+from etl.sources.records import (
     RecordBatcher,
     RecordSource,
 )
-from etl.decode import sniff_bom
-from etl.hookspecs import hookimpl
-from etl.inputs import InputError
-from etl.inputs import strip_compression_suffix as _strip_compression
-from etl.plugin import Option, WorkUnit
 
 if TYPE_CHECKING:
     from etl.context import Context

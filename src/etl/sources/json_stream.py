@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.builtin.jsonl_fast import _Hasher
+    from etl.sources.jsonl_fast import _Hasher
 
 _CHUNK = 1 << 20
 _SNIPPET = 200

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from etl.builtin.transforms.expr import ExpressionError, compile_expression, result_type
 from etl.plugin import Option, Transform
 from etl.schema import extend_schema, set_column
 from etl.stream import INPUT_COLUMN
+from etl.transforms.expr import ExpressionError, compile_expression, result_type
 
 if TYPE_CHECKING:
     from etl.context import Context

@@ -107,7 +107,7 @@ class DedupTransform(Transform):
         self._reset()
         path = self.opts.dataset
         if self.from_sink:
-            from etl.builtin.transforms import SINK_DATASET
+            from etl.transforms import SINK_DATASET
 
             # set by this package's etl_before_run hook from the pipeline's [sink]; absent in
             # executor workers, where the sink drops known ids when it adopts their files

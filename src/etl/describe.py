@@ -1,4 +1,4 @@
-"""What ``etl inspect`` shows of a dataset."""
+"""What `etl inspect` shows of a dataset (named `describe`: a module `inspect` would shadow the standard library's in tools that put this folder on the path)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from etl.hookspecs import hookimpl
 
 @hookimpl
 def etl_register_plugins(register):
-    from etl.builtin.transforms.dedup import DedupTransform
-    from etl.builtin.transforms.fields import FieldsTransform
-    from etl.builtin.transforms.filter import FilterTransform
-    from etl.builtin.transforms.python import PythonTransform
-    from etl.builtin.transforms.quality import QualityTransform
+    from etl.transforms.dedup import DedupTransform
+    from etl.transforms.fields import FieldsTransform
+    from etl.transforms.filter import FilterTransform
+    from etl.transforms.python import PythonTransform
+    from etl.transforms.quality import QualityTransform
 
     for cls in (
         FilterTransform,
