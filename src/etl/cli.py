@@ -147,7 +147,12 @@ def _print_summary(s: dict[str, Any], plan: Any) -> None:
     out = plan.target()
     lines = [
         f"run {s['run_id']} committed",
-        f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged",
+        f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged"
+        + (
+            f", {s['inputs_to_retry']} to read again next run (a failure that may pass)"
+            if s.get("inputs_to_retry")
+            else ""
+        ),
         f"  articles  {s['read']} read, {s['written']} written, {s['duplicates']} skipped as "
         f"already present, {s['dropped']} dropped by transforms, {s['rejected']} rejected",
     ]

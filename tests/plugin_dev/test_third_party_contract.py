@@ -65,6 +65,7 @@ def test_rejects_counts_and_incremental_rerun(tmp_path):
     # (a code reject: the batch is retried in halves, so only row 4 is rejected)
     assert first["read"] == 11 and first["rejected"] == 1 + 1
     assert first["written"] == 10
+    assert first["inputs_to_retry"] == 1  # the unit holding row 4 (a fault in code)
     assert len(table_rows(tmp_path)) == 10
     reasons = sorted(r["reason"] for r in rejects(tmp_path))
     assert reasons.count("no body") == 1

@@ -75,7 +75,11 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             transform.close()
         summary = summarize(plan, job.stats(), job.totals, timings)
         t0 = time.perf_counter()
-        summary["per_input"] = store.memory.account(plan.units, summary["per_input"])
+        summary["per_input"] = account = store.memory.account(plan.units, summary["per_input"])
+        # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
+        summary["inputs_to_retry"] = int(
+            (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
+        )
         summary["timings"]["total"] = round(time.perf_counter() - started, 4)
         _commit(plan, store, job, summary, schema_plan)
         timings["commit"] = time.perf_counter() - t0
