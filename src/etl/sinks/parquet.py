@@ -6,7 +6,6 @@ import contextlib
 import functools
 import hashlib
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -229,30 +228,9 @@ class ParquetSink(Sink, WorkerFiles):
     def commit(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Delete the replaced files and rename the staged ones into place (idempotent:
         a file already moved is skipped). The manifest lists the data files committed."""
-        layout = self.layout
-        for rel in payload.get("deletes", []):
-            layout.inside(rel).unlink(missing_ok=True)
-        folders = set()
-        for n, (staged_rel, final_rel) in enumerate(payload.get("renames", [])):
-            staged, final = layout.inside(staged_rel), layout.inside(final_rel)
-            if staged.exists():
-                if not final.parent.is_dir():
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    fsync_dir(final.parent.parent)
-                os.replace(staged, final)
-            folders.add(final.parent)
-            if n == 0:
-                fault_point("mid-apply")
-        for folder in folders:
-            fsync_dir(folder)
-        for rel in payload.get("deletes", []):
-            parent = (layout.root / rel).parent
-            while parent != layout.root and parent.is_dir():
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
+        deletes, renames = payload.get("deletes", []), payload.get("renames", [])
+        self.layout.apply_moves(deletes, renames, mark_first=True)
+        self.layout.prune_empty(deletes)
         return {"files": [final for _, final in payload.get("renames", [])]}
 
     def abort(self) -> None:

@@ -81,20 +81,11 @@ def apply(
             manifest = record["manifest"] if manifest_text is None else json.loads(manifest_text)
             record["manifest"] = {**manifest, **extra}
             manifest_text = None
-    for rel in record.get("deletes", []):
-        layout.inside(rel).unlink(missing_ok=True)
-    for n, (staged_rel, final_rel) in enumerate(record.get("renames", [])):
-        staged, final = layout.inside(staged_rel), layout.inside(final_rel)
-        if staged.exists():
-            if not final.parent.is_dir():
-                final.parent.mkdir(parents=True, exist_ok=True)
-                fsync_dir(final.parent.parent)
-            os.replace(staged, final)
-        if n == 0 and sink is None:  # a record from before sinks committed their own data
-            fault_point("mid-apply")
+    # a record from before sinks committed their own data holds the data files' renames
+    layout.apply_moves(
+        record.get("deletes", []), record.get("renames", []), mark_first=sink is None
+    )
     _apply_legacy(layout, run_id, record)
-    for directory in {layout.inside(f).parent for _, f in record.get("renames", [])}:
-        fsync_dir(directory)
     fsync_dir(layout.meta)
     fault_point("before-manifest")
     layout.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +97,7 @@ def apply(
     fault_point("after-manifest")
     shutil.rmtree(staging, ignore_errors=True)
     fsync_dir(layout.staging_root)
-    _prune_empty_dirs(layout, record.get("deletes", []))
+    layout.prune_empty(record.get("deletes", []))
 
 
 def _check_paths(layout: Layout, record: dict[str, Any]) -> None:
@@ -134,17 +125,6 @@ def _apply_legacy(layout: Layout, run_id: str, record: dict[str, Any]) -> None:
             if staged.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, final)
-
-
-def _prune_empty_dirs(layout: Layout, deleted: list[str]) -> None:
-    for rel in deleted:
-        parent = (layout.root / rel).parent
-        while parent != layout.root and parent.is_dir():
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
 
 
 def recover(layout: Layout, finish_sink: SinkFinisher | None) -> list[tuple[str, str]]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.errors import RunError
+from etl.store.faults import fault_point
+from etl.store.fsio import fsync_dir
 
 META_DIR = "_etl"
 DATA_SUFFIX = ".parquet"
@@ -80,6 +82,40 @@ class Layout:
         ):
             raise RunError(f"refusing to write outside the dataset {self.root}: {rel!r}")
         return path
+
+    def apply_moves(
+        self, deletes: list[str], renames: list[list[str]], *, mark_first: bool = False
+    ) -> None:
+        """Delete ``deletes``, rename each staged file of ``renames`` (``[staged, final]``,
+        relative) into place, then fsync the folders they went to. Idempotent: a file already
+        moved is skipped, so a commit can be finished again after a crash. ``mark_first``:
+        the fault point ``mid-apply`` strikes after the first rename."""
+        for rel in deletes:
+            self.inside(rel).unlink(missing_ok=True)
+        folders = set()
+        for n, (staged_rel, final_rel) in enumerate(renames):
+            staged, final = self.inside(staged_rel), self.inside(final_rel)
+            if staged.exists():
+                if not final.parent.is_dir():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    fsync_dir(final.parent.parent)
+                os.replace(staged, final)
+            folders.add(final.parent)
+            if n == 0 and mark_first:
+                fault_point("mid-apply")
+        for folder in folders:
+            fsync_dir(folder)
+
+    def prune_empty(self, deleted: list[str]) -> None:
+        """Remove the folders that deleting ``deleted`` left empty (up to the root)."""
+        for rel in deleted:
+            parent = (self.root / rel).parent
+            while parent != self.root and parent.is_dir():
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.root))
