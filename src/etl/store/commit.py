@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from etl.errors import RunError
@@ -148,7 +147,3 @@ def recover(layout: Layout, finish_sink: SinkFinisher | None) -> list[tuple[str,
             shutil.rmtree(staging, ignore_errors=True)
             done.append((staging.name, "rolled back"))
     return done
-
-
-def staged_path(layout: Layout, run_id: str, name: str) -> Path:
-    return layout.staging(run_id) / name

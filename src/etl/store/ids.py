@@ -32,13 +32,7 @@ class IdIndex:
 
     def ids(self) -> set[str]:
         """Every id the index holds."""
-        import pyarrow.dataset as pads
-
-        files = self.files()
-        if not files:
-            return set()
-        table = pads.dataset(files, format="parquet").to_table(columns=["id"])
-        return set(table.column("id").to_pylist())
+        return id_set(self.files())
 
     def stage(self, run_id: str, ids: pa.Array) -> str:
         """Write this run's ids into its staging folder; return the path relative to the root."""
@@ -52,3 +46,13 @@ class IdIndex:
 
     def final(self, run_id: str) -> str:
         return self.layout.relative(self.layout.ids_dir / f"{run_id}{IDS_SUFFIX}")
+
+
+def id_set(files: list[str]) -> set[str]:
+    """The ``id`` column of Parquet files, as a set (one column read)."""
+    import pyarrow.dataset as pads
+
+    if not files:
+        return set()
+    table = pads.dataset(files, format="parquet").to_table(columns=["id"])
+    return set(table.column("id").to_pylist())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.store import commit as protocol
 from etl.store.fsio import COMMIT_FILE, write_json_atomic
-from etl.store.ids import IdIndex
+from etl.store.ids import IdIndex, id_set
 from etl.store.layout import REJECTS_SUFFIX, RUN_INPUTS_SUFFIX, STAGED_SUFFIX, Layout
 from etl.store.lock import WriterLock
 from etl.store.memory import InputsMemory
@@ -126,16 +126,7 @@ class Store:
         before the index existed, the ``id`` column of its data files."""
         if self.index.exists() or not self.runs_dir.is_dir():
             return self.index.ids()
-        return self._ids_from_data_files()
-
-    def _ids_from_data_files(self) -> set[str]:
-        import pyarrow.dataset as pads
-
-        files = self.data_files()
-        if not files:
-            return set()
-        table = pads.dataset([str(f) for f in files], format="parquet").to_table(columns=["id"])
-        return set(table.column("id").to_pylist())
+        return id_set([str(f) for f in self.data_files()])
 
     # writing
 
