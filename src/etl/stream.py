@@ -370,9 +370,10 @@ class Streamer:
         try:
             return transform.process(batch, ctx)
         except Exception as exc:
-            self._plugin_error(transform, exc, "")
-            if batch.num_rows <= 1:
-                self._reject_rows(batch, transform, ctx, error_line(exc))
+            if batch.num_rows <= 1:  # the hook hears once per failing article, not per half
+                uri = batch.column("uri")[0].as_py() if batch.num_rows else None
+                self._plugin_error(transform, exc, uri or "")
+                self._reject_rows(batch, ctx, error_line(exc))
                 return batch.slice(0, 0)
         half = batch.num_rows // 2
         parts = []
@@ -402,9 +403,7 @@ class Streamer:
             hint=hint,
         )
 
-    def _reject_rows(
-        self, batch: pa.RecordBatch, plugin: Plugin, ctx: Context, reason: str
-    ) -> None:
+    def _reject_rows(self, batch: pa.RecordBatch, ctx: Context, reason: str) -> None:
         ids = batch.column("id").to_pylist()
         uris = batch.column("uri").to_pylist()
         for article_id, uri in zip(ids, uris, strict=True):
