@@ -145,6 +145,7 @@ def api_section() -> str:
         Option,
         Plugin,
         ReadsMany,
+        ReplacesRows,
         Sink,
         Source,
         StagedFile,
@@ -157,12 +158,15 @@ def api_section() -> str:
     from etl.sources import FileSource
 
     lines: list[str] = []
-    lines += _class_doc(Plugin, ["summary", "error"])
+    lines += _class_doc(Plugin, ["summary", "fingerprint", "error"])
     lines += _class_doc(Source, ["units", "read"])
     lines += _class_doc(ReadsMany, ["read_many"])
     lines += _class_doc(Transform, ["output_schema", "open", "process", "close"])
-    lines += _class_doc(Sink, ["location", "mode", "open", "write", "prepare", "commit", "abort"])
+    lines += _class_doc(
+        Sink, ["location", "mode", "key", "open", "write", "prepare", "commit", "abort"]
+    )
     lines += _class_doc(WorkerFiles, ["worker_writer", "adopt"])
+    lines += _class_doc(ReplacesRows, ["stage_replace"])
     lines += _class_doc(WorkerWriter, ["write", "close", "abort"])
     lines += _class_doc(StagedFile, [])
     lines += _class_doc(Executor, ["execute"])

@@ -91,6 +91,12 @@ def cli() -> None:
     "--full", is_flag=True, help="read every input, even those an earlier run ingested unchanged"
 )
 @click.option(
+    "--reprocess",
+    is_flag=True,
+    help="read every input again and replace the rows they gave before (after the pipeline "
+    "changed)",
+)
+@click.option(
     "--wait",
     "wait",
     type=float,
@@ -107,6 +113,7 @@ def run(
     overrides: tuple[str, ...],
     dry_run: bool,
     full: bool,
+    reprocess: bool,
     wait: float | None,
     as_json: bool,
     verbose: int,
@@ -117,7 +124,9 @@ def run(
     from etl.run import build_plan, run_plan
 
     pipe = load_pipeline(pipeline, list(overrides))
-    plan = build_plan(pipe, full=full, disable=disable)
+    if full and reprocess:
+        raise click.UsageError("--full and --reprocess do not go together: choose one")
+    plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
     if wait:
         plan.run.extra["wait"] = wait
     if dry_run:
@@ -156,6 +165,13 @@ def _print_summary(s: dict[str, Any], plan: Any) -> None:
         f"  articles  {s['read']} read, {s['written']} written, {s['duplicates']} skipped as "
         f"already present, {s['dropped']} dropped by transforms, {s['rejected']} rejected",
     ]
+    if s.get("inputs_other_pipeline"):
+        lines.append(
+            f"  pipeline  changed since {s['inputs_other_pipeline']} of the skipped inputs were "
+            "ingested: `etl run --reprocess` reads them again and replaces their rows"
+        )
+    if s.get("replaced"):
+        lines.append(f"  replaced  {s['replaced']} rows committed before")
     if s["rejects_by_reason"]:
         reasons = ", ".join(f"{n} {r}" for r, n in list(s["rejects_by_reason"].items())[:5])
         lines.append(f"  rejects   {reasons}")

@@ -45,6 +45,8 @@ class RunInfo:
         pipeline_path: the pipeline file, if the run came from one.
         base_dir: the folder relative paths resolve against.
         full: ignore what the dataset remembers of earlier runs (``etl run --full``).
+        reprocess: read every input again and replace the rows they gave before
+            (``etl run --reprocess``).
     """
 
     run_id: str
@@ -52,6 +54,7 @@ class RunInfo:
     pipeline_path: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     full: bool = False
+    reprocess: bool = False
     batch_size: int = 1024
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -71,6 +71,7 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
         DEFAULT_RETRIES,
         min=0,
         help="retries of a failed remote fetch (refused, timeout, 404, 5xx), backing off",
+        fingerprint=False,
     ),
     Option(
         "timeout",
@@ -79,6 +80,7 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
         min=0,
         min_exclusive=True,
         help="seconds to wait for a remote input to answer",
+        fingerprint=False,
     ),
 )
 

@@ -18,6 +18,7 @@ from etl.plugins.base import (
 )
 from etl.plugins.capabilities import (
     ReadsMany,
+    ReplacesRows,
     StagedFile,
     WorkerFiles,
     WorkerWriter,
@@ -32,6 +33,7 @@ __all__ = [
     "Option",
     "Plugin",
     "ReadsMany",
+    "ReplacesRows",
     "Registered",
     "Sink",
     "Source",

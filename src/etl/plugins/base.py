@@ -69,6 +69,18 @@ class Plugin:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What in this plugin decides the rows an input gives: its name and the values of
+        its options declared with ``fingerprint=True`` (the default).
+
+        A change between runs makes ``etl run`` say the pipeline changed and offer
+        ``--reprocess``. Override it to add what else decides the rows (the ``python``
+        transform adds its function's source code).
+        """
+        opts = vars(self.opts)
+        options = {o.name: opts.get(o.name) for o in type(self).options if o.fingerprint}
+        return {"plugin": self.name, "options": options}
+
     def error(self, message: str, hint: str | None = None) -> ConfigError:
         """A configuration error that names this plugin and its section."""
         return ConfigError(f"plugin '{self.name}' ({self.section}): {message}", hint=hint)
@@ -199,7 +211,8 @@ class Sink(Plugin):
 
     A sink that can take files written by worker processes implements :class:`WorkerFiles`
     as well; every other sink runs under every executor, with the driver writing the
-    workers' batches.
+    workers' batches. A sink that can remove committed rows in its commit implements
+    :class:`ReplacesRows`, and gets ``mode = "merge"`` and ``etl run --reprocess``.
     """
 
     kind: ClassVar[str] = "sink"
@@ -216,12 +229,22 @@ class Sink(Plugin):
 
     def mode(self) -> str:
         """``append`` (keep what is there, skip known ids and unchanged inputs), ``overwrite``
-        (replace the dataset at commit) or ``error`` (refuse an existing dataset).
+        (replace the dataset at commit), ``merge`` (append, and a row whose :meth:`key`
+        matches a committed row replaces it; needs :class:`ReplacesRows`) or ``error``
+        (refuse an existing dataset).
 
         Default: the sink's ``mode`` option when it declares one, else ``append``.
         """
         mode = vars(self.opts).get("mode")
-        return mode if mode in ("append", "overwrite", "error") else "append"
+        return mode if mode in ("append", "overwrite", "merge", "error") else "append"
+
+    def key(self) -> str:
+        """The column that names an article across versions, for ``mode = "merge"``.
+
+        Default: the sink's ``key`` option when it declares one, else ``uri``.
+        """
+        key = vars(self.opts).get("key")
+        return key if isinstance(key, str) and key else "uri"
 
     def open(self, run: Any, schema: pa.Schema) -> None:
         """Prepare to receive batches of ``schema`` for the run ``run`` (a RunInfo)."""

@@ -96,6 +96,35 @@ class WorkerFiles:
         raise NotImplementedError
 
 
+class ReplacesRows:
+    """Capability of a sink: replace committed rows, in the same commit as the new ones.
+
+    Declare it by subclassing (``class MySink(Sink, ReplacesRows)``). It is what
+    ``mode = "merge"`` (a new version of an article replaces the row with the same key) and
+    ``etl run --reprocess`` (the rows of the inputs read again are replaced) need; a sink
+    without it refuses both with a message naming it.
+    """
+
+    def stage_replace(self, column: str, values: pa.Array) -> pa.Array:
+        """Stage the removal of every committed row whose ``column`` holds one of ``values``.
+
+        Called once per commit on the opened sink, after the last write and before
+        :meth:`~etl.Sink.prepare`, whose payload must carry the removal: ``commit(payload)``
+        applies it with the new rows (idempotently, as a crash may replay it) and ``abort``
+        drops it. Rows this run wrote are not committed yet and must be left alone.
+
+        Returns:
+            The ``id`` of every row that will be removed (the framework's id index forgets
+            them, so their text may come back later as a new row).
+        """
+        raise NotImplementedError
+
+
 def capabilities(plugin: Plugin) -> list[str]:
     """The declared capabilities of a plugin, by name (``etl validate`` shows them)."""
-    return ["worker-files"] if isinstance(plugin, WorkerFiles) else []
+    names = []
+    if isinstance(plugin, WorkerFiles):
+        names.append("worker-files")
+    if isinstance(plugin, ReplacesRows):
+        names.append("replaces-rows")
+    return names

@@ -55,6 +55,10 @@ class Option:
         min_exclusive: the value must be more than ``min``, not equal to it (``timeout``
             above 0).
         max_exclusive: the value must be less than ``max``.
+        fingerprint: part of the pipeline's fingerprint (a change makes ``etl run`` say the
+            pipeline changed and offer ``--reprocess``). False for options that only choose
+            or fetch the inputs (``paths``, ``include``, ``timeout``): changing them does not
+            change the rows an input gives.
     """
 
     name: str
@@ -67,6 +71,7 @@ class Option:
     max: int | float | None = None
     min_exclusive: bool = False
     max_exclusive: bool = False
+    fingerprint: bool = True
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:

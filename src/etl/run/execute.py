@@ -20,14 +20,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl import __version__, log
 from etl.accounting import InputRows, Totals, input_rows, printable
 from etl.context import rejects_table
 from etl.errors import ConfigError, EtlError, RunError
+from etl.plugin import ReplacesRows
+from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
 from etl.run.plan import Plan, redact_error
 from etl.store import Store
+from etl.store.hashing import key_digest
 from etl.stream import StreamStats
 
 
@@ -66,6 +70,13 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         logger.info(
             "run started", stage="plan", inputs=len(plan.units), skipped=plan.skipped_inputs
         )
+        if plan.stale_inputs:
+            logger.warning(
+                f"the pipeline changed since {plan.stale_inputs} of the inputs skipped as "
+                "unchanged were ingested (its sources, transforms or their options); run "
+                "`etl run --reprocess` to read every input again and replace their rows",
+                stage="plan",
+            )
         t0 = time.perf_counter()
         job = DriverJob(plan, seen)
         plan.executor.execute(job)
@@ -75,7 +86,9 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             transform.close()
         summary = summarize(plan, job.stats(), job.totals, timings)
         t0 = time.perf_counter()
-        summary["per_input"] = account = store.memory.account(plan.units, summary["per_input"])
+        summary["per_input"] = account = store.memory.account(
+            plan.units, summary["per_input"], plan.fingerprints
+        )
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
         summary["inputs_to_retry"] = int(
             (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
@@ -131,6 +144,7 @@ def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
 
     sink = plan.sink
     mode = sink.mode()
+    _check_replacing(plan, mode)
     try:
         store.recover(_finisher(plan))
         if mode == "error" and store.exists():
@@ -142,15 +156,75 @@ def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
         schema_plan = plan_schema(
             store.root, plan.schema, mode=mode, plugin=sink.name, section=sink.section
         )
-        plan.skipped_inputs = 0
-        if mode == "append" and not plan.run.full:
+        plan.skipped_inputs = plan.stale_inputs = plan.replaced_rows = 0
+        plan.fingerprints = pipeline_fingerprints(plan)
+        appending = mode in ("append", "merge")
+        if appending and not (plan.run.full or plan.run.reprocess):
             before = len(plan.units)
-            plan.units = store.changed_units(plan.units)
+            plan.units, plan.stale_inputs = store.memory.sort(plan.units, plan.fingerprints)
             plan.skipped_inputs = before - len(plan.units)
-        seen = store.ids() if mode == "append" else set()
+        seen = store.ids() if appending else set()
+        if appending and plan.run.reprocess:
+            keys = pa.array(sorted({key_digest(u.key) for u in plan.units}), pa.string())
+            seen -= set(_ids_of_inputs(plan, store, keys).column("id").to_pylist())
+        if mode == "overwrite" and store.exists():
+            plan.replaced_rows = len(store.ids())
     except OSError as exc:
         raise store_error(plan, store, exc, "opening") from exc
     return seen, schema_plan
+
+
+def _check_replacing(plan: Plan, mode: str) -> None:
+    """Merge mode and ``--reprocess`` need a sink that can replace committed rows."""
+    sink = plan.sink
+    replacing = mode == "merge" or (plan.run.reprocess and mode != "overwrite")
+    if replacing and not isinstance(sink, ReplacesRows):
+        what = 'mode = "merge"' if mode == "merge" else "etl run --reprocess"
+        raise ConfigError(
+            f"plugin '{sink.name}' ({sink.section}): {what} needs a sink that can replace "
+            f"the rows it committed, and '{sink.name}' cannot (it does not implement "
+            "ReplacesRows)",
+            hint='use mode = "append", or "overwrite" to replace the whole dataset',
+        )
+
+
+def _ids_of_inputs(plan: Plan, store: Store, keys: Any) -> pa.Table:
+    """The committed ids (and their inputs) that came from the inputs whose key digests
+    are ``keys`` (what ``--reprocess`` replaces)."""
+    found = store.index.of_inputs(keys)
+    if found is None:
+        raise ConfigError(
+            f"plugin '{plan.sink.name}' ({plan.sink.section}): the dataset {plan.target()} "
+            "holds runs from before etl kept the input of each article, so --reprocess "
+            "cannot tell which rows to replace",
+            hint="run once with --set sink.mode=overwrite (it replaces everything); later "
+            "runs can use --reprocess",
+        )
+    return found
+
+
+def _stage_replacements(plan: Plan, store: Store, job: DriverJob, account: Any) -> pa.Array | None:
+    """Have the sink stage the removal of the committed rows this run replaces; their ids.
+
+    ``--reprocess``: the rows of the inputs read again, except those of an input whose
+    reading failed part way that were not written again (a failure must not hide them).
+    Merge mode: the rows whose key a row of this run has.
+    """
+    sink = plan.sink
+    removed: list[pa.Array] = []
+    if plan.run.reprocess and sink.mode() != "overwrite":
+        table = account.table
+        old = _ids_of_inputs(plan, store, table.column("key"))
+        failed = table.column("key").filter(pc.invert(table.column("complete")))
+        kept = pc.and_(
+            pc.is_in(old.column("input"), value_set=failed),
+            pc.invert(pc.is_in(old.column("id"), value_set=job.ids())),
+        )
+        removed.append(sink.stage_replace("id", old.column("id").filter(pc.invert(kept))))
+    if job.key is not None:
+        removed.append(sink.stage_replace(job.key, job.keys()))
+    removed = [r.combine_chunks() if isinstance(r, pa.ChunkedArray) else r for r in removed]
+    return pa.concat_arrays([r.cast(pa.string()) for r in removed]) if removed else None
 
 
 def _finisher(plan: Plan) -> Any:
@@ -177,6 +251,11 @@ def _commit(
     sink = plan.sink
     run_id = plan.run.run_id
     try:
+        removed = _stage_replacements(plan, store, job, summary["per_input"])
+        if removed is not None:
+            summary["replaced"] = len(removed)
+        account = summary["per_input"].table
+        id_inputs = account.column("key").take(pa.array(job.id_units(), pa.int64()))
         counts = ("run_id", "read", "written", "duplicates", "dropped", "rejected")
         payload = sink.prepare(
             {**{k: summary[k] for k in counts}, "schema_change": schema_plan.change}
@@ -189,6 +268,8 @@ def _commit(
             rejects=safe_rejects(plan, job.stats().rejects),
             account=summary["per_input"],
             ids=job.ids(),
+            id_inputs=id_inputs,
+            removed_ids=removed,
             schema_document=schema_document(schema_plan, run_id),
             replace=sink.mode() == "overwrite",
         )
@@ -252,6 +333,8 @@ def summarize(
         "duplicates": totals.duplicates,
         "dropped": sum(stats.dropped.values()),
         "rejected": len(stats.rejects),
+        "replaced": plan.replaced_rows,
+        "inputs_other_pipeline": plan.stale_inputs,
         "rejects_by_reason": dict(reasons.most_common()),
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},

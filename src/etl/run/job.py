@@ -2,7 +2,9 @@
 
 It owns exactly-once within a run: every batch or worker file passes the id filter here
 (the store's ids plus those written earlier in the run, first occurrence in unit order
-wins) before the sink sees it, and every row is counted here against its input.
+wins) before the sink sees it, and every row is counted here against its input. In merge
+mode a second filter keeps the first row of each key in the run (a later one with the
+same key is counted a duplicate); the rows of committed keys are replaced at commit.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pyarrow as pa
 
 from etl.accounting import Totals
 from etl.executors.api import Answer, ChunkResult, Job, raise_error
-from etl.plugin import StagedFile, WorkerFiles, WriteResult
+from etl.plugin import StagedFile, WriteResult
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN, StreamStats
 
@@ -38,8 +40,14 @@ class DriverJob(Job):
         self.units = plan.units
         self.target = plan.target()
         self.sink = plan.sink
-        self.worker_files = isinstance(plan.sink, WorkerFiles)
+        self.worker_files = plan.workers_write_files()
         self.seen = seen
+        #: merge mode: the key column, and the keys written by this run
+        self.key = plan.sink.key() if plan.sink.mode() == "merge" else None
+        self._keys_seen: set[Any] = set()
+        self._keys: list[pa.Array] = []
+        #: the unit index of each id written (for the id index's inputs)
+        self._units: list[np.ndarray] = []
         self.totals = Totals()
         self._stats = StreamStats()
         #: ids written by this run, in pieces (for the store's id index)
@@ -78,12 +86,17 @@ class DriverJob(Job):
         clean = batch.drop_columns([INPUT_COLUMN])
         keep = first_seen(clean.column("id").to_pylist(), self.seen)
         mask = None if keep is None else np.asarray(keep, bool)
+        if self.key is not None:
+            mask = self._first_of_keys(clean.column(self.key).to_pylist(), mask)
         if mask is not None:
             clean = clean.filter(pa.array(mask))
         self.totals.add(units, mask)
         if clean.num_rows:
             self.sink.write(clean)
             self._ids.append(clean.column("id"))
+            self._units.append(units if mask is None else units[mask])
+            if self.key is not None:
+                self._keys.append(clean.column(self.key))
         duplicates = batch.num_rows - clean.num_rows
         self.plan.hook.etl_after_batch_written(
             run=self.run,
@@ -92,6 +105,19 @@ class DriverJob(Job):
                 clean.num_rows, duplicates, None if mask is None else pa.array(mask)
             ),
         )
+
+    def _first_of_keys(self, keys: list[Any], mask: np.ndarray | None) -> np.ndarray | None:
+        """``mask`` narrowed to the first row of each key in the run (a null key is no key)."""
+        seen = self._keys_seen
+        keep = np.ones(len(keys), bool) if mask is None else mask.copy()
+        for i, key in enumerate(keys):
+            if not keep[i] or key is None:
+                continue
+            if key in seen:
+                keep[i] = False
+            else:
+                seen.add(key)
+        return None if mask is None and keep.all() else keep
 
     # on workers
 
@@ -132,16 +158,18 @@ class DriverJob(Job):
             if not decided:
                 found = first_seen(item.ids, self.seen)
                 mask = None if found is None else np.asarray(found, bool)
+            units = np.repeat(
+                np.asarray(item.input_values, np.int64),
+                np.asarray(item.input_lengths, np.int64),
+            )
             if mask is not None:
                 self.rewritten += int(mask.any())
-                units = np.repeat(
-                    np.asarray(item.input_values, np.int64),
-                    np.asarray(item.input_lengths, np.int64),
-                )
                 self.totals.count_duplicates(units[~mask])
                 self._ids.append(pa.array(item.ids, pa.string()).filter(pa.array(mask)))
+                self._units.append(units[mask])
             else:
                 self._ids.append(pa.array(item.ids, pa.string()))
+                self._units.append(units)
             keep.append(mask)
         if files:
             self.sink.adopt(files, keep)  # type: ignore[attr-defined]
@@ -183,7 +211,20 @@ class DriverJob(Job):
 
     def ids(self) -> pa.Array:
         """Every id this run wrote."""
-        if not self._ids:
-            return pa.array([], pa.string())
-        pieces = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in self._ids]
-        return pa.concat_arrays(pieces)
+        return _concat(self._ids)
+
+    def id_units(self) -> np.ndarray:
+        """The unit index of each id of :meth:`ids`."""
+        return np.concatenate(self._units) if self._units else np.zeros(0, np.int64)
+
+    def keys(self) -> pa.Array:
+        """Merge mode: the key of every row this run wrote (nulls left out)."""
+        keys = _concat(self._keys)
+        return keys.filter(keys.is_valid()) if len(keys) else keys
+
+
+def _concat(pieces: list[Any]) -> pa.Array:
+    if not pieces:
+        return pa.array([], pa.string())
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in pieces]
+    return pa.concat_arrays(arrays)

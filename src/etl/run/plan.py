@@ -48,6 +48,12 @@ class Plan:
     schema: pa.Schema
     units: list[WorkUnit] = field(default_factory=list)
     skipped_inputs: int = 0
+    #: inputs skipped as unchanged that another pipeline ingested (``--reprocess`` redoes them)
+    stale_inputs: int = 0
+    #: committed rows an overwrite run replaces
+    replaced_rows: int = 0
+    #: the pipeline's digest per source index (:mod:`etl.run.fingerprint`)
+    fingerprints: list[str] = field(default_factory=list)
 
     @property
     def hook(self) -> Any:
@@ -60,6 +66,14 @@ class Plan:
         return Streamer(
             self.run, self.sources, self.transforms, self.schema, self.pipeline.on_error, self.hook
         )
+
+    def workers_write_files(self) -> bool:
+        """Workers stage files the sink adopts (:class:`~etl.plugin.WorkerFiles`); not in
+        merge mode, where the driver keeps the first row of each key in unit order, so it
+        sees every row before the sink does."""
+        from etl.plugin import WorkerFiles
+
+        return isinstance(self.sink, WorkerFiles) and self.sink.mode() != "merge"
 
     def target(self) -> str:
         """What the run writes to, for messages (secrets redacted)."""
@@ -88,12 +102,24 @@ def build_plan(
     *,
     pm: PluginManager | None = None,
     full: bool = False,
+    reprocess: bool = False,
     list_units: bool = True,
     disable: tuple[str, ...] = (),
 ) -> Plan:
-    """Check the pipeline against its plugins and list its work units; read nothing."""
+    """Check the pipeline against its plugins and list its work units; read nothing.
+
+    ``full``: read every input and add what is new (``etl run --full``); ``reprocess``: read
+    every input and replace the rows they gave before (``etl run --reprocess``).
+    """
     try:
-        return _build_plan(pipeline, pm=pm, full=full, list_units=list_units, disable=disable)
+        return _build_plan(
+            pipeline,
+            pm=pm,
+            full=full,
+            reprocess=reprocess,
+            list_units=list_units,
+            disable=disable,
+        )
     except EtlError as exc:  # a message may quote an option that came from ${ENV}
         redact_error(exc, pipeline)
         raise
@@ -112,6 +138,7 @@ def _build_plan(
     *,
     pm: PluginManager | None,
     full: bool,
+    reprocess: bool,
     list_units: bool,
     disable: tuple[str, ...],
 ) -> Plan:
@@ -127,6 +154,7 @@ def _build_plan(
         pipeline_path=pipeline.path,
         base_dir=pipeline.base_dir,
         full=full,
+        reprocess=reprocess,
         batch_size=pipeline.batch_size,
     )
     sources = [_build(pm, s, pipeline.base_dir) for s in pipeline.sources]
@@ -187,11 +215,9 @@ def _list_units(plan: Plan) -> None:
 
 def scale_out(plan: Plan) -> str:
     """How the executor runs the sink's side, as ``etl validate`` says it."""
-    from etl.plugin import WorkerFiles
-
     if plan.executor.name == "local":
         return "none (one process)"
-    if isinstance(plan.sink, WorkerFiles):
+    if plan.workers_write_files():
         return f"{plan.executor.name}: workers write files the sink adopts"
     return f"{plan.executor.name}: workers read and transform; the driver writes their batches"
 

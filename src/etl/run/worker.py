@@ -27,7 +27,7 @@ from etl.config import Pipeline
 from etl.context import RunInfo
 from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
 from etl.executors.api import ChunkResult, WorkerSession
-from etl.plugin import WorkerFiles, WriteResult
+from etl.plugin import WriteResult
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN
 
@@ -160,7 +160,7 @@ class Session(WorkerSession):
     def __init__(self, plan: Plan, name: str) -> None:
         self.plan = plan
         self.name = name
-        self.files = isinstance(plan.sink, WorkerFiles)
+        self.files = plan.workers_write_files()
         # workers that write files ask the driver which ids are new before writing, so the
         # driver never rewrites a file for a duplicate (it did for nearly every file of a
         # news corpus, whose duplicates lie a few thousand inputs apart)

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from etl.context import RunInfo
 from etl.errors import RunError
 from etl.hookspecs import hookimpl
-from etl.plugin import Option, Sink, StagedFile, WorkerFiles, WorkerWriter
+from etl.plugin import Option, ReplacesRows, Sink, StagedFile, WorkerFiles, WorkerWriter
+from etl.sinks.replace import RowRemovals
 from etl.store import (
     DATA_SUFFIX,
     REJECTS_SUFFIX,
@@ -69,7 +70,7 @@ _DISTINCT_COLUMNS = frozenset({"id", "uri", "title", "text"})
 
 
 @functools.lru_cache(maxsize=16)
-def _dictionary_columns(schema: pa.Schema) -> list[str]:
+def dictionary_columns(schema: pa.Schema) -> list[str]:
     """The Parquet column paths of ``schema`` to dictionary-encode: all but the distinct ones.
 
     Nested columns have leaf paths (``metadata.key_value.key``); they are read from the
@@ -95,7 +96,7 @@ class _FileWriter:
             schema,
             compression=sink.opts.compression,
             compression_level=sink.opts.compression_level,
-            use_dictionary=_dictionary_columns(schema),
+            use_dictionary=dictionary_columns(schema),
         )
 
     def write(self, batch: pa.RecordBatch, row_group_size: int) -> None:
@@ -108,7 +109,7 @@ class _FileWriter:
         self.writer.close()
 
 
-class ParquetSink(Sink, WorkerFiles):
+class ParquetSink(Sink, WorkerFiles, ReplacesRows):
     """A Parquet dataset folder that DuckDB, Polars, pandas and Spark read as it is."""
 
     name = "parquet"
@@ -118,8 +119,15 @@ class ParquetSink(Sink, WorkerFiles):
             "mode",
             "str",
             "append",
-            help="append (skip ids already present), overwrite, or error if the dataset exists",
-            choices=("append", "overwrite", "error"),
+            help="append (skip ids already present), merge (a row with a key already present "
+            "replaces it), overwrite, or error if the dataset exists",
+            choices=("append", "merge", "overwrite", "error"),
+        ),
+        Option(
+            "key",
+            "str",
+            "uri",
+            help='mode = "merge": the column that names an article across its versions',
         ),
         Option("compression", "str", "zstd", help="Parquet codec: zstd, snappy, gzip, lz4, none"),
         Option("compression_level", "int", None, help="codec level (default: the codec's own)"),
@@ -164,8 +172,22 @@ class ParquetSink(Sink, WorkerFiles):
                 f"option 'partition_by': no column '{missing[0]}' in the articles",
                 hint=f"columns: {', '.join(schema.names)}",
             )
+        if self.mode() == "merge":
+            key = self.key()
+            if key not in schema.names:
+                raise self.error(
+                    f"option 'key': no column '{key}' in the articles",
+                    hint=f"columns: {', '.join(schema.names)}",
+                )
+            if key in self.opts.partition_by or pa.types.is_nested(schema.field(key).type):
+                raise self.error(
+                    f"option 'key': '{key}' cannot be the merge key (a partition column or a "
+                    "list or map column)",
+                    hint='most datasets use key = "uri"',
+                )
         self.run = run
         self.schema = schema
+        self.removals = RowRemovals(self.layout)
         self.staging = self.layout.staging(run.run_id) / "data"
         self.staging.mkdir(parents=True, exist_ok=True)
         self.writers = {}
@@ -205,32 +227,45 @@ class ParquetSink(Sink, WorkerFiles):
         staged = self.staging / f"{self.file_seq:05d}{STAGED_SUFFIX}"
         return _FileWriter(staged, final_rel, _file_schema(self.schema, self.opts), self)
 
+    def stage_replace(self, column: str, values: pa.Array) -> pa.Array:
+        """Mark the committed rows whose ``column`` is in ``values``; :meth:`prepare` stages
+        their files rewritten without them. Returns their ids."""
+        return self.removals.mark(column, values)
+
     # commit
 
     def prepare(self, summary: Any = None) -> dict[str, Any]:
-        """Close and fsync every staged file; the renames (and, in overwrite mode, the
-        deletes) that :meth:`commit` applies."""
+        """Close and fsync every staged file; the renames, the rewrites of files that lose
+        replaced rows, and the deletes (overwrite mode, or files that lose every row) that
+        :meth:`commit` applies."""
         for writer in self.writers.values():
             writer.close()
             self.finished.append(writer)
         self.writers = {}
         layout = self.layout
-        renames = [[layout.relative(w.staged), w.final_rel] for w in self.finished if w.rows]
-        for staged, _ in renames:
+        new_files = [(w.staged, w.final_rel) for w in self.finished if w.rows]
+        rewrites, emptied = ([], [])
+        if self.staging is not None:
+            rewrites, emptied, new_files = self.removals.stage(self.staging, self.opts, new_files)
+        renames = [[layout.relative(staged), final] for staged, final in new_files]
+        for staged, _ in renames + rewrites:
             fsync_file(layout.inside(staged))
         if self.staging is not None:
             fsync_dir(self.staging)
         deletes = []
         if self.mode() == "overwrite":
             deletes = [layout.relative(p) for p in layout.data_files()]
-        return {"renames": renames, "deletes": deletes}
+        return {"renames": renames, "deletes": deletes, "rewrites": rewrites, "emptied": emptied}
 
     def commit(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Delete the replaced files and rename the staged ones into place (idempotent:
-        a file already moved is skipped). The manifest lists the data files committed."""
+        """Delete the replaced files and rename the staged ones into place (a rewritten file
+        holds the new versions of the rows it loses: see :mod:`etl.sinks.replace`).
+        Idempotent: a file already moved is skipped. The manifest lists the new data files."""
         deletes, renames = payload.get("deletes", []), payload.get("renames", [])
-        self.layout.apply_moves(deletes, renames, mark_first=True)
-        self.layout.prune_empty(deletes)
+        emptied = payload.get("emptied", [])
+        self.layout.apply_moves(deletes, renames + payload.get("rewrites", []), mark_first=True)
+        self.layout.apply_moves(emptied, [])
+        self.layout.prune_empty(deletes + emptied)
         return {"files": [final for _, final in payload.get("renames", [])]}
 
     def abort(self) -> None:
@@ -280,7 +315,7 @@ class ParquetSink(Sink, WorkerFiles):
             source.schema_arrow,
             compression=self.opts.compression,
             compression_level=self.opts.compression_level,
-            use_dictionary=_dictionary_columns(source.schema_arrow),
+            use_dictionary=dictionary_columns(source.schema_arrow),
         )
         offset = 0
         try:
@@ -393,7 +428,7 @@ class ParquetWorkerWriter(WorkerWriter):
                     self.schema,
                     compression=self.opts.compression,
                     compression_level=self.opts.compression_level,
-                    use_dictionary=_dictionary_columns(self.schema),
+                    use_dictionary=dictionary_columns(self.schema),
                 )
                 entry = [writer, path, 0, [], [], []]
                 self.writers[folder] = entry

@@ -82,12 +82,14 @@ class FileSource(Source):
                 "paths",
                 required=True,
                 help="files, directories (recursive), globs or URLs",
+                fingerprint=False,
             ),
             Option(
                 "include",
                 "list",
                 list(cls.default_include),
                 help="file name patterns to take from directories (compressed ones match too)",
+                fingerprint=False,
             ),
         ]
         if cls.max_bytes_option:

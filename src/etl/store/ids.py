@@ -1,7 +1,9 @@
 """The id index: the ids of every committed article, whatever sink wrote them.
 
-Each commit adds ``_etl/ids/<run>.ids.pq`` (one column, the ids that run wrote); opening a
-store for an append run reads them all into a set. The framework drops a row whose id the
+Each commit adds ``_etl/ids/<run>.ids.pq`` (the ids that run wrote, each with the key digest
+of the input it came from); opening a store for an append run reads the ids into a set. A
+commit that replaces rows (``mode = "merge"``, ``--reprocess``) rewrites the files that held
+the removed ids without them, so a text removed may come back as a new row. The framework drops a row whose id the
 set holds before any sink sees it, so the parquet sink, the delta sink and a stranger's
 sink are deduplicated alike. A dataset written before the index existed has manifests but
 no ``_etl/ids``: its ids are read once from its data files (the caller's fallback).
@@ -9,6 +11,7 @@ no ``_etl/ids``: its ids are read once from its data files (the caller's fallbac
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etl.store.layout import IDS_SUFFIX, STAGED_SUFFIX, Layout
@@ -34,15 +37,69 @@ class IdIndex:
         """Every id the index holds."""
         return id_set(self.files())
 
-    def stage(self, run_id: str, ids: pa.Array) -> str:
-        """Write this run's ids into its staging folder; return the path relative to the root."""
+    def stage(self, run_id: str, ids: pa.Array, inputs: pa.Array | None = None) -> str:
+        """Write this run's ids (and the key digest of each one's input) into its staging
+        folder; return the path relative to the root."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         staged = self.layout.staging(run_id) / f"ids{STAGED_SUFFIX}"
-        table = pa.table({"id": ids.cast(pa.string())})
-        pq.write_table(table, staged, compression="zstd", use_dictionary=False)
+        if inputs is None:
+            inputs = pa.nulls(len(ids), pa.string())
+        table = pa.table({"id": ids.cast(pa.string()), "input": inputs.cast(pa.string())})
+        pq.write_table(table, staged, compression="zstd", use_dictionary=["input"])
         return self.layout.relative(staged)
+
+    def of_inputs(self, keys: pa.Array) -> pa.Table | None:
+        """``id`` and ``input`` of the ids that came from the inputs whose key digests are
+        ``keys``; None when some run's ids are not known by input (written before the
+        index kept them)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        found = []
+        for path in self.files():
+            table = pq.read_table(path)
+            if "input" not in table.schema.names or table.column("input").null_count:
+                return None
+            table = table.select(["id", "input"]).cast(
+                pa.schema([("id", pa.string()), ("input", pa.string())])
+            )
+            found.append(table.filter(pc.is_in(table.column("input"), value_set=keys)))
+        if not found:
+            return pa.table({"id": pa.array([], pa.string()), "input": pa.array([], pa.string())})
+        return pa.concat_tables(found)
+
+    def stage_removal(self, run_id: str, removed: pa.Array) -> tuple[list[list[str]], list[str]]:
+        """Stage the index files that hold ``removed`` ids, rewritten without them.
+
+        Returns ``(renames, deletes)`` for the commit record: each rewritten file replaces
+        its original; a file left empty is deleted.
+        """
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        renames: list[list[str]] = []
+        deletes: list[str] = []
+        if not len(removed):
+            return renames, deletes
+        staging = self.layout.staging(run_id)
+        for n, path in enumerate(self.files()):
+            table = pq.read_table(path)
+            gone = pc.is_in(table.column("id"), value_set=removed)
+            if not pc.any(gone).as_py():
+                continue
+            final = self.layout.relative(Path(path))
+            kept = table.filter(pc.invert(gone))
+            if not kept.num_rows:
+                deletes.append(final)
+                continue
+            staged = staging / f"ids-kept-{n:05d}{STAGED_SUFFIX}"
+            dictionary = [c for c in ("input",) if c in kept.schema.names]
+            pq.write_table(kept, staged, compression="zstd", use_dictionary=dictionary)
+            renames.append([self.layout.relative(staged), final])
+        return renames, deletes
 
     def final(self, run_id: str) -> str:
         return self.layout.relative(self.layout.ids_dir / f"{run_id}{IDS_SUFFIX}")

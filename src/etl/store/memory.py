@@ -39,6 +39,7 @@ def memory_schema() -> pa.Schema:
             pa.field("content_hash", pa.string()),
             pa.field("run_id", pa.string()),
             pa.field("fingerprint", pa.string()),
+            pa.field("pipeline", pa.string()),
         ]
     )
 
@@ -62,7 +63,8 @@ class InputsMemory:
     def read(self) -> pa.Table | None:
         """``_etl/inputs.pq`` as a table of the memory's schema (None if absent or unreadable).
 
-        Older memories lack ``fingerprint`` (null) or call the content hash ``sha256``.
+        Older memories lack ``fingerprint`` and ``pipeline`` (null) or call the content hash
+        ``sha256``.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -76,8 +78,9 @@ class InputsMemory:
                 table = table.rename_columns(
                     ["content_hash" if n == "sha256" else n for n in names]
                 )
-            if "fingerprint" not in table.schema.names:
-                table = table.append_column("fingerprint", pa.nulls(table.num_rows, pa.string()))
+            for name in ("fingerprint", "pipeline"):
+                if name not in table.schema.names:
+                    table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
             schema = memory_schema()
             return table.select(schema.names).cast(schema)
         except Exception:  # unreadable memory: the caller falls back to the manifests
@@ -119,6 +122,7 @@ class InputsMemory:
                     "content_hash": entry.get("content_hash") or entry.get("sha256"),
                     "run_id": manifest.get("run_id"),
                     "fingerprint": entry.get("fingerprint"),
+                    "pipeline": entry.get("pipeline"),
                 }
         return list(rows.values())
 
@@ -126,20 +130,37 @@ class InputsMemory:
 
     def changed(self, units: Sequence[WorkUnit]) -> list[WorkUnit]:
         """The units to read: those not remembered, or remembered with other contents."""
-        known = self.remembered()
-        if not known:
-            return list(units)
+        return self.sort(units, None)[0]
+
+    def sort(
+        self, units: Sequence[WorkUnit], pipelines: Sequence[str] | None
+    ) -> tuple[list[WorkUnit], int]:
+        """The units to read, and how many of the others (unchanged, so skipped) were
+        ingested by another pipeline (``pipelines``: the digest of each source index; an
+        input remembered without one, from before digests were kept, is not counted)."""
+        table = self.table()
+        if not table.num_rows:
+            return list(units), 0
+        columns = ("key", "size", "mtime", "content_hash", "fingerprint", "pipeline")
+        cols = [table.column(c).to_pylist() for c in columns]
+        known = {k: rest for k, *rest in zip(*cols, strict=True)}
         kept = []
+        stale = 0
         for unit in units:
             ref = unit.input
             seen = known.get(key_digest(ref.key))
-            if seen is not None and _unchanged(ref, seen):
+            if seen is not None and _unchanged(ref, seen[:4]):
+                if pipelines is not None and seen[4] not in (None, pipelines[unit.source_index]):
+                    stale += 1
                 continue
             kept.append(unit)
-        return kept
+        return kept, stale
 
-    def account(self, units: Sequence[WorkUnit], rows: InputRows) -> InputRows:
-        """The run's per-input account with ``key``, ``fingerprint``, ``content_hash`` and
+    def account(
+        self, units: Sequence[WorkUnit], rows: InputRows, pipelines: Sequence[str] = ()
+    ) -> InputRows:
+        """The run's per-input account with ``key``, ``fingerprint``, ``content_hash``,
+        ``pipeline`` (the digest of each source index, from ``pipelines``) and
         ``remembered`` filled in.
 
         Remembered: inputs read completely (``complete``: no failure that may pass) that
@@ -184,6 +205,9 @@ class InputsMemory:
             "key": pa.array([key_digest(u.key) for u in units], pa.string()),
             "remembered": remembered,
             "fingerprint": pa.array(fingerprints, pa.string()),
+            "pipeline": pa.array(
+                [pipelines[u.source_index] if pipelines else None for u in units], pa.string()
+            ),
         }
         for name, column in columns.items():
             index = table.schema.get_field_index(name)
@@ -207,7 +231,7 @@ class InputsMemory:
         import pyarrow.parquet as pq
 
         schema = memory_schema()
-        columns = ["key", "input", "size", "mtime", "content_hash", "fingerprint"]
+        columns = ["key", "input", "size", "mtime", "content_hash", "fingerprint", "pipeline"]
         if rows is None:
             new = schema.empty_table()
         else:

@@ -157,6 +157,8 @@ class Store:
         rejects: pa.Table | None = None,
         account: InputRows | None = None,
         ids: pa.Array | None = None,
+        id_inputs: pa.Array | None = None,
+        removed_ids: pa.Array | None = None,
         schema_document: dict[str, Any] | None = None,
         replace: bool = False,
     ) -> None:
@@ -170,6 +172,9 @@ class Store:
             rejects: the run's rejects table.
             account: the per-input account (remembered rows join the inputs memory).
             ids: the ids the run wrote (they join the id index).
+            id_inputs: the key digest of each id's input (what ``--reprocess`` replaces by).
+            removed_ids: ids of committed rows the sink's commit removes (the index forgets
+                them).
             schema_document: the new ``schema.json`` content.
             replace: an overwrite run: forget earlier inputs and ids.
         """
@@ -207,8 +212,12 @@ class Store:
             renames.append([staged, layout.relative(layout.inputs_path)])
         if replace:
             deletes += [str(Path(f).relative_to(self.root)) for f in self.index.files()]
+        elif removed_ids is not None:
+            kept, emptied = self.index.stage_removal(run_id, removed_ids)
+            renames += kept
+            deletes += emptied
         if ids is not None and len(ids):
-            renames.append([self.index.stage(run_id, ids), self.index.final(run_id)])
+            renames.append([self.index.stage(run_id, ids, id_inputs), self.index.final(run_id)])
         if schema_document is not None:
             path = stage("schema.json.staged", self.meta / "schema.json")
             write_json_atomic(path, schema_document)

@@ -114,6 +114,7 @@ def run_pipeline(
     on_error: str | None = None,
     executor: str | Mapping[str, Any] | None = None,
     full: bool = False,
+    reprocess: bool = False,
 ) -> RunResult:
     """Run a small pipeline for real and return what it produced.
 
@@ -137,6 +138,7 @@ def run_pipeline(
         executor: the ``[executor]``: a name (``"processes"``) or a table
             (``{"plugin": "processes", "workers": 2}``); overrides the pipeline's.
         full: as ``etl run --full``: ignore what the dataset remembers of earlier runs.
+        reprocess: as ``etl run --reprocess``: read every input and replace its rows.
 
     Returns:
         A :class:`RunResult`.
@@ -193,7 +195,7 @@ def run_pipeline(
         )
     else:
         pipe = pipeline_from_dict(data, base_dir=folder, name="test pipeline")
-    plan = build_plan(pipe, pm=pm, full=full)
+    plan = build_plan(pipe, pm=pm, full=full, reprocess=reprocess)
     summary = run_plan(plan)
     table, rejects = _output(plan, summary)
     counts = {key: summary[key] for key in ("read", "written", "duplicates", "dropped", "rejected")}

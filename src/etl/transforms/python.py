@@ -137,6 +137,16 @@ class PythonTransform(Transform):
                 raise self.error("option 'columns': a function may not change 'id'")
             self.added.append(pa.field(name, TYPES[kind]))
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The options and the function's source code: fixing the function changes it."""
+        import inspect
+
+        try:
+            code = inspect.getsource(self.fn)
+        except (OSError, TypeError):  # built in, or defined where its source is gone
+            code = getattr(self.fn, "__qualname__", repr(self.fn))
+        return {**super().fingerprint(), "code": code}
+
     def _load(self, spec: str) -> Callable[..., Any]:
         target, sep, attr = spec.rpartition(":")
         if not sep or not target or not attr:
