@@ -162,3 +162,61 @@ def file_name(source: str) -> str:
         if name != "input" and not any(c in name for c in "?["):
             return name
     return "input.txt"
+
+
+# merge mode (tests/reliability/test_reliability_rerun.py, tests/executors)
+
+
+def merge_pipeline(path: Path, corpus: Path, dataset: Path) -> Path:
+    return write_pipeline(
+        path,
+        str(corpus),
+        dataset,
+        sink='mode = "merge"\nkey = "uri"\npartition_by = ["source"]\nmax_rows_per_file = 4',
+    )
+
+
+def edit(paths: list[Path], n: int) -> dict[str, str]:
+    """Correct the text of the first ``n`` articles (a version is its text: the id is its
+    hash); return their new texts by path."""
+    texts = {}
+    for path in paths[:n]:
+        text = path.read_text().replace(").\n", "), corrected.\n", 1)
+        path.write_text(text)
+        texts[str(path)] = text
+    return texts
+
+
+def one_row_per_uri(dataset: Path) -> dict[str, str]:
+    table = read_dataset(dataset)
+    uris = table["uri"].to_pylist()
+    assert len(uris) == len(set(uris)), "a uri has two rows"
+    return dict(zip(uris, table["text"].to_pylist(), strict=True))
+
+
+def check_merge_replaces_an_edited_article(tmp_path: Path, *sets: str) -> None:
+    """Three of twelve articles corrected, then one correction withdrawn (``sets``: extra
+    ``--set`` arguments choosing the executor; a real process when there are some)."""
+    run = etl_process if sets else etl
+    corpus = tmp_path / "corpus"
+    paths = make_corpus(corpus, 12)
+    dataset = tmp_path / "ds"
+    pipeline = merge_pipeline(tmp_path / "p.toml", corpus, dataset)
+    run("run", str(pipeline), *sets, check=True)
+    old_ids = Dataset(dataset).ids()
+    new_texts = edit(paths, 3)
+    proc = run("run", str(pipeline), *sets, check=True)
+    assert "3 read, 9 skipped" in proc.stdout and "replaced  3 rows" in proc.stdout
+    rows = one_row_per_uri(dataset)
+    assert len(rows) == 12
+    for path in new_texts:
+        assert rows[path].rstrip().endswith("corrected.")
+    ids = Dataset(dataset).ids()
+    assert len(ids) == 12 and len(ids - old_ids) == 3  # the index forgot the old versions
+
+    # the correction withdrawn: the first text comes back as a new row, not a duplicate
+    for path in paths[:1]:
+        path.write_text(path.read_text().replace(", corrected.", ".", 1))
+    run("run", str(pipeline), *sets, check=True)
+    rows = one_row_per_uri(dataset)
+    assert not rows[str(paths[0])].rstrip().endswith("corrected.")

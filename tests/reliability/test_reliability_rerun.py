@@ -11,13 +11,16 @@ import pytest
 
 from etl.dataset import Dataset
 from tests.helpers.reliability import (
+    check_merge_replaces_an_edited_article,
+    edit,
     etl,
     etl_process,
     make_corpus,
     manifests,
+    merge_pipeline,
+    one_row_per_uri,
     read_dataset,
     rows_by_id,
-    write_pipeline,
 )
 
 
@@ -103,58 +106,8 @@ def test_a_failure_while_reprocessing_hides_no_article(tmp_path):
     assert rows_by_id(dataset) == before
 
 
-def merge_pipeline(path: Path, corpus: Path, dataset: Path, executor: str = "local") -> Path:
-    return write_pipeline(
-        path,
-        str(corpus),
-        dataset,
-        sink='mode = "merge"\nkey = "uri"\npartition_by = ["source"]\nmax_rows_per_file = 4',
-        run="" if executor == "local" else f'[executor]\nplugin = "{executor}"\nworkers = 2',
-    )
-
-
-def edit(paths: list[Path], n: int) -> dict[str, str]:
-    """Correct the text of the first ``n`` articles (a version is its text: the id is its
-    hash); return their new texts by path."""
-    texts = {}
-    for path in paths[:n]:
-        text = path.read_text().replace(").\n", "), corrected.\n", 1)
-        path.write_text(text)
-        texts[str(path)] = text
-    return texts
-
-
-def one_row_per_uri(dataset: Path) -> dict[str, str]:
-    table = read_dataset(dataset)
-    uris = table["uri"].to_pylist()
-    assert len(uris) == len(set(uris)), "a uri has two rows"
-    return dict(zip(uris, table["text"].to_pylist(), strict=True))
-
-
-@pytest.mark.parametrize("executor", ["local", "processes"])
-def test_merge_replaces_the_old_version_of_an_edited_article(tmp_path, executor):
-    corpus = tmp_path / "corpus"
-    paths = make_corpus(corpus, 12)
-    dataset = tmp_path / "ds"
-    pipeline = merge_pipeline(tmp_path / "p.toml", corpus, dataset, executor)
-    etl_process("run", str(pipeline), check=True)
-    old_ids = Dataset(dataset).ids()
-    new_texts = edit(paths, 3)
-    proc = etl_process("run", str(pipeline), check=True)
-    assert "3 read, 9 skipped" in proc.stdout and "replaced  3 rows" in proc.stdout
-    rows = one_row_per_uri(dataset)
-    assert len(rows) == 12
-    for path in new_texts:
-        assert rows[path].rstrip().endswith("corrected.")
-    ids = Dataset(dataset).ids()
-    assert len(ids) == 12 and len(ids - old_ids) == 3  # the index forgot the old versions
-
-    # the correction withdrawn: the first text comes back as a new row, not a duplicate
-    for path in paths[:1]:
-        path.write_text(path.read_text().replace(", corrected.", ".", 1))
-    etl_process("run", str(pipeline), check=True)
-    rows = one_row_per_uri(dataset)
-    assert not rows[str(paths[0])].rstrip().endswith("corrected.")
+def test_merge_replaces_the_old_version_of_an_edited_article(tmp_path):
+    check_merge_replaces_an_edited_article(tmp_path)
 
 
 def test_within_one_run_the_first_row_of_a_key_wins(tmp_path):
