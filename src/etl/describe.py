@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from etl.errors import ConfigError
+from etl.errors import ConfigError, RunError
 from etl.store import Store as Dataset
+
+T = TypeVar("T")
 
 
 def committed_files(root: Path):
@@ -55,7 +59,50 @@ def open_dataset(path: str | Path):
     )
 
 
+def read_committed(path: str | Path, read: Callable[[], T], *, attempts: int = 100) -> T:
+    """``read()`` of a dataset as one committed state, while runs may be committing to it.
+
+    A commit renames and deletes files one by one (an overwrite deletes them all): a reader
+    listing the folder mid-commit would see part of it, or miss a file it listed. So ``read``
+    runs only while no commit is being applied, and again when a commit ended during it or a
+    file it listed vanished (for about ten seconds; then a clear error).
+    """
+    import pyarrow as pa
+
+    ds = Dataset(Path(path))
+    for attempt in range(attempts):
+        before = ds.version()
+        if before is not None:
+            try:
+                result = read()
+            except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
+                if not _vanished(exc):
+                    raise
+            else:
+                if ds.version() == before:
+                    return result
+        time.sleep(min(0.01 * (attempt + 1), 0.2))
+    raise RunError(
+        f"the dataset {path} kept changing while it was read",
+        hint="read it again when the runs writing it are done",
+    )
+
+
+def _vanished(exc: BaseException) -> bool:
+    """A file listed a moment ago is gone (a commit replaced or deleted it)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    text = str(exc)
+    return "No such file" in text or "does not exist" in text
+
+
 def inspect_dataset(path: str | Path, *, sample: int = 3) -> dict[str, Any]:
+    """What ``etl inspect`` shows: rows, files, schema and its history, runs, a sample; read
+    as one committed state (:func:`read_committed`)."""
+    return read_committed(path, lambda: _inspect(path, sample))
+
+
+def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from etl.evolution import schema_history

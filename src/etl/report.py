@@ -123,7 +123,14 @@ def _counts(table: Any, column: str, top: int = 15) -> list[tuple[Any, int]]:
 
 
 def collect(path: str | Path, *, titles: int = 20) -> dict[str, Any]:
-    """The numbers the report shows (also useful on their own)."""
+    """The numbers the report shows (also useful on their own), read as one committed state
+    while runs may be committing (:func:`etl.describe.read_committed`)."""
+    from etl.describe import read_committed
+
+    return read_committed(path, lambda: _collect(path, titles))
+
+
+def _collect(path: str | Path, titles: int) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as pads

@@ -133,3 +133,21 @@ def test_injected_fault_after_the_commit_point_is_finished_by_recover(tmp_path):
     assert "committed" in rec.stdout
     assert len(rows_by_id(dataset)) == 10
     assert "0 read, 10 skipped" in etl("run", str(pipeline), check=True).stdout
+
+
+def test_a_fault_that_passes_after_the_commit_point_is_finished_and_said_truly(tmp_path):
+    """ENOSPC once while writing the manifest: the run finishes its commit and says so,
+    rather than telling the user to run `etl recover` on a dataset already finished."""
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 10)
+    dataset = tmp_path / "ds"
+    pipeline = write_pipeline(tmp_path / "p.toml", str(corpus), dataset)
+    proc = etl("run", str(pipeline), env={"ETL_FAIL_AT": "before-manifest:ENOSPC:1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "etl recover" not in proc.stderr + proc.stdout
+    assert "finishing the commit failed once" in proc.stderr
+    assert len(rows_by_id(dataset)) == 10
+    assert not (dataset / "_etl" / "staging").exists() or not list(
+        (dataset / "_etl" / "staging").iterdir()
+    )
+    assert "nothing to recover" in etl("recover", str(dataset), check=True).stdout

@@ -31,6 +31,7 @@ from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
 from etl.run.plan import Plan, redact_error
 from etl.store import Store
+from etl.store.faults import reset_fault_counts
 from etl.store.hashing import key_digest
 from etl.stream import StreamStats
 
@@ -48,6 +49,7 @@ def open_store(plan: Plan) -> tuple[Store, str | None]:
 def run_plan(plan: Plan) -> dict[str, Any]:
     """Stream and commit a built plan; return the summary. The dataset is untouched on error."""
     log.add_secrets(plan.pipeline.secrets)
+    reset_fault_counts()
     logger = log.get_logger(run_id=plan.run.run_id)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -107,7 +109,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         return summary
     except BaseException as exc:
         error = exc
-        if locked:
+        if locked and not isinstance(exc, CommitNotFinished):
             _abort(plan, store, opened, logger)
         if isinstance(exc, EtlError):
             redact_error(exc, plan.pipeline)
@@ -131,6 +133,16 @@ def _take_store(plan: Plan, store: Store) -> None:
     """Make the store's folder and take its lock; a clear error when that cannot be done."""
     if store.root.exists() and not store.root.is_dir():
         raise plan.sink.error(f"{store.root} exists and is not a folder")
+    inside, outer = store.layout.other_datasets()
+    if inside or outer:
+        other = (
+            f"holds another dataset, {inside[0]}" if inside else f"lies inside the dataset {outer}"
+        )
+        raise plan.sink.error(
+            f"the dataset folder {store.root} {other}: one would read, replace or overwrite "
+            "the other's files",
+            hint="give each dataset its own folder, side by side (out/news, out/feeds)",
+        )
     try:
         store.root.mkdir(parents=True, exist_ok=True)
         store.acquire_lock(plan.run.run_id, wait=float(plan.run.extra.get("wait", 0.0)))
@@ -274,14 +286,29 @@ def _commit(
             replace=sink.mode() == "overwrite",
         )
     except OSError as exc:
-        if store.committed_point(run_id):
-            raise RunError(
+        if not store.committed_point(run_id):
+            raise store_error(plan, store, exc, "committing") from exc
+        # past the commit point the run is committed: finish it now if the cause passed
+        # (a full disk freed by the failed attempt's own temporary files), so that the
+        # message below is only given when the dataset does need `etl recover`
+        try:
+            store.apply(run_id, _finisher(plan))
+        except OSError as again:
+            raise CommitNotFinished(
                 f"the run was committed but could not be finished in {plan.target()}: "
-                f"{exc.strerror or exc}",
+                f"{again.strerror or again}",
                 hint=f"fix the cause, then run `etl recover {plan.target()}` (any next run "
                 "does it too) to finish it",
-            ) from exc
-        raise store_error(plan, store, exc, "committing") from exc
+            ) from again
+        log.get_logger(run_id=run_id).warning(
+            "finishing the commit failed once and was done again",
+            stage="commit",
+            error=exc.strerror or str(exc),
+        )
+
+
+class CommitNotFinished(RunError):
+    """A run past its commit point that could not be finished (twice): ``etl recover``."""
 
 
 def _abort(plan: Plan, store: Store, opened: bool, logger: Any) -> None:

@@ -1,7 +1,8 @@
 """Fault injection for the crash tests (docs/reliability.md).
 
 ``ETL_CRASH_AT=<point>`` makes the process ``os._exit(CRASH_EXIT)`` at that named point,
-``ETL_FAIL_AT=<point>[:ERRNO]`` raises ``OSError(ERRNO)`` (default ENOSPC) there,
+``ETL_FAIL_AT=<point>[:ERRNO[:N]]`` raises ``OSError(ERRNO)`` (default ENOSPC) there (the
+first N times only, when N is given),
 ``ETL_SLOW_AT=<point>:<seconds>`` sleeps there. The points are :data:`FAULT_POINTS` and
 :data:`RACE_POINTS`.
 """
@@ -41,7 +42,19 @@ def fault_point(name: str) -> None:
         time.sleep(float(slow.partition(":")[2] or 1))
     fail = os.environ.get(FAIL_ENV)
     if fail:
-        point, _, code = fail.partition(":")
-        if point == name:
+        point, _, rest = fail.partition(":")
+        code, _, times = rest.partition(":")
+        if point == name and _FAILED.get(name, 0) < int(times or 1 << 30):
+            _FAILED[name] = _FAILED.get(name, 0) + 1
             number = getattr(errno, code or "ENOSPC", errno.ENOSPC)
             raise OSError(number, os.strerror(number))
+
+
+#: how many times ETL_FAIL_AT struck each point in this process (``<point>:<ERRNO>:<n>``
+#: strikes the first n times only: a fault that passes, like a disk freed)
+_FAILED: dict[str, int] = {}
+
+
+def reset_fault_counts() -> None:
+    """Start counting ``ETL_FAIL_AT`` strikes again (each run counts its own)."""
+    _FAILED.clear()

@@ -121,11 +121,38 @@ class Layout:
         return str(path.relative_to(self.root))
 
     def data_files(self) -> list[Path]:
-        """Data files of a folder dataset (``*.parquet`` outside ``_etl``), in a stable order."""
+        """Data files of a folder dataset (``*.parquet`` outside ``_etl``), in a stable order.
+
+        A folder with its own ``_etl/`` is another dataset: its files are not this one's.
+        """
         if not self.root.is_dir():
             return []
         found = []
         for dirpath, dirs, files in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if d != META_DIR and not d.startswith("."))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if d != META_DIR
+                and not d.startswith(".")
+                and not os.path.isdir(os.path.join(dirpath, d, META_DIR))
+            )
             found.extend(Path(dirpath) / f for f in sorted(files) if f.endswith(DATA_SUFFIX))
         return found
+
+    def other_datasets(self) -> tuple[list[Path], Path | None]:
+        """Datasets inside this folder (folders with their own ``_etl/``), and the dataset
+        this folder lies inside, if any: writing here would mix the two."""
+        inside: list[Path] = []
+        if self.root.is_dir():
+            for dirpath, dirs, _ in os.walk(self.root):
+                if Path(dirpath) != self.root and META_DIR in dirs:
+                    inside.append(Path(dirpath))
+                    dirs[:] = []
+                    continue
+                dirs[:] = [d for d in dirs if d != META_DIR and not d.startswith(".")]
+        outer = None
+        for parent in self.root.resolve().parents:
+            if (parent / META_DIR / "runs").is_dir():
+                outer = parent
+                break
+        return inside, outer

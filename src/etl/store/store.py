@@ -78,6 +78,16 @@ class Store:
         runs = self.runs_dir
         return runs.is_dir() and any(runs.glob("*.json")) or bool(self.data_files())
 
+    def version(self) -> str | None:
+        """What changes with every commit: the newest manifest's name (with how many there
+        are); None while a commit is being applied (a staged ``COMMIT.json`` exists)."""
+        if self.staging_root.is_dir() and any(self.staging_root.glob(f"*/{COMMIT_FILE}")):
+            return None
+        names = (
+            sorted(p.name for p in self.runs_dir.glob("*.json")) if self.runs_dir.is_dir() else []
+        )
+        return f"{len(names)}:{names[-1] if names else ''}"
+
     def manifests(self) -> list[dict[str, Any]]:
         """Manifests of committed runs, in commit order (runs commit one at a time, under the
         lock; ids of runs from before ids carried microseconds sort by start second only)."""
