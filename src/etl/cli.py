@@ -62,8 +62,11 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except SystemExit:
             raise
-        except KeyboardInterrupt:
-            click.echo("etl: interrupted; nothing was committed", err=True)
+        except KeyboardInterrupt as exc:
+            from etl.errors import Interrupted
+
+            said = exc.message if isinstance(exc, Interrupted) else "interrupted"
+            click.echo(f"etl: {said}", err=True)
             sys.exit(130)
         except BaseException as exc:
             _fail(exc, level)

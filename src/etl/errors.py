@@ -51,3 +51,11 @@ class MissingDependency(PluginError):
         super().__init__(
             f"plugin '{plugin}' needs the package {package}", hint=f"pip install {install}"
         )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or a signal) stopped a run; ``message`` says what became of its commit."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from etl import __version__, log
 from etl.accounting import InputRows, Totals, input_rows, printable
 from etl.context import rejects_table
-from etl.errors import ConfigError, EtlError, RunError
+from etl.errors import ConfigError, EtlError, Interrupted, RunError
 from etl.plugin import ReplacesRows
 from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
@@ -109,13 +109,14 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         return summary
     except BaseException as exc:
         error = exc
+        past_commit_point = locked and store.committed_point(plan.run.run_id)
         if locked and not isinstance(exc, CommitNotFinished):
             _abort(plan, store, opened, logger)
         if isinstance(exc, EtlError):
             redact_error(exc, plan.pipeline)
             raise
         if isinstance(exc, KeyboardInterrupt):
-            raise
+            raise _interrupted(plan, store, past_commit_point) from exc
         if isinstance(exc, OSError):
             raise store_error(plan, store, exc, "writing") from exc
         raise RunError(
@@ -127,6 +128,18 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
         plan.hook.etl_after_run(run=plan.run, summary=summary, error=error)
+
+
+def _interrupted(plan: Plan, store: Store, past_commit_point: bool) -> Interrupted:
+    """What an interrupt left: nothing, a finished commit, or one the next run finishes."""
+    if not past_commit_point:
+        return Interrupted("interrupted; nothing was committed")
+    if store.committed_point(plan.run.run_id):
+        return Interrupted(
+            f"interrupted during the commit: the run is committed, and the next run (or "
+            f"`etl recover {plan.target()}`) finishes it"
+        )
+    return Interrupted("interrupted after the commit point: the run was committed")
 
 
 def _take_store(plan: Plan, store: Store) -> None:
