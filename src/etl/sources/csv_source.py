@@ -17,7 +17,7 @@ from etl.hookspecs import hookimpl
 from etl.inputs import InputError
 from etl.plugin import Option, WorkUnit
 from etl.sources.jsonl import FIELDS_HELP, input_name
-from etl.sources.records import RecordBatcher, RecordSource
+from etl.sources.records import DATE_ORDER_OPTION, RecordBatcher, RecordSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +50,7 @@ class CsvSource(RecordSource):
         ),
         Option("keep_extra", "bool", False, help="keep the other columns in metadata"),
         Option("encoding", "str", "utf-8", help="text encoding of the input (a BOM is skipped)"),
+        DATE_ORDER_OPTION,
         Option(
             "max_record_bytes",
             "int",
@@ -124,7 +125,12 @@ class CsvSource(RecordSource):
                         continue
                     if batcher is None:
                         fields = self.fields.resolve_header(header)
-                        batcher = RecordBatcher(fields, ctx, keep_extra=self.opts.keep_extra)
+                        batcher = RecordBatcher(
+                            fields,
+                            ctx,
+                            keep_extra=self.opts.keep_extra,
+                            date_order=self.opts.date_order,
+                        )
                     rows += 1
                     if len(row) != len(header):
                         ctx.reject(

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.dates import parse_dates
+from etl.dates import DateNotes, parse_dates
 from etl.inputs import InputError, sniff_compression
 from etl.sources.json_stream import Position, _skip_line
 from etl.sources.records import (
@@ -23,6 +23,7 @@ from etl.sources.records import (
     RecordBatcher,
     authors_from_lists,
     authors_from_strings,
+    count_dates,
     strip_strings,
 )
 from etl.store import ContentHasher
@@ -69,10 +70,18 @@ class _FastLines:
     strings stripped as ``str.strip()``, empty ones null, dates by :func:`parse_dates`.
     """
 
-    def __init__(self, fields: FieldMap, limit: int, ctx: Context, position: Position) -> None:
+    def __init__(
+        self,
+        fields: FieldMap,
+        limit: int,
+        ctx: Context,
+        position: Position,
+        date_order: str = "DMY",
+    ) -> None:
         self.limit = limit
         self.ctx = ctx
         self.position = position
+        self.date_order = date_order
         self.columns = {c: list(keys) for c, keys in fields.keys.items()}
         # the types each key may have, in the order they are tried
         choices: dict[str, list[pa.DataType]] = {}
@@ -275,11 +284,13 @@ class _FastLines:
         except _PerLine:
             return None
         raw_dates = self._dates(present, n)
+        notes = DateNotes()
         if raw_dates is None:
             published, bad = None, []
         else:
-            published, bad = parse_dates(raw_dates)
-        metadata = _locations(lineno, n, bad, raw_dates)
+            published, bad = parse_dates(raw_dates, self.date_order, notes)
+            count_dates(self.ctx, self.date_order, notes)
+        metadata = _locations(lineno, n, bad, raw_dates, notes.errors)
         return self.ctx.articles(
             text=text,
             title=strings["title"],
@@ -399,8 +410,15 @@ def _matches(whole: pa.Array, pattern: str) -> bool:
     return bool(pc.match_substring_regex(whole, pattern)[0].as_py())
 
 
-def _locations(lineno: int, n: int, bad: list[int], raw_dates: pa.Array | list | None) -> pa.Array:
-    """The metadata map of each row: its line, and the raw value of a date not understood."""
+def _locations(
+    lineno: int,
+    n: int,
+    bad: list[int],
+    raw_dates: pa.Array | list | None,
+    errors: dict[int, str] | None = None,
+) -> pa.Array:
+    """The metadata map of each row: its line, and the raw value of a date not understood
+    (and why, ``errors`` by row, else an unrecognised format)."""
     lines = pa.array(np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)).cast(pa.string())
     if not bad:
         items = pc.binary_join_element_wise("line ", lines, "")
@@ -411,5 +429,5 @@ def _locations(lineno: int, n: int, bad: list[int], raw_dates: pa.Array | list |
     meta = [[("location", f"line {lineno + i + 1}")] for i in range(n)]
     for i in bad:
         meta[i].append(("published_at_raw", str(raws[i])[:200]))
-        meta[i].append(("date_error", "unrecognised date format"))
+        meta[i].append(("date_error", (errors or {}).get(i, "unrecognised date format")))
     return pa.array(meta, _META)

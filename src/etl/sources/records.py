@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.dates import is_missing, parse_dates
+from etl.dates import DATE_ORDERS, DEFAULT_DATE_ORDER, DateNotes, is_missing, parse_dates
+from etl.plugin import Option
 from etl.sources.files import FileSource
 
 if TYPE_CHECKING:
@@ -62,6 +63,16 @@ STRIP_CHARS = (
 )
 #: RE2: a string holding anything but those characters (``bool(s.strip())``)
 NOT_BLANK = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in STRIP_CHARS) + "]"
+
+#: the ``date_order`` option of the record sources (docs/sources.md, "Dates")
+DATE_ORDER_OPTION = Option(
+    "date_order",
+    "str",
+    DEFAULT_DATE_ORDER,
+    choices=DATE_ORDERS,
+    help="numeric dates with the year last (01/02/2023): DMY (1 February), MDY (January 2) "
+    "or YMD (year first; such a date is read only when one order makes it valid)",
+)
 
 
 class FieldMap:
@@ -248,6 +259,7 @@ class RecordBatcher:
         ctx: the unit's context (rejects, batch building).
         keep_extra: copy the record's other top-level keys into ``metadata`` as strings.
         constants: metadata every row gets (e.g. the input's format).
+        date_order: how to read numeric dates with the year last (``DMY``, ``MDY``, ``YMD``).
     """
 
     def __init__(
@@ -257,11 +269,13 @@ class RecordBatcher:
         *,
         keep_extra: bool = False,
         constants: Mapping[str, str] | None = None,
+        date_order: str = DEFAULT_DATE_ORDER,
     ) -> None:
         self.fields = fields
         self.ctx = ctx
         self.keep_extra = keep_extra
         self.constants = list((constants or {}).items())
+        self.date_order = date_order
         self._reset()
 
     def _reset(self) -> None:
@@ -318,13 +332,16 @@ class RecordBatcher:
         if not self.meta:
             return None
         cols, meta = self.cols, self.meta
+        order, notes = self.date_order, DateNotes()
         try:
-            published, bad = parse_dates(cols["published_at"])
+            published, bad = parse_dates(cols["published_at"], order, notes)
         except UnicodeEncodeError:  # a lone surrogate in a date string: it cannot be one
-            published, bad = parse_dates([_clean(v) for v in cols["published_at"]])
+            notes = DateNotes()
+            published, bad = parse_dates([_clean(v) for v in cols["published_at"]], order, notes)
         for i in bad:
             meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
-            meta[i].append(("date_error", "unrecognised date format"))
+            meta[i].append(("date_error", notes.errors.get(i, "unrecognised date format")))
+        count_dates(self.ctx, order, notes)
         try:
             batch = self._build(published)
         except UnicodeEncodeError:
@@ -357,6 +374,12 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
+
+
+def count_dates(ctx: Context, order: str, notes: DateNotes) -> None:
+    """Add the dates read ambiguously or in another order to the run summary's counters."""
+    for key, n in notes.counters(order).items():
+        ctx.count(key, n)
 
 
 class RecordSource(FileSource):
