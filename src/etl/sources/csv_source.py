@@ -78,6 +78,8 @@ class CsvSource(RecordSource):
         columns = self.opts.columns
         if columns is not None and not all(isinstance(c, str) and c for c in columns):
             raise self.error("option 'columns' must be a list of column names")
+        if columns is not None:  # every file has this header: check `fields` before the run
+            self.key_check.header(columns, "option 'columns'")
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         delimiter = self.delimiter
@@ -122,6 +124,9 @@ class CsvSource(RecordSource):
                         continue  # a blank line
                     if header is None:
                         header = [h.strip() for h in row]
+                        # a key of `fields` the first file's header lacks is a typo: stop
+                        # here rather than reject every row as "no text"
+                        self.key_check.header(header, f"the header of {unit.key}")
                         continue
                     if batcher is None:
                         fields = self.fields.resolve_header(header)

@@ -102,6 +102,7 @@ class JsonlSource(RecordSource):
             ctx,
             keep_extra=self.opts.keep_extra,
             date_order=self.opts.date_order,
+            check=self.key_check,
         )
         position = Position()
         try:
@@ -141,6 +142,8 @@ class JsonlSource(RecordSource):
         batch = batcher.flush()
         if batch is not None:
             yield batch
+        # a first input shorter than a batch: check `fields` against the records it had
+        self.key_check.finish(unit.key)
         if position.records == 0 and not ctx.rejects:
             ctx.reject("empty file", detail="no JSON value in the input")
 

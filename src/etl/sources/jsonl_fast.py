@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from etl.store import ContentHasher
 if TYPE_CHECKING:
     from etl.context import Context
     from etl.plugin import WorkUnit
+    from etl.sources.keycheck import KeyCheck
     from etl.sources.records import FieldMap
 
 #: bytes of whole lines parsed at once by the fast path
@@ -82,6 +84,7 @@ class _FastLines:
         self.ctx = ctx
         self.position = position
         self.date_order = date_order
+        self.check: KeyCheck | None = None
         self.columns = {c: list(keys) for c, keys in fields.keys.items()}
         # the types each key may have, in the order they are tried
         choices: dict[str, list[pa.DataType]] = {}
@@ -109,6 +112,7 @@ class _FastLines:
         """The batches of the input; ``lines`` is the source's per-line reader; ``hasher``
         (if any) sees every byte read."""
         ctx, position, limit = self.ctx, self.position, self.limit
+        self.check = batcher.check
         carry = b""
         lineno = 0
         while True:
@@ -172,7 +176,24 @@ class _FastLines:
         table = self._parse(body)
         if table is None or table.num_rows != lines:
             return None  # e.g. two objects on a line, or one over two
-        return self._articles(table, lineno)
+        batch = self._articles(table, lineno)
+        # only a chunk read here: one that goes to the per-line path is checked there
+        if batch is not None and self.check is not None and not self.check.done:
+            self._check_keys(table, body)
+        return batch
+
+    def _check_keys(self, table: pa.Table, body: memoryview) -> None:
+        """Feed the source's key check the first rows of a clean chunk: the keys with a
+        value are in the table; a key without one (null, or absent: Arrow cannot tell)
+        is looked up in those lines themselves."""
+        check = self.check
+        n = min(table.num_rows, max(self.ctx.batch_size - check.records, 1))
+        head = table.slice(0, n)
+        check.seen.update(c for c in head.column_names if head.column(c).null_count < n)
+        if check.unseen():
+            for line in bytes(body).split(b"\n", n)[:n]:
+                check.seen.update(json.loads(line))  # a clean chunk: every line parses
+        check.add_keys((), n, self.ctx.batch_size, self.ctx.input)
 
     def _screen(self, body: memoryview, skip: int) -> int:
         """The number of lines, if Arrow may read them (see the class docstring), else 0.

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from etl.dates import DATE_ORDERS, DEFAULT_DATE_ORDER, DateNotes, is_missing, parse_dates
 from etl.plugin import Option
 from etl.sources.files import FileSource
+from etl.sources.keycheck import KeyCheck
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -106,6 +107,9 @@ class FieldMap:
                 )
             self.keys[column] = keys
         self.explicit = set(fields or {})
+        #: the keys as configured (``keys`` of a map resolved against a header keeps only
+        #: those the header has), for messages
+        self.wanted = dict(self.keys)
         self.paths = {c: [(k, k.split(".")) for k in keys] for c, keys in self.keys.items()}
 
     def lookup(self, record: Mapping[str, Any], column: str) -> tuple[Any, str | None]:
@@ -138,6 +142,7 @@ class FieldMap:
                     found.append(lower[key.lower()])
             resolved.keys[column] = tuple(found)
         resolved.explicit = self.explicit
+        resolved.wanted = self.wanted
         resolved.paths = {c: [(k, [k]) for k in keys] for c, keys in resolved.keys.items()}
         return resolved
 
@@ -260,6 +265,8 @@ class RecordBatcher:
         keep_extra: copy the record's other top-level keys into ``metadata`` as strings.
         constants: metadata every row gets (e.g. the input's format).
         date_order: how to read numeric dates with the year last (``DMY``, ``MDY``, ``YMD``).
+        check: the source's check of the keys ``fields`` names, fed every record it adds
+            until the check is done.
     """
 
     def __init__(
@@ -270,12 +277,14 @@ class RecordBatcher:
         keep_extra: bool = False,
         constants: Mapping[str, str] | None = None,
         date_order: str = DEFAULT_DATE_ORDER,
+        check: KeyCheck | None = None,
     ) -> None:
         self.fields = fields
         self.ctx = ctx
         self.keep_extra = keep_extra
         self.constants = list((constants or {}).items())
         self.date_order = date_order
+        self.check = check
         self._reset()
 
     def _reset(self) -> None:
@@ -294,10 +303,13 @@ class RecordBatcher:
                 detail=f"a {type(record).__name__}: {str(record)[:200]}",
             )
             return False
+        if self.check is not None and not self.check.done:
+            self.check.add_keys(record, 1, self.ctx.batch_size, self.ctx.input)
         fields = self.fields
         text, text_key = fields.lookup(record, "text")
         if not isinstance(text, str) or not text.strip():
-            tried = ", ".join(fields.keys["text"]) or "(none)"
+            wanted = fields.wanted["text"]
+            tried = ", ".join(wanted) if wanted else 'none (fields maps text to "")'
             if text is None:
                 detail = f"no value under any of: {tried}; keys: {', '.join(map(str, list(record)[:20]))}"
             elif isinstance(text, str):
@@ -394,6 +406,8 @@ class RecordSource(FileSource):
 
         super().__init__(*args, **kwargs)
         self.fields = FieldMap(self, self.opts.fields)
+        # one check per source (and process): the first input with records settles it
+        self.key_check = KeyCheck(self, self.fields)
         try:
             codecs.lookup(self.opts.encoding)
         except LookupError:
