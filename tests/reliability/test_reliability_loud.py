@@ -1,5 +1,6 @@
-"""Failing loudly (issue 15 item 5): a ``fields`` key the input does not have stops the
-run at once (exit 2), naming the key and what the input has.
+"""Failing loudly (issue 15 item 5): a run that rejects everything, or more than
+``[run] max_reject_ratio``, fails and commits nothing; a ``fields`` key the input does not
+have stops the run at once (exit 2), naming the key and what the input has.
 
 Every run goes through the real CLI (in process); what a run left is read back with
 pyarrow, and "as before" is every file of the dataset, byte for byte.
@@ -182,3 +183,127 @@ def test_a_misspelt_key_stops_a_run_on_worker_processes_too(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "text = 'Body': no such key in the header of" in proc.stderr
     assert nothing_committed(tmp_path / "out")
+
+
+# every record rejected
+
+
+def test_a_run_that_rejects_every_record_fails_and_commits_nothing(tmp_path):
+    (tmp_path / "in.csv").write_text(csv_text([["t", "", "2023-01-01"]] * 300))
+    p = pipeline(tmp_path, "csv", ["in.csv"], BODY)
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    err = proc.stderr
+    assert "the run rejected every record it read (300 of 300), from 1 input" in err, err
+    assert "nothing was committed" in err
+    assert (
+        "300 no text, e.g. " in err and "in.csv line 2: no value under any of: Article Body" in err
+    )
+    assert "max_reject_ratio = 1" in err  # how to keep such a run's rejects for a look
+    assert "Traceback" not in err
+    assert nothing_committed(tmp_path / "out")
+
+
+def test_an_all_rejected_run_on_an_existing_dataset_leaves_it_exactly_as_it_was(tmp_path):
+    before = committed_run(tmp_path)
+    (tmp_path / "bad.jsonl").write_text("not json\n{also not\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    p = pipeline(tmp_path, "jsonl", ["bad.jsonl", "empty.jsonl"])
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 1, proc.stderr
+    assert "rejected every record it read (3 of 3), from 2 inputs" in proc.stderr
+    assert "2 malformed JSON, e.g. " in proc.stderr and "1 empty file" in proc.stderr
+    assert snapshot(tmp_path / "out") == before
+    assert read_dataset(tmp_path / "out").num_rows == 3
+    # not remembered either: the next run reads them again, and fails again
+    assert run_etl("run", str(p)).returncode == 1
+    # a run that reads no record at all (nothing changed) is no failure
+    (tmp_path / "bad.jsonl").write_text('{"text": "Now a good article."}\n')
+    (tmp_path / "empty.jsonl").write_text('{"text": "And another one."}\n')
+    assert run_etl("run", str(p)).returncode == 0
+    again = run_etl("run", str(p), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["inputs_skipped"] == 2
+
+
+def test_max_reject_ratio_of_one_commits_an_all_rejected_run_with_its_rejects(tmp_path):
+    (tmp_path / "in.csv").write_text(csv_text([["t", "", "2023-01-01"]] * 4))
+    p = pipeline(tmp_path, "csv", ["in.csv"], BODY, run="max_reject_ratio = 1")
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 0, proc.stderr
+    assert read_rejects(tmp_path / "out").column("reason").to_pylist() == ["no text"] * 4
+
+
+# [run] max_reject_ratio
+
+
+def ten_with_three_bad(tmp: Path) -> None:
+    rows = articles(7) + [["t", "", "2023-01-01"]] * 3
+    (tmp / "in.csv").write_text(csv_text(rows))
+
+
+def test_a_run_over_max_reject_ratio_fails_and_commits_nothing(tmp_path):
+    before = committed_run(tmp_path)
+    ten_with_three_bad(tmp_path)
+    p = pipeline(tmp_path, "csv", ["in.csv"], BODY, run="max_reject_ratio = 0.25")
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "the run rejected 3 of 10 records (30.0%), more than [run] max_reject_ratio = 0.25 "
+        "allows, from 1 input; nothing was committed"
+    ) in proc.stderr
+    assert "3 no text" in proc.stderr
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_a_run_within_max_reject_ratio_commits(tmp_path):
+    ten_with_three_bad(tmp_path)
+    p = pipeline(
+        tmp_path, "csv", ["in.csv"], BODY, run="max_reject_ratio = 0.3"
+    )  # 3/10 is not over
+    proc = run_etl("run", str(p), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["written"], summary["rejected"]) == (7, 3)
+    assert read_dataset(tmp_path / "out").num_rows == 7
+    manifest = json.loads(next((tmp_path / "out" / "_etl" / "runs").glob("*.json")).read_text())
+    assert manifest["pipeline"]["run"]["max_reject_ratio"] == 0.3
+
+
+def test_duplicates_and_dropped_articles_are_not_rejects(tmp_path):
+    """What counts: rejects over all records the inputs gave; a re-run that finds only
+    duplicates rejects nothing and passes even with max_reject_ratio = 0."""
+    (tmp_path / "a.csv").write_text(csv_text(articles(4)))
+    (tmp_path / "b.csv").write_text(csv_text(articles(4)))  # the same articles again
+    p = pipeline(tmp_path, "csv", ["a.csv", "b.csv"], BODY, run="max_reject_ratio = 0")
+    proc = run_etl("run", str(p), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["duplicates"] == 4
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", '"half"', "true"])
+def test_max_reject_ratio_out_of_range_is_a_pipeline_error(tmp_path, value):
+    (tmp_path / "in.csv").write_text(csv_text(articles(1)))
+    p = pipeline(tmp_path, "csv", ["in.csv"], run=f"max_reject_ratio = {value}")
+    for command in ("validate", "run"):
+        proc = run_etl(command, str(p))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "[run] in p.toml: max_reject_ratio must be a number from 0 to 1" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# option values
+
+
+@pytest.mark.parametrize("plugin", ["csv", "jsonl", "text"])
+def test_max_bytes_minus_one_is_a_pipeline_error(tmp_path, plugin):
+    """Issue 15: `max_bytes = -1` was accepted, then every file was rejected "too large"."""
+    (tmp_path / "in.x").write_text("x")
+    p = pipeline(tmp_path, plugin, ["in.x"], "max_bytes = -1")
+    proc = run_etl("run", str(p))
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        f"plugin '{plugin}' ([[sources]] #1 in p.toml): option 'max_bytes' must be at least 1"
+        in proc.stderr
+    )
+    assert not (tmp_path / "out").exists()

@@ -26,6 +26,7 @@ from etl.accounting import InputRows, Totals, input_rows, printable
 from etl.context import rejects_table
 from etl.errors import ConfigError, EtlError, RunError
 from etl.run.job import DriverJob
+from etl.run.limits import check_rejects
 from etl.run.plan import Plan, redact_error
 from etl.store import Store
 from etl.stream import StreamStats
@@ -74,6 +75,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         for transform in plan.transforms:
             transform.close()
         summary = summarize(plan, job.stats(), job.totals, timings)
+        check_rejects(plan, summary, job.stats().rejects)  # too many rejects: roll back
         t0 = time.perf_counter()
         summary["per_input"] = account = store.memory.account(plan.units, summary["per_input"])
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
