@@ -19,7 +19,12 @@ from etl.errors import ConfigError
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REDACTED = "***"
 
-RUN_DEFAULTS: dict[str, Any] = {"on_error": "quarantine", "batch_size": 1024}
+RUN_DEFAULTS: dict[str, Any] = {
+    "on_error": "quarantine",
+    "batch_size": 1024,
+    # None: only a run that rejects every record it read fails (docs/pipeline.md)
+    "max_reject_ratio": None,
+}
 TOP_LEVEL_KEYS = {"plugins", "run", "sources", "transforms", "sink", "executor"}
 
 
@@ -56,6 +61,7 @@ class Pipeline:
     sink: Section
     executor: Section
     secrets: set[str] = field(default_factory=set)
+    max_reject_ratio: float | None = None
 
     def redact(self, value: Any) -> Any:
         """``value`` with every string that came from the environment shown as ``***``."""
@@ -77,7 +83,11 @@ class Pipeline:
         return self.redact(
             {
                 "plugins": self.plugins,
-                "run": {"on_error": self.on_error, "batch_size": self.batch_size},
+                "run": {
+                    "on_error": self.on_error,
+                    "batch_size": self.batch_size,
+                    "max_reject_ratio": self.max_reject_ratio,
+                },
                 "sources": [{"plugin": s.plugin, **s.options} for s in self.sources],
                 "transforms": [{"plugin": s.plugin, **s.options} for s in self.transforms],
                 "sink": {"plugin": self.sink.plugin, **self.sink.options},
@@ -147,6 +157,14 @@ def pipeline_from_dict(
     batch_size = settings["batch_size"]
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"[run] in {name}: batch_size must be a positive integer")
+    ratio = settings["max_reject_ratio"]
+    if ratio is not None and (
+        not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1
+    ):
+        raise ConfigError(
+            f"[run] in {name}: max_reject_ratio must be a number from 0 to 1, got {ratio!r}",
+            hint="e.g. max_reject_ratio = 0.05 (fail when more than 5% of records are rejected)",
+        )
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"{name}: `plugins` must be a list of file paths or module names")
@@ -175,6 +193,7 @@ def pipeline_from_dict(
         sink=sink,
         executor=executor,
         secrets=secrets,
+        max_reject_ratio=None if ratio is None else float(ratio),
     )
 
 

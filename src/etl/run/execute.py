@@ -29,6 +29,7 @@ from etl.errors import ConfigError, EtlError, Interrupted, RunError
 from etl.plugin import ReplacesRows
 from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
+from etl.run.limits import check_rejects
 from etl.run.plan import Plan, redact_error
 from etl.store import Store
 from etl.store.faults import reset_fault_counts
@@ -87,6 +88,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         for transform in plan.transforms:
             transform.close()
         summary = summarize(plan, job.stats(), job.totals, timings)
+        check_rejects(plan, summary, job.stats().rejects)  # too many rejects: roll back
         t0 = time.perf_counter()
         summary["per_input"] = account = store.memory.account(
             plan.units, summary["per_input"], plan.fingerprints

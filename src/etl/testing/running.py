@@ -103,6 +103,10 @@ def _pipeline_data(pipeline: Mapping[str, Any] | str | Path) -> tuple[dict, Path
     return dict(pipeline), None, ""
 
 
+#: ``run_pipeline(max_reject_ratio=...)`` not given: the pipeline's own value, else 1
+PIPELINE_OWN = object()
+
+
 def run_pipeline(
     pipeline: Mapping[str, Any] | str | Path,
     *,
@@ -115,6 +119,7 @@ def run_pipeline(
     executor: str | Mapping[str, Any] | None = None,
     full: bool = False,
     reprocess: bool = False,
+    max_reject_ratio: float | None | object = PIPELINE_OWN,
 ) -> RunResult:
     """Run a small pipeline for real and return what it produced.
 
@@ -139,6 +144,11 @@ def run_pipeline(
             (``{"plugin": "processes", "workers": 2}``); overrides the pipeline's.
         full: as ``etl run --full``: ignore what the dataset remembers of earlier runs.
         reprocess: as ``etl run --reprocess``: read every input and replace its rows.
+        max_reject_ratio: ``[run] max_reject_ratio`` (overrides the pipeline's). Unless
+            given here or in the pipeline it is 1 (no limit), not ``etl run``'s default,
+            under which a run that rejects every record fails: a test wants to see the
+            rejects its plugin made, and a failed run commits none. Pass None for the
+            default rule.
 
     Returns:
         A :class:`RunResult`.
@@ -185,6 +195,10 @@ def run_pipeline(
         run["batch_size"] = batch_size
     if on_error is not None:
         run["on_error"] = on_error
+    if max_reject_ratio is not PIPELINE_OWN:
+        run["max_reject_ratio"] = max_reject_ratio
+    else:
+        run.setdefault("max_reject_ratio", 1)
     if run:
         data["run"] = run
     if executor is not None:
