@@ -288,6 +288,10 @@ class Executor(Plugin):
         """
         raise NotImplementedError
 
+    def close(self) -> None:  # noqa: B027 - optional lifecycle step
+        """Called once after the run's last ``execute``, also when the run failed: stop what
+        ``execute`` kept for the next call (worker processes, a cluster connection)."""
+
 
 KINDS: dict[str, type[Plugin]] = {
     "source": Source,

@@ -125,6 +125,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             plan.pipeline.redact(f"the run failed: {type(exc).__name__}: {exc}")
         ) from exc
     finally:
+        _close_executor(plan, logger)
         if locked:
             store.release_lock()
         if temporary is not None:
@@ -142,6 +143,15 @@ def _interrupted(plan: Plan, store: Store, past_commit_point: bool) -> Interrupt
             f"`etl recover {plan.target()}`) finishes it"
         )
     return Interrupted("interrupted after the commit point: the run was committed")
+
+
+def _close_executor(plan: Plan, logger: Any) -> None:
+    """Stop what the executor kept between jobs (its workers); a failure to do so is
+    logged, never raised over the run's outcome."""
+    try:
+        plan.executor.close()
+    except Exception as exc:
+        logger.error("stopping the executor failed", stage="close", error=str(exc))
 
 
 def _take_store(plan: Plan, store: Store) -> None:
