@@ -285,6 +285,8 @@ class Executor(Plugin):
 
         Returns the merged :class:`~etl.stream.StreamStats` of every unit; the job keeps the
         written counts and the framework commits afterwards. See :class:`etl.executors.api.Job`.
+        A checkpointed run (``[run] checkpoint``) calls it once per checkpoint, with a job of
+        that checkpoint's units.
         """
         raise NotImplementedError
 
