@@ -233,7 +233,10 @@ class Sink(Plugin):
         matches a committed row replaces it; needs :class:`ReplacesRows`) or ``error``
         (refuse an existing dataset).
 
-        Default: the sink's ``mode`` option when it declares one, else ``append``.
+        Default: the sink's ``mode`` option when it declares one, else ``append``. A run with
+        ``[run] checkpoint`` in overwrite or error mode sets that option to ``append`` after
+        its first checkpoint (which replaced or created the dataset); a sink without the
+        option takes checkpoints in append and merge mode only.
         """
         mode = vars(self.opts).get("mode")
         return mode if mode in ("append", "overwrite", "merge", "error") else "append"
