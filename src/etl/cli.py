@@ -65,9 +65,9 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt as exc:
             from etl.errors import Interrupted
 
-            said = exc.message if isinstance(exc, Interrupted) else "interrupted"
-            click.echo(f"etl: {said}", err=True)
-            sys.exit(130)
+            stop = exc if isinstance(exc, Interrupted) else Interrupted()
+            click.echo(f"etl: {stop.message}", err=True)
+            sys.exit(stop.exit_code)
         except BaseException as exc:
             _fail(exc, level)
 
@@ -125,26 +125,24 @@ def run(
     """Run a pipeline file."""
     from etl.config import load_pipeline
     from etl.run import build_plan, run_plan
+    from etl.run.interrupt import stop_on_signals
 
     pipe = load_pipeline(pipeline, list(overrides))
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
-    plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
-    if wait:
-        plan.run.extra["wait"] = wait
-    if dry_run:
-        click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
-        for unit in plan.units[:20]:
-            click.echo(f"  {pipe.redact(unit.key)}")
-        if len(plan.units) > 20:
-            click.echo(f"  ... and {len(plan.units) - 20} more")
-        out = plan.target()
-        click.echo(f"output: {out} (nothing written)")
-        return
-    # this process runs one pipeline: the plan's objects (a work unit per input) live to
-    # the end, so keep the garbage collector from walking them again (0.07 s at 100k inputs)
-    gc.freeze()
-    summary = run_plan(plan)
+    # SIGTERM (kill, systemd, Kubernetes, CI) stops the run as Ctrl-C does: a message, the
+    # lock released, the staging removed, what checkpoints committed kept (exit 143)
+    with stop_on_signals():
+        plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
+        if wait:
+            plan.run.extra["wait"] = wait
+        if dry_run:
+            _print_dry_run(plan)
+            return
+        # this process runs one pipeline: the plan's objects (a work unit per input) live to
+        # the end, so keep the garbage collector from walking them again (0.07 s at 100k)
+        gc.freeze()
+        summary = run_plan(plan)
     if as_json:
         click.echo(
             json.dumps(
@@ -155,10 +153,22 @@ def run(
         _print_summary(summary, plan)
 
 
+def _print_dry_run(plan: Any) -> None:
+    pipe = plan.pipeline
+    click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
+    for unit in plan.units[:20]:
+        click.echo(f"  {pipe.redact(unit.key)}")
+    if len(plan.units) > 20:
+        click.echo(f"  ... and {len(plan.units) - 20} more")
+    click.echo(f"output: {plan.target()} (nothing written)")
+
+
 def _print_summary(s: dict[str, Any], plan: Any) -> None:
     out = plan.target()
+    checkpoints = s.get("checkpoints")
     lines = [
-        f"run {s['run_id']} committed",
+        f"run {s['run_id']} committed"
+        + (f" in {checkpoints} checkpoint{'s' if checkpoints != 1 else ''}" if checkpoints else ""),
         f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged"
         + (
             f", {s['inputs_to_retry']} to read again next run (a failure that may pass)"

@@ -24,8 +24,52 @@ RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 1024,
     # None: only a run that rejects every record it read fails (docs/pipeline.md)
     "max_reject_ratio": None,
+    # None: the run commits once, at the end (docs/reliability.md, "Checkpoints")
+    "checkpoint": None,
 }
 TOP_LEVEL_KEYS = {"plugins", "run", "sources", "transforms", "sink", "executor"}
+#: ``[run] checkpoint`` durations: a number and one of these units
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
+_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """When a run commits what it has done so far (``[run] checkpoint``).
+
+    Exactly one of ``inputs`` and ``seconds`` is set.
+
+    Args:
+        inputs: commit after every this many inputs.
+        seconds: commit about this often.
+        text: the value as the pipeline wrote it (for manifests and messages).
+    """
+
+    inputs: int | None = None
+    seconds: float | None = None
+    text: str | int = ""
+
+
+def parse_checkpoint(value: Any, where: str) -> Checkpoint | None:
+    """``[run] checkpoint``: a number of inputs (``5000``) or a duration (``"5m"``,
+    ``"30s"``, ``"1h"``); None, 0 or false for none.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if value is None or value is False or (type(value) is int and value == 0):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return Checkpoint(inputs=value, text=value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match and float(match.group(1)) > 0:
+        seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+        return Checkpoint(seconds=seconds, text=value.strip())
+    raise ConfigError(
+        f"[run] in {where}: checkpoint is {value!r}; give a number of inputs (5000) or a "
+        'duration ("30s", "5m", "1h")',
+        hint="a checkpointed run commits what it has done so far at each checkpoint",
+    )
 
 
 @dataclass
@@ -62,6 +106,8 @@ class Pipeline:
     executor: Section
     secrets: set[str] = field(default_factory=set)
     max_reject_ratio: float | None = None
+    #: when the run commits what it has done so far (None: once, at the end)
+    checkpoint: Checkpoint | None = None
 
     def redact(self, value: Any) -> Any:
         """``value`` with every string that came from the environment shown as ``***``."""
@@ -87,6 +133,7 @@ class Pipeline:
                     "on_error": self.on_error,
                     "batch_size": self.batch_size,
                     "max_reject_ratio": self.max_reject_ratio,
+                    **({"checkpoint": self.checkpoint.text} if self.checkpoint else {}),
                 },
                 "sources": [{"plugin": s.plugin, **s.options} for s in self.sources],
                 "transforms": [{"plugin": s.plugin, **s.options} for s in self.transforms],
@@ -165,6 +212,7 @@ def pipeline_from_dict(
             f"[run] in {name}: max_reject_ratio must be a number from 0 to 1, got {ratio!r}",
             hint="e.g. max_reject_ratio = 0.05 (fail when more than 5% of records are rejected)",
         )
+    checkpoint = parse_checkpoint(settings["checkpoint"], name)
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"{name}: `plugins` must be a list of file paths or module names")
@@ -194,6 +242,7 @@ def pipeline_from_dict(
         executor=executor,
         secrets=secrets,
         max_reject_ratio=None if ratio is None else float(ratio),
+        checkpoint=checkpoint,
     )
 
 

@@ -54,8 +54,24 @@ class MissingDependency(PluginError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C (or a signal) stopped a run; ``message`` says what became of its commit."""
+    """Ctrl-C or SIGTERM (kill, systemd, Kubernetes, CI) stopped a run; ``message`` says what
+    became of its commits.
 
-    def __init__(self, message: str) -> None:
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C stops on SIGTERM alike.
+
+    Args:
+        message: what the command prints (``interrupted; nothing was committed``).
+        signal_name: ``"SIGINT"`` or ``"SIGTERM"``.
+    """
+
+    def __init__(self, message: str = "interrupted", signal_name: str = "SIGINT") -> None:
         super().__init__(message)
         self.message = message
+        self.signal_name = signal_name
+
+    @property
+    def exit_code(self) -> int:
+        """128 plus the signal's number, as a shell reports a process the signal ended."""
+        import signal
+
+        return 128 + int(signal.Signals[self.signal_name])

@@ -45,7 +45,8 @@ class RunResult:
             plus ``run_id``, ``inputs``, ``inputs_skipped`` (units skipped as unchanged),
             ``rejects_by_reason`` (``{reason: n}``), ``per_input`` (a sequence of dicts,
             one per input, with the keys :func:`~etl.testing.last_run_inputs` lists) and
-            ``timings``.
+            ``timings``; a run with ``[run] checkpoint`` adds ``checkpoints`` (how many it
+            committed) and ``run_ids`` (theirs: rows and rejects carry them).
         plan: the ``etl.run.Plan`` that ran: ``plan.sources``, ``plan.transforms`` and
             ``plan.sink`` (the plugin instances), ``plan.schema``, ``plan.units``,
             ``plan.run`` (the ``RunInfo``).
@@ -237,7 +238,9 @@ def _output(plan: Plan, summary: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
     rejects = read_rejects(location) if location else None
     if rejects is None or not rejects.num_rows:
         return table, rejects_table([])
-    return table, rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
+    # a checkpointed run committed its rejects under each checkpoint's run id
+    run_ids = pa.array(summary.get("run_ids") or [summary["run_id"]], pa.string())
+    return table, rejects.filter(pc.is_in(rejects.column("run_id"), value_set=run_ids))
 
 
 def _name_of(plugin: type[Plugin] | str, kind: str) -> tuple[str, list]:
