@@ -336,7 +336,7 @@ class Streamer:
             batch = _with_declared(batch, self._stages[stage])
             out = self._process(transform, ctx, batch, self._stages[stage])
             if ctx.rejects:
-                self._count_article_rejects(batch, ctx.rejects)
+                self._count_article_rejects(batch, out, ctx.rejects)
             self._collect(ctx, None)
             if not isinstance(out, pa.RecordBatch):
                 raise PluginError(
@@ -409,23 +409,43 @@ class Streamer:
         for article_id, uri in zip(ids, uris, strict=True):
             ctx.reject(f"transform error: {reason}", article_id=article_id, input=uri or "")
 
-    def _count_article_rejects(self, batch: pa.RecordBatch, rejects: list[dict[str, Any]]) -> None:
+    def _count_article_rejects(
+        self, batch: pa.RecordBatch, out: Any, rejects: list[dict[str, Any]]
+    ) -> None:
         """Count a transform's rejects of articles against the inputs they came from: as
-        rejects, not drops; an input whose article met a fault in code is read again."""
+        rejects, not drops; an input whose article met a fault in code is read again.
+
+        A reject names its article by id, and two rows of a batch may share one (the same
+        text in two files, or twice in one file): each reject is matched to a row that went
+        missing from the transform's output, so that it counts against that row's input
+        once, and two rejects of one id against the two inputs that lost a row.
+        """
         named = [r for r in rejects if r["article_id"] is not None]
         if not named:
             return
-        unit_of = dict(
+        missing = Counter(
             zip(
                 batch.column("id").to_pylist(),
                 batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False).tolist(),
                 strict=True,
             )
         )
+        if isinstance(out, pa.RecordBatch) and {"id", INPUT_COLUMN} <= set(out.schema.names):
+            missing.subtract(
+                zip(
+                    out.column("id").to_pylist(),
+                    out.column(INPUT_COLUMN).to_numpy(zero_copy_only=False).tolist(),
+                    strict=True,
+                )
+            )
+        units_of: dict[Any, list[int]] = {}
+        for (article_id, index), n in missing.items():
+            units_of.setdefault(article_id, []).extend([index] * max(n, 0))
         for reject in named:
-            index = unit_of.get(reject["article_id"])
-            if index is None:
+            units = units_of.get(reject["article_id"])
+            if not units:  # a reject of an article that is still in the output, or unknown
                 continue
+            index = units.pop()
             self.stats.rejected[index] += 1
             self.stats.rows_rejected[index] += 1
             self._rejected_rows[index] += 1
