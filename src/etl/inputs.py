@@ -29,7 +29,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import os
 import socket
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -296,10 +298,53 @@ def _open_raw(ref: InputRef, timeout: float, retries: int, backoff: float) -> tu
         return _with_retries(
             ref.key, lambda: fsspec.open(ref.key, "rb").open(), retries, backoff
         ), None
+    return open_local(ref.key), None
+
+
+#: flags that open a FIFO without waiting for a writer (a FIFO is refused right after)
+_O_PROBE = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def open_local(path: str) -> io.BufferedReader:
+    """A local regular file, opened for reading; anything else is an :class:`InputError`.
+
+    A FIFO would block ``open()`` until something writes to it, and a device such as
+    ``/dev/zero`` (or a link to one) never ends: the file is opened without blocking and
+    refused unless ``fstat`` says it is a regular file (``not a regular file``).
+
+    Args:
+        path: the file's path.
+
+    Raises:
+        InputError: ``unreadable`` (it cannot be opened) or ``not a regular file``.
+    """
     try:
-        return open(ref.key, "rb"), None
+        fd = os.open(path, _O_PROBE)
     except OSError as exc:
         raise InputError("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(
+                "not a regular file", f"{_file_kind(mode)}: only regular files are read"
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 @contextlib.contextmanager

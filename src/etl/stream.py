@@ -22,6 +22,7 @@ from etl.context import Context
 from etl.errors import PluginError, RunError
 from etl.plugin import ReadsMany
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
+from etl.store.hashing import NOT_HASHED
 
 if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
@@ -45,6 +46,9 @@ RETRY_REASONS = frozenset(
         "not found",
     }
 )
+#: reject reasons of an input not read past a limit: the inputs memory must not read it
+#: whole to hash it either (it remembers it by size and mtime)
+LIMIT_REASONS = frozenset({"too large", "decompression bomb"})
 #: the reject an input gets that gave neither articles nor a reject of its own
 NOTHING_REASON = "no articles"
 
@@ -162,6 +166,8 @@ class Streamer:
             self.stats.rejected[unit_index] += len(rejects)
             if any(is_retry_reason(r["reason"]) for r in rejects):
                 self.stats.retry.add(unit_index)
+            if any(r["reason"] in LIMIT_REASONS for r in rejects):
+                self.stats.digests.setdefault(unit_index, NOT_HASHED)
         if self.on_error == "fail":
             first = rejects[0]
             where = first["input"] + (f" ({first['location']})" if first["location"] else "")

@@ -9,6 +9,10 @@ memory matters measure the child's peak RSS.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +21,68 @@ from etl.config import pipeline_from_dict
 from etl.plugins import get_plugin_manager
 from etl.run import build_plan, run_plan
 from etl.testing import last_run_inputs
-from tests.helpers.reliability import make_corpus
+from tests.helpers.reliability import FILE_SOURCES, make_corpus
 
 PM = get_plugin_manager()
 #: the bound on a child run's peak memory in the cases that used to grow without limit
 MAX_RSS_MB = 500
+
+
+#: runs a command and prints its peak RSS (ru_maxrss of its children: only that command)
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "sys.stderr.write(f'\\nPEAK_RSS_KB={peak}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def etl_bounded(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str, str, float]:
+    """``etl ARGS`` in a subprocess that must end within ``timeout`` seconds (else it and
+    its children are killed and the test fails: the case hangs); (exit code, stdout,
+    stderr, peak RSS in MB)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "etl.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ETL_PROGRESS": "0"},
+        start_new_session=True,  # a hung run is killed with everything it started
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"etl {' '.join(args)} did not finish in {timeout} s")
+    err, _, peak = err.rpartition("PEAK_RSS_KB=")
+    return proc.returncode, out, err, int(peak) / 1024
+
+
+def rejects_of(dataset: Path) -> list[dict]:
+    from etl.testing import read_rejects
+
+    return read_rejects(dataset).to_pylist()
+
+
+def bytes_read() -> int:
+    """Bytes this process has read with read() calls so far (sparse files count too)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def toml_sources(sources: list[str], paths: list[str], **options) -> str:
+    """[[sources]] tables, one per plugin, with the same paths and options."""
+    tables = []
+    for plugin in sources:
+        lines = [f'plugin = "{plugin}"', f"paths = {json.dumps(paths)}"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+        tables.append("[[sources]]\n" + "\n".join(lines) + "\n")
+    return "".join(tables)
 
 
 def run_spec(tmp: Path, spec: dict) -> dict:
@@ -82,3 +143,66 @@ def test_a_transform_failing_on_every_article_rejects_each_once(tmp_path, functi
         assert (summary["written"], summary["dropped"], summary["rejected"]) == (0, 0, 300)
         rows = assert_accounted(dataset, summary)
         assert all(r["rejected"] == r["records"] for r in rows.values())
+
+
+# 13. a FIFO among the inputs
+
+
+def test_a_fifo_among_the_inputs_is_a_reject_not_a_hang(tmp_path):
+    """Case 13: ``mkfifo in/b.txt`` blocked every file source in ``open()`` forever. Only
+    regular files are read; the FIFO is a reject of each source that lists it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A headline\n\nA body of some words.\n", encoding="utf-8")
+    os.mkfifo(folder / "b.txt")
+    (tmp_path / "p.toml").write_text(
+        toml_sources(FILE_SOURCES, ["in"], include=["*"])
+        + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    code, _, err, peak = etl_bounded("run", "p.toml", cwd=tmp_path)
+    assert code == 0, err
+    fifo = [r for r in rejects_of(tmp_path / "ds") if r["input"].endswith("b.txt")]
+    assert sorted(r["plugin"] for r in fifo) == sorted(FILE_SOURCES)
+    assert {r["reason"] for r in fifo} == {"not a regular file"}
+    assert peak < MAX_RSS_MB
+
+
+# 14. devices and files over the limit are not read past it
+
+
+@pytest.mark.parametrize("name", ["z.jsonl", "z.txt", "z.csv"])
+def test_a_link_to_dev_zero_is_a_reject_not_an_endless_read(tmp_path, name):
+    """Case 14: a symlink to /dev/zero read forever (jsonl, csv) or was hashed forever for
+    the inputs memory (text). It is not a regular file: a reject, and nothing is hashed."""
+    plugin = {"z.jsonl": "jsonl", "z.txt": "text", "z.csv": "csv"}[name]
+    (tmp_path / name).symlink_to("/dev/zero")
+    (tmp_path / "p.toml").write_text(
+        toml_sources([plugin], [name]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    code, _, err, peak = etl_bounded("run", "p.toml", cwd=tmp_path, timeout=30)
+    assert code == 0, err
+    assert [r["reason"] for r in rejects_of(tmp_path / "ds")] == ["not a regular file"]
+    assert peak < MAX_RSS_MB
+
+
+def test_a_file_over_max_bytes_is_not_read_or_hashed(tmp_path):
+    """Case 14: an 8 GB file over ``max_bytes`` was rejected but then hashed whole for the
+    inputs memory (26 s). A sparse 4 GB file: rejected as too large with less than 100 MB
+    read in all, remembered (by size and mtime) and skipped by the next run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(folder / "big.txt", "wb") as f:
+        f.truncate(4 << 30)
+    spec = {
+        "sources": [{"plugin": "text", "paths": [str(folder)]}],
+        "sink": {"plugin": "parquet", "path": str(tmp_path / "ds")},
+    }
+    before = bytes_read()
+    summary = run_spec(tmp_path, spec)
+    assert bytes_read() - before < 100 << 20
+    assert summary["rejects_by_reason"] == {"too large": 1}
+    (row,) = last_run_inputs(tmp_path / "ds").values()
+    assert row["remembered"] and row["content_hash"] is None
+    assert run_spec(tmp_path, spec)["inputs_skipped"] == 1
