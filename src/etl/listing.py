@@ -4,7 +4,6 @@ fingerprint from the listing (see :func:`object_fingerprint`). Nothing is read h
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
@@ -85,7 +84,7 @@ def expand_paths(
 def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
     if any(c in pattern for c in _GLOB_CHARS):
         refs = []
-        for match in sorted(glob.glob(pattern, recursive=True)):
+        for match in glob_local(pattern):
             if os.path.isdir(match):
                 refs.extend(_walk(match, include))
             else:
@@ -96,6 +95,73 @@ def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
     if os.path.lexists(pattern):
         return [_stat_ref(os.path.abspath(pattern))]
     return []
+
+
+def glob_local(pattern: str) -> list[str]:
+    """The local paths a glob matches, sorted: ``glob.glob(pattern, recursive=True)``,
+    except that ``**`` never descends into a linked folder.
+
+    ``glob`` follows folder links under ``**``, so ``ln -s . in/a`` (or three of them) makes
+    ``in/**/*.txt`` list ``in/a/a/a/...`` without end. Here, as in a folder walk, ``**``
+    spans real folders only; a link is still followed where the pattern names a level of
+    its own (``in/*/x.txt``), which the pattern's length bounds. Names starting with ``.``
+    match only a part that starts with ``.``, as with ``glob``.
+    """
+    parts = pattern.split(os.sep)
+    start = 0
+    while start < len(parts) - 1 and not _magic(parts[start]):
+        start += 1
+    base = os.sep.join(parts[:start]) or ("" if start == 0 else os.sep)
+    if start and not parts[0]:  # an absolute pattern: "/data/**" splits as ["", "data", ...]
+        base = os.sep + base.lstrip(os.sep)
+    found: set[str] = set()
+    stack = [(base, start)]  # a stack, not recursion: a hostile tree may be deep
+    while stack:
+        path, i = stack.pop()
+        if i == len(parts):
+            if path:  # "**" matches the current folder's contents, not the folder itself
+                found.add(path)
+            continue
+        part = parts[i]
+        if part == "**":
+            stack.append((path, i + 1))  # ** matching no folder at all
+            for entry in _entries(path):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((_join(path, entry.name), i))
+                elif i + 1 == len(parts):  # a trailing ** matches files too
+                    found.add(_join(path, entry.name))
+        elif not _magic(part):
+            joined = _join(path, part)
+            if i + 1 == len(parts) and os.path.lexists(joined) or os.path.isdir(joined):
+                stack.append((joined, i + 1))
+        else:
+            hidden = part.startswith(".")
+            last = i + 1 == len(parts)
+            for entry in _entries(path):
+                name = entry.name
+                visible = hidden or not name.startswith(".")
+                if visible and fnmatchcase(name, part) and (last or entry.is_dir()):
+                    stack.append((_join(path, name), i + 1))
+    return sorted(found)
+
+
+def _magic(part: str) -> bool:
+    return any(c in part for c in _GLOB_CHARS)
+
+
+def _join(folder: str, name: str) -> str:
+    return os.path.join(folder, name) if folder else name
+
+
+def _entries(folder: str) -> list[os.DirEntry[str]]:
+    """The entries of a folder; none where it cannot be listed."""
+    try:
+        with os.scandir(folder or os.curdir) as entries:
+            return list(entries)
+    except OSError:
+        return []
 
 
 def _stat_ref(path: str) -> InputRef:

@@ -206,3 +206,29 @@ def test_a_file_over_max_bytes_is_not_read_or_hashed(tmp_path):
     (row,) = last_run_inputs(tmp_path / "ds").values()
     assert row["remembered"] and row["content_hash"] is None
     assert run_spec(tmp_path, spec)["inputs_skipped"] == 1
+
+
+# 15. symlink cycles in a recursive glob
+
+
+def test_a_recursive_glob_over_symlink_cycles_finishes(tmp_path):
+    """Case 15: ``ln -s . in/a; ln -s . in/b; ln -s . in/c`` with ``in/**/*.txt`` never
+    finished listing (glob follows folder links: 3^depth paths). ``**`` does not descend
+    into linked folders, as folder walks never did: each file is listed once."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "x.txt").write_text("A headline\n\nSome words of a body.\n", encoding="utf-8")
+    (folder / "sub" / "y.txt").write_text("Another one\n\nMore words here.\n", encoding="utf-8")
+    for name in "abc":
+        (folder / name).symlink_to(".")
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["text"], ["in/**/*.txt"]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    code, out, err, peak = etl_bounded("run", "p.toml", "--dry-run", cwd=tmp_path, timeout=30)
+    assert code == 0, err
+    assert "dry run: 2 inputs" in out
+    code, _, err, peak = etl_bounded("run", "p.toml", cwd=tmp_path, timeout=30)
+    assert code == 0, err
+    assert sorted(Path(r).name for r in last_run_inputs(tmp_path / "ds")) == ["x.txt", "y.txt"]
+    assert peak < MAX_RSS_MB
