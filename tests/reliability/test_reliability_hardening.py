@@ -232,3 +232,31 @@ def test_a_recursive_glob_over_symlink_cycles_finishes(tmp_path):
     assert code == 0, err
     assert sorted(Path(r).name for r in last_run_inputs(tmp_path / "ds")) == ["x.txt", "y.txt"]
     assert peak < MAX_RSS_MB
+
+
+# 18. a stale lock that cannot be broken
+
+
+def test_wait_is_a_bound_even_when_a_stale_lock_cannot_be_broken(tmp_path):
+    """Case 18: a stale lock (a dead pid of this host) plus a ``lock.break`` that cannot be
+    deleted (a folder, from 2020) made ``--wait 5`` spin forever. The run gives up when the
+    wait is over, exit 1, naming the file to delete."""
+    import socket
+    import time
+
+    make_corpus(tmp_path / "in", 3)
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["text"], ["in"]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    state = tmp_path / "ds" / "_etl"
+    state.mkdir(parents=True)
+    holder = {"run_id": "old", "host": socket.gethostname(), "pid": 999999, "started_at": "x"}
+    (state / "lock").write_text(json.dumps(holder), encoding="utf-8")
+    (state / "lock.break").mkdir()
+    os.utime(state / "lock.break", (1577836800, 1577836800))  # 2020-01-01
+    started = time.monotonic()
+    code, _, err, _ = etl_bounded("run", "p.toml", "--wait", "5", cwd=tmp_path, timeout=60)
+    assert code == 1, err
+    assert "lock.break" in err
+    assert time.monotonic() - started < 40
