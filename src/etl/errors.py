@@ -51,3 +51,13 @@ class MissingDependency(PluginError):
         super().__init__(
             f"plugin '{plugin}' needs the package {package}", hint=f"pip install {install}"
         )
+
+
+class InputError(Exception):
+    """An input could not be read; ``reason`` is the reject reason (a source turns it into
+    a reject of the input, it is not an error of the run)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -11,8 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -260,3 +265,145 @@ def test_wait_is_a_bound_even_when_a_stale_lock_cannot_be_broken(tmp_path):
     assert code == 1, err
     assert "lock.break" in err
     assert time.monotonic() - started < 40
+
+
+# remote inputs: a server on 127.0.0.1
+
+#: 200 MB of NUL bytes, gzipped (about 200 KB): served with Content-Encoding: gzip
+_PACKER = zlib.compressobj(9, zlib.DEFLATED, 31)
+BOMB = _PACKER.compress(bytes(200 << 20)) + _PACKER.flush()
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """Pages that misbehave: trickle, bomb, redirect elsewhere."""
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def _trickle(self, data: bytes) -> None:
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:  # the client gave up: what the test wants
+            pass
+
+    def do_GET(self):
+        if self.path == "/drip-body.jsonl":  # headers at once, then a byte every 0.5 s
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self._trickle(b'{"text": "drip"}\n' * 60)
+        elif self.path == "/drip-head.jsonl":  # even the status line trickles
+            self._trickle(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"z" * 200)
+        elif self.path == "/bomb.jsonl":
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(BOMB)))
+            self.end_headers()
+            self.wfile.write(BOMB)
+        elif self.path.startswith("/to/"):  # /to/ftp -> ftp://127.0.0.1:PORT/x
+            scheme = self.path.split("/")[2]
+            self.send_response(302)
+            self.send_header("Location", f"{scheme}://127.0.0.1:{self.server.lure_port}/x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+
+@pytest.fixture
+def hostile():
+    """(base URL, a listening socket that counts connections: where redirects point)."""
+    lure = socket.socket()
+    lure.bind(("127.0.0.1", 0))
+    lure.listen(8)
+    lure.settimeout(0.1)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    httpd.daemon_threads = True
+    httpd.lure_port = lure.getsockname()[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", lure
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        lure.close()
+
+
+def connections(lure: socket.socket) -> int:
+    n = 0
+    while True:
+        try:
+            conn, _ = lure.accept()
+        except OSError:
+            return n
+        conn.close()
+        n += 1
+
+
+# 16. a server that trickles
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline(tmp_path, hostile):
+    """Case 16: a server sending a byte a second never timed out (the timeout is per read).
+    ``deadline`` bounds the whole input: body or headers trickling, the input is a
+    ``timeout`` reject once it has passed, and the run goes on."""
+    base, _ = hostile
+    urls = [f"{base}/drip-body.jsonl", f"{base}/drip-head.jsonl"]
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["jsonl"], urls, timeout=2.0, deadline=3.0, retries=0)
+        + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    code, _, err, peak = etl_bounded("run", "p.toml", cwd=tmp_path, timeout=60)
+    assert code == 0, err
+    assert time.monotonic() - started < 30  # each trickle takes 30 s or more
+    rejects = {r["input"]: r for r in rejects_of(tmp_path / "ds")}
+    assert set(rejects) == set(urls)
+    for reject in rejects.values():
+        assert reject["reason"] == "timeout"
+        assert "deadline 3 s" in reject["detail"]
+    assert peak < MAX_RSS_MB
+
+
+# 6. a gzip bomb in Content-Encoding
+
+
+def test_a_content_encoding_bomb_is_stopped(hostile):
+    """Case 6: ``Content-Encoding: gzip`` was undone without the bomb check (4 MB inflated
+    to 4 GiB for a jsonl URL, which has no max_bytes by default). The ratio of decoded to
+    received bytes is checked as for a gzipped file: 200 KB that would be 200 MB stop at
+    the bomb limit."""
+    from etl.inputs import BOMB_SLACK
+    from etl.testing import run_source
+
+    base, _ = hostile
+    before = bytes_read()
+    result = run_source("jsonl", {"paths": [f"{base}/bomb.jsonl"], "retries": 0})
+    assert [r["reason"] for r in result.rejects.to_pylist()] == ["decompression bomb"]
+    assert bytes_read() - before < 2 * len(BOMB) + (1 << 20)  # on the wire: the 200 KB
+    del BOMB_SLACK
+
+
+# decide: redirects lead to http(s) only
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file"])
+def test_a_redirect_to_another_protocol_is_not_followed(hostile, scheme):
+    """Decided: a redirect is followed to ``http(s)://`` only (urllib followed ``ftp://``;
+    it refused ``file://`` already). The input is an ``unsupported redirect`` reject and
+    nothing connects to where the redirect pointed."""
+    from etl.testing import run_source
+
+    base, lure = hostile
+    result = run_source("jsonl", {"paths": [f"{base}/to/{scheme}"], "retries": 0})
+    (reject,) = result.rejects.to_pylist()
+    assert reject["reason"] == "unsupported redirect"
+    assert f"to {scheme}:" in reject["detail"]
+    assert connections(lure) == 0

@@ -34,7 +34,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 #: options that come before a subclass's own, and after them
 _HEAD = ("paths", "include")
-_TAIL = ("max_bytes", "retries", "timeout")
+_TAIL = ("max_bytes", "retries", "timeout", "deadline")
 _UNSET: Any = object()
 
 
