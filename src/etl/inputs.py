@@ -219,6 +219,8 @@ def _open_raw(
     ref: InputRef, timeout: float, retries: int, backoff: float, watch: Watch
 ) -> tuple[Any, Any]:
     """(the byte stream, the HTTP response or None)."""
+    if ref.problem is not None:  # the listing refused it: a reject, nothing opened
+        raise InputError(*ref.problem)
     if is_http(ref.key):
         response = open_http(ref.key, timeout, retries, backoff, watch=watch)
         return response, response

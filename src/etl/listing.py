@@ -84,11 +84,13 @@ def expand_paths(
 def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
     if any(c in pattern for c in _GLOB_CHARS):
         refs = []
-        for match in glob_local(pattern):
+        unlisted: list[tuple[str, OSError]] = []
+        for match in glob_local(pattern, unlisted):
             if os.path.isdir(match):
                 refs.extend(_walk(match, include))
             else:
                 refs.append(_stat_ref(os.path.abspath(match)))
+        refs.extend(_unlisted(os.path.abspath(f), exc) for f, exc in unlisted)
         return refs
     if os.path.isdir(pattern):
         return _walk(pattern, include)
@@ -97,7 +99,15 @@ def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
     return []
 
 
-def glob_local(pattern: str) -> list[str]:
+def _unlisted(folder: str, exc: OSError) -> InputRef:
+    """The input that stands for a folder the listing could not read: its reject names it
+    (a folder skipped without a word would lose its files unnoticed)."""
+    reason = "permission denied" if isinstance(exc, PermissionError) else "unreadable"
+    why = exc.strerror or str(exc)
+    return InputRef(folder, problem=(reason, f"cannot list the folder: {why}"))
+
+
+def glob_local(pattern: str, unlisted: list[tuple[str, OSError]] | None = None) -> list[str]:
     """The local paths a glob matches, sorted: ``glob.glob(pattern, recursive=True)``,
     except that ``**`` never descends into a linked folder.
 
@@ -105,7 +115,9 @@ def glob_local(pattern: str) -> list[str]:
     ``in/**/*.txt`` list ``in/a/a/a/...`` without end. Here, as in a folder walk, ``**``
     spans real folders only; a link is still followed where the pattern names a level of
     its own (``in/*/x.txt``), which the pattern's length bounds. Names starting with ``.``
-    match only a part that starts with ``.``, as with ``glob``.
+    match only a part that starts with ``.``, as with ``glob``. Folders that exist but
+    cannot be listed are added to ``unlisted`` (with the error), where ``glob`` skipped
+    them without a word.
     """
     parts = pattern.split(os.sep)
     start = 0
@@ -125,7 +137,7 @@ def glob_local(pattern: str) -> list[str]:
         part = parts[i]
         if part == "**":
             stack.append((path, i + 1))  # ** matching no folder at all
-            for entry in _entries(path):
+            for entry in _entries(path, unlisted):
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
@@ -139,7 +151,7 @@ def glob_local(pattern: str) -> list[str]:
         else:
             hidden = part.startswith(".")
             last = i + 1 == len(parts)
-            for entry in _entries(path):
+            for entry in _entries(path, unlisted):
                 name = entry.name
                 visible = hidden or not name.startswith(".")
                 if visible and fnmatchcase(name, part) and (last or entry.is_dir()):
@@ -155,12 +167,17 @@ def _join(folder: str, name: str) -> str:
     return os.path.join(folder, name) if folder else name
 
 
-def _entries(folder: str) -> list[os.DirEntry[str]]:
-    """The entries of a folder; none where it cannot be listed."""
+def _entries(folder: str, unlisted: list[tuple[str, OSError]] | None) -> list[os.DirEntry[str]]:
+    """The entries of a folder; none where it cannot be listed (then noted in ``unlisted``,
+    unless it is gone or no folder at all)."""
     try:
         with os.scandir(folder or os.curdir) as entries:
             return list(entries)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        if unlisted is not None:
+            unlisted.append((folder or os.curdir, exc))
         return []
 
 
@@ -179,22 +196,41 @@ def _walk(directory: str, include: Sequence[str]) -> list[InputRef]:
     ``os.fwalk`` hands out each folder's descriptor, so a file is stat'ed by its name in
     its folder rather than by its full path (a listing of 100k files is a third faster),
     and the path is joined once per file. Like ``os.walk``, folder symlinks are not followed.
+    A folder that cannot be listed is an input of its own, whose reading is its reject.
     """
     refs: list[InputRef] = []
     stat, sep = os.stat, os.sep
+    # fwalk names a folder it cannot open by its name only: note every folder it should
+    # enter, to find which ones it did not
+    failed: dict[str, OSError] = {}
+    expected: list[str] = []
+    entered: set[str] = set()
     # absolute once: fwalk then yields absolute, normalised folders
-    for root, dirs, files, dir_fd in os.fwalk(os.path.abspath(directory)):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        prefix = root if root.endswith(sep) else root + sep
-        for name in sorted(files):
-            if name.startswith(".") or not _matches(name, include):
-                continue
-            try:
-                st = stat(name, dir_fd=dir_fd)
-            except OSError:
-                refs.append(InputRef(prefix + name))
-            else:
-                refs.append(InputRef(prefix + name, st.st_size, st.st_mtime))
+    top = os.path.abspath(directory)
+    walk = os.fwalk(top, onerror=lambda exc: failed.setdefault(exc.filename, exc))
+    try:
+        for root, dirs, files, dir_fd in walk:
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            prefix = root if root.endswith(sep) else root + sep
+            entered.add(root)
+            expected.extend(prefix + d for d in dirs)
+            for name in sorted(files):
+                if name.startswith(".") or not _matches(name, include):
+                    continue
+                try:
+                    st = stat(name, dir_fd=dir_fd)
+                except OSError:
+                    refs.append(InputRef(prefix + name))
+                else:
+                    refs.append(InputRef(prefix + name, st.st_size, st.st_mtime))
+    except OSError as exc:  # fwalk raises for the top folder itself
+        if entered:
+            raise
+        return [_unlisted(top, exc)]
+    for folder in expected if failed else ():
+        exc = failed.get(os.path.basename(folder))
+        if exc is not None and folder not in entered and not os.path.islink(folder):
+            refs.append(_unlisted(folder, exc))
     return refs
 
 

@@ -407,3 +407,55 @@ def test_a_redirect_to_another_protocol_is_not_followed(hostile, scheme):
     assert reject["reason"] == "unsupported redirect"
     assert f"to {scheme}:" in reject["detail"]
     assert connections(lure) == 0
+
+
+# 9. a folder that cannot be read
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix that runs a program as root without the capabilities that let root
+    read any folder (tests run as root, and chmod 000 does not stop root)."""
+    if os.geteuid() != 0:
+        return []
+    probe = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "true"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE with setpriv")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.parametrize("paths", [["in"], ["in/**/*.txt"], ["in/d", "in/0*"]])
+def test_a_folder_that_cannot_be_read_is_a_reject_naming_it(tmp_path, paths):
+    """Case 9: ``chmod 000 in/d`` made the walk skip the folder silently (exit 0, nothing
+    said). It is a ``permission denied`` reject naming the folder; the rest is read, and
+    the folder is read again next run (fixing it with chmod changes no mtime)."""
+    prefix = _without_root_powers()
+    make_corpus(tmp_path / "in", 4)
+    locked = tmp_path / "in" / "d"
+    (locked / "e").mkdir(parents=True)
+    (locked / "e" / "x.txt").write_text("Hidden away\n\nNobody reads this.\n", encoding="utf-8")
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["text"], paths) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    locked.chmod(0)
+    try:
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "etl.cli", "run", "p.toml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "ETL_PROGRESS": "0"},
+        )
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    (reject,) = rejects_of(tmp_path / "ds")
+    assert reject["input"] == str(locked)
+    assert reject["reason"] == "permission denied"
+    rows = last_run_inputs(tmp_path / "ds")
+    assert rows[str(locked)]["remembered"] is False
+    assert sum(r["written"] for r in rows.values()) == 4
