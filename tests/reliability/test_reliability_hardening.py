@@ -459,3 +459,29 @@ def test_a_folder_that_cannot_be_read_is_a_reject_naming_it(tmp_path, paths):
     rows = last_run_inputs(tmp_path / "ds")
     assert rows[str(locked)]["remembered"] is False
     assert sum(r["written"] for r in rows.values()) == 4
+
+
+# 10. a secret in a traceback
+
+
+def test_verbose_tracebacks_and_messages_redact_env_values(tmp_path):
+    """Case 10: with ``sink.path = "a-file/${TOKEN}/ds"`` (a-file a file), ``etl run -v``
+    printed the secret in the traceback's ``NotADirectoryError``, and ``etl validate`` in
+    its ``state`` line. Everything the CLI prints is redacted, tracebacks included."""
+    from tests.helpers import run_etl
+
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    make_corpus(tmp_path / "in", 2)
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["text"], ["in"])
+        + '[sink]\nplugin = "parquet"\npath = "a-file/${TOKEN}/ds"\n',
+        encoding="utf-8",
+    )
+    env = {"TOKEN": "s3cr3t"}
+    run = run_etl("run", "p.toml", "-v", cwd=tmp_path, env=env)
+    assert run.returncode == 1
+    assert "Traceback" in run.stderr and "***" in run.stderr
+    validate = run_etl("validate", "p.toml", "-vv", cwd=tmp_path, env=env)
+    dry = run_etl("run", "p.toml", "--dry-run", "-vv", cwd=tmp_path, env=env)
+    for proc in (run, validate, dry):
+        assert "s3cr3t" not in proc.stdout + proc.stderr
