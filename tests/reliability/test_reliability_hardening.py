@@ -485,3 +485,48 @@ def test_verbose_tracebacks_and_messages_redact_env_values(tmp_path):
     dry = run_etl("run", "p.toml", "--dry-run", "-vv", cwd=tmp_path, env=env)
     for proc in (run, validate, dry):
         assert "s3cr3t" not in proc.stdout + proc.stderr
+
+
+# 11. validate and --dry-run run no user code
+
+
+MARKED = """
+import pathlib
+pathlib.Path(__file__).with_suffix(".ran").write_text("imported")
+
+
+def fn(article: dict):
+    return article
+"""
+
+
+def test_validate_and_dry_run_import_no_transform_code(tmp_path):
+    """Case 11: ``etl validate`` imported the python transform's file, so
+    ``--set 'transforms=[{plugin="python",function="../../x.py:fn"}]'`` ran ``x.py``'s top
+    level. Neither validate nor ``--dry-run`` runs it now (a run does), and a file outside
+    the pipeline's folder is refused unless ``allow_outside = true``."""
+    from tests.helpers import run_etl
+
+    project = tmp_path / "a" / "b"
+    make_corpus(project / "in", 2)
+    (project / "fns.py").write_text(MARKED, encoding="utf-8")
+    (tmp_path / "x.py").write_text(MARKED, encoding="utf-8")
+    (project / "p.toml").write_text(
+        toml_sources(["text"], ["in"]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    outside = 'transforms=[{plugin="python",function="../../x.py:fn"}]'
+    inside = 'transforms=[{plugin="python",function="fns.py:fn"}]'
+    opted = 'transforms=[{plugin="python",function="../../x.py:fn",allow_outside=true}]'
+
+    refused = run_etl("validate", "p.toml", "--set", outside, cwd=project)
+    assert refused.returncode == 2
+    assert "outside the pipeline's folder" in refused.stderr
+    for setting in (inside, opted):
+        assert run_etl("validate", "p.toml", "--set", setting, cwd=project).returncode == 0
+        dry = run_etl("run", "p.toml", "--dry-run", "--set", setting, cwd=project)
+        assert dry.returncode == 0, dry.stderr
+    assert not list(tmp_path.rglob("*.ran"))  # nothing was imported
+    done = run_etl("run", "p.toml", "--set", inside, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "fns.ran").is_file()  # a run does import it
