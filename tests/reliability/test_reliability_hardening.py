@@ -530,3 +530,32 @@ def test_validate_and_dry_run_import_no_transform_code(tmp_path):
     done = run_etl("run", "p.toml", "--set", inside, cwd=project)
     assert done.returncode == 0, done.stderr
     assert (project / "fns.ran").is_file()  # a run does import it
+
+
+# 8. csv: an over-long row is one reject
+
+
+@pytest.mark.parametrize(
+    ("limit", "field"),
+    [(1_000, 5_000), (200_000, 360_000)],
+    ids=["under-the-csv-module-default", "above-it"],
+)
+def test_an_over_long_csv_row_is_one_reject(tmp_path, limit, field):
+    """Case 8: ``max_record_bytes`` under 131,072 (the csv module's default field limit)
+    was ignored, and above it a 360 KB quoted field (with line breaks) was cut where the
+    limit struck: ~6,300 garbage rows and one garbage article. The over-long row is one
+    reject at its line; every other row is read as it is."""
+    from etl.testing import run_source
+
+    big = ("word " * (field // 5 // 40) + "\n") * 40  # quoted line breaks inside the field
+    rows = [["title", "text"], ["first", "The first article."]]
+    rows += [["huge", big], ["last", "The last article."]]
+    path = tmp_path / "a.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        import csv
+
+        csv.writer(f).writerows(rows)
+    result = run_source("csv", {"paths": [str(path)], "max_record_bytes": limit})
+    assert result.table.column("title").to_pylist() == ["first", "last"]
+    (reject,) = result.rejects.to_pylist()
+    assert (reject["reason"], reject["location"]) == ("record too large", "line 3")
