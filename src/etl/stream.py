@@ -21,6 +21,7 @@ from etl import log
 from etl.context import Context
 from etl.errors import PluginError, RunError
 from etl.plugin import ReadsMany
+from etl.rejects import Rejects
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
 from etl.store.hashing import NOT_HASHED
 
@@ -70,7 +71,8 @@ def is_code_fault(reason: str) -> bool:
 class StreamStats:
     """Counts one stream produced; executors merge them (they are plain data)."""
 
-    rejects: list[dict[str, Any]] = field(default_factory=list)
+    #: every reject, in order (spilled to disk past a few thousand: see etl.rejects)
+    rejects: Rejects = field(default_factory=Rejects)
     counters: Counter[str] = field(default_factory=Counter)
     #: rows read per unit index
     read: Counter[int] = field(default_factory=Counter)
@@ -187,6 +189,9 @@ class Streamer:
         """Batches of one unit, each with the hidden input column; errors become rejects."""
         source = self.sources[unit.source_index]
         ctx = Context(self.run, source.name, source.section, unit.key)
+        # a file of millions of bad lines gives no batch between its rejects: they leave the
+        # context every few thousand, for the run's rejects, which keeps them on disk
+        ctx.overflow = lambda full: self._collect(full, index)
         batch_no = 0
         try:
             for batch in source.read(unit, ctx):

@@ -559,3 +559,32 @@ def test_an_over_long_csv_row_is_one_reject(tmp_path, limit, field):
     assert result.table.column("title").to_pylist() == ["first", "last"]
     (reject,) = result.rejects.to_pylist()
     assert (reject["reason"], reject["location"]) == ("record too large", "line 3")
+
+
+# 7. rejects do not pile up in memory
+
+
+def test_many_rejects_are_kept_on_disk_not_in_memory(tmp_path):
+    """Case 7: rejects were dicts in a list until the commit: ``b'x\\n' * 2_000_000`` as a
+    JSONL file peaked at 1.74 GB (870 bytes a reject). They go to disk as Arrow past 10,000
+    (:mod:`etl.rejects`); every bad line is still a reject row with its location. 600,000
+    of them (about 610 MB before) stay well under the bound."""
+    import pyarrow.compute as pc
+
+    from etl.testing import read_rejects
+
+    n = 600_000
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.jsonl").write_bytes(b"x\n" * n)
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["jsonl"], ["in"]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    code, out, err, peak = etl_bounded("run", "p.toml", "--json", cwd=tmp_path, timeout=240)
+    assert code == 0, err
+    assert json.loads(out)["rejected"] == n
+    rejects = read_rejects(tmp_path / "ds")
+    assert rejects.num_rows == n
+    assert pc.count_distinct(rejects.column("location")).as_py() == n
+    assert rejects.column("location")[n - 1].as_py() == f"line {n}"
+    assert peak < MAX_RSS_MB, f"peak RSS {peak:.0f} MB"
