@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
 from etl.errors import ConfigError, MissingDependency
@@ -50,7 +51,12 @@ def _matches(name: str, include: Sequence[str]) -> bool:
 
 
 def expand_paths(
-    paths: Sequence[str], *, plugin: str, section: str, include: Sequence[str] = ("*",)
+    paths: Sequence[str],
+    *,
+    plugin: str,
+    section: str,
+    include: Sequence[str] = ("*",),
+    outside_links: bool = False,
 ) -> Iterator[InputRef]:
     """Every input that ``paths`` names, in a stable order, each once.
 
@@ -58,6 +64,12 @@ def expand_paths(
     ``include`` (hidden files and folders skipped). A glob is expanded wherever the store
     can list. An ``http(s)://`` URL is one input as it is. A path or glob that matches
     nothing is a configuration error.
+
+    A local symlink found in a folder or by a glob must lead inside that folder (for a
+    glob, the folder before its first wildcard): one that leads out (``in/x.txt ->
+    /etc/passwd``) is an input whose reading is the reject ``link outside the input
+    folder``, unless ``outside_links``. A path named as it is in ``paths`` is read wherever
+    it leads: the pipeline named it.
     """
     seen: set[str] = set()
     for pattern in paths:
@@ -67,7 +79,7 @@ def expand_paths(
         elif is_url(pattern):
             refs = _expand_fsspec(pattern, include, plugin, section)
         else:
-            refs = _expand_local(pattern, include)
+            refs = _expand_local(pattern, include, outside_links)
         for ref in refs:
             matched = True
             if ref.key in seen:
@@ -81,22 +93,45 @@ def expand_paths(
             )
 
 
-def _expand_local(pattern: str, include: Sequence[str]) -> list[InputRef]:
+def _expand_local(pattern: str, include: Sequence[str], outside_links: bool) -> list[InputRef]:
     if any(c in pattern for c in _GLOB_CHARS):
         refs = []
         unlisted: list[tuple[str, OSError]] = []
-        for match in glob_local(pattern, unlisted):
+        linked: set[str] = set()
+        matches = glob_local(pattern, unlisted, linked)
+        root = None if outside_links else os.path.realpath(_glob_base(pattern) or os.curdir)
+        for match in matches:
             if os.path.isdir(match):
-                refs.extend(_walk(match, include))
+                refs.extend(_walk(match, include, root))
+            elif match in linked and root is not None and not _inside(match, root):
+                refs.append(_outside(os.path.abspath(match), root))
             else:
                 refs.append(_stat_ref(os.path.abspath(match)))
         refs.extend(_unlisted(os.path.abspath(f), exc) for f, exc in unlisted)
         return refs
     if os.path.isdir(pattern):
-        return _walk(pattern, include)
+        return _walk(pattern, include, None if outside_links else os.path.realpath(pattern))
     if os.path.lexists(pattern):
         return [_stat_ref(os.path.abspath(pattern))]
     return []
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` (links resolved) is ``root`` (a resolved folder) or below it."""
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _outside(path: str, root: str) -> InputRef:
+    """The input that stands for a link leading out of the input folder: its reject."""
+    return InputRef(
+        path,
+        problem=(
+            "link outside the input folder",
+            f"{path} leads to {os.path.realpath(path)}, outside {root}; set "
+            "allow_outside_links = true to read it",
+        ),
+    )
 
 
 def _unlisted(folder: str, exc: OSError) -> InputRef:
@@ -107,7 +142,11 @@ def _unlisted(folder: str, exc: OSError) -> InputRef:
     return InputRef(folder, problem=(reason, f"cannot list the folder: {why}"))
 
 
-def glob_local(pattern: str, unlisted: list[tuple[str, OSError]] | None = None) -> list[str]:
+def glob_local(
+    pattern: str,
+    unlisted: list[tuple[str, OSError]] | None = None,
+    linked: set[str] | None = None,
+) -> list[str]:
     """The local paths a glob matches, sorted: ``glob.glob(pattern, recursive=True)``,
     except that ``**`` never descends into a linked folder.
 
@@ -117,22 +156,22 @@ def glob_local(pattern: str, unlisted: list[tuple[str, OSError]] | None = None) 
     its own (``in/*/x.txt``), which the pattern's length bounds. Names starting with ``.``
     match only a part that starts with ``.``, as with ``glob``. Folders that exist but
     cannot be listed are added to ``unlisted`` (with the error), where ``glob`` skipped
-    them without a word.
+    them without a word. Matches reached through a link past the pattern's fixed folder
+    (the match itself, or a folder on the way) are added to ``linked``.
     """
     parts = pattern.split(os.sep)
-    start = 0
-    while start < len(parts) - 1 and not _magic(parts[start]):
-        start += 1
-    base = os.sep.join(parts[:start]) or ("" if start == 0 else os.sep)
-    if start and not parts[0]:  # an absolute pattern: "/data/**" splits as ["", "data", ...]
-        base = os.sep + base.lstrip(os.sep)
+    start = _fixed_parts(parts)
+    base = _glob_base(pattern)
     found: set[str] = set()
+    via_link: set[str] = set()  # paths below the base that are, or pass through, a link
     stack = [(base, start)]  # a stack, not recursion: a hostile tree may be deep
     while stack:
         path, i = stack.pop()
         if i == len(parts):
             if path:  # "**" matches the current folder's contents, not the folder itself
                 found.add(path)
+                if linked is not None and (path in via_link or os.path.islink(path)):
+                    linked.add(path)
             continue
         part = parts[i]
         if part == "**":
@@ -148,6 +187,8 @@ def glob_local(pattern: str, unlisted: list[tuple[str, OSError]] | None = None) 
             joined = _join(path, part)
             if i + 1 == len(parts) and os.path.lexists(joined) or os.path.isdir(joined):
                 stack.append((joined, i + 1))
+                if path in via_link or os.path.islink(joined):
+                    via_link.add(joined)
         else:
             hidden = part.startswith(".")
             last = i + 1 == len(parts)
@@ -155,8 +196,29 @@ def glob_local(pattern: str, unlisted: list[tuple[str, OSError]] | None = None) 
                 name = entry.name
                 visible = hidden or not name.startswith(".")
                 if visible and fnmatchcase(name, part) and (last or entry.is_dir()):
-                    stack.append((_join(path, name), i + 1))
+                    joined = _join(path, name)
+                    stack.append((joined, i + 1))
+                    if path in via_link or entry.is_symlink():
+                        via_link.add(joined)
     return sorted(found)
+
+
+def _fixed_parts(parts: list[str]) -> int:
+    """How many leading parts of a split glob have no wildcard (the last one never counts)."""
+    start = 0
+    while start < len(parts) - 1 and not _magic(parts[start]):
+        start += 1
+    return start
+
+
+def _glob_base(pattern: str) -> str:
+    """The folder a glob starts from: its parts before the first wildcard ("" for none)."""
+    parts = pattern.split(os.sep)
+    start = _fixed_parts(parts)
+    base = os.sep.join(parts[:start]) or ("" if start == 0 else os.sep)
+    if start and not parts[0]:  # an absolute pattern: "/data/**" splits as ["", "data", ...]
+        base = os.sep + base.lstrip(os.sep)
+    return base
 
 
 def _magic(part: str) -> bool:
@@ -190,13 +252,14 @@ def _stat_ref(path: str) -> InputRef:
     return InputRef(path, st.st_size, st.st_mtime)
 
 
-def _walk(directory: str, include: Sequence[str]) -> list[InputRef]:
+def _walk(directory: str, include: Sequence[str], inside: str | None = None) -> list[InputRef]:
     """Files under ``directory`` in sorted order, each with its size and mtime.
 
     ``os.fwalk`` hands out each folder's descriptor, so a file is stat'ed by its name in
     its folder rather than by its full path (a listing of 100k files is a third faster),
     and the path is joined once per file. Like ``os.walk``, folder symlinks are not followed.
-    A folder that cannot be listed is an input of its own, whose reading is its reject.
+    A folder that cannot be listed is an input of its own, whose reading is its reject; so
+    is a file link that leads out of ``inside`` (a resolved folder; None: links anywhere).
     """
     refs: list[InputRef] = []
     stat, sep = os.stat, os.sep
@@ -218,7 +281,14 @@ def _walk(directory: str, include: Sequence[str]) -> list[InputRef]:
                 if name.startswith(".") or not _matches(name, include):
                     continue
                 try:
-                    st = stat(name, dir_fd=dir_fd)
+                    # not following links: the same one call for a plain file, and a link
+                    # is known as one
+                    st = stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    if S_ISLNK(st.st_mode):
+                        if inside is not None and not _inside(prefix + name, inside):
+                            refs.append(_outside(prefix + name, inside))
+                            continue
+                        st = stat(name, dir_fd=dir_fd)
                 except OSError:
                     refs.append(InputRef(prefix + name))
                 else:

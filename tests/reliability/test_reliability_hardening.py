@@ -26,7 +26,7 @@ from etl.config import pipeline_from_dict
 from etl.plugins import get_plugin_manager
 from etl.run import build_plan, run_plan
 from etl.testing import last_run_inputs
-from tests.helpers.reliability import FILE_SOURCES, make_corpus
+from tests.helpers.reliability import FILE_SOURCES, make_corpus, read_dataset
 
 PM = get_plugin_manager()
 #: the bound on a child run's peak memory in the cases that used to grow without limit
@@ -588,3 +588,50 @@ def test_many_rejects_are_kept_on_disk_not_in_memory(tmp_path):
     assert pc.count_distinct(rejects.column("location")).as_py() == n
     assert rejects.column("location")[n - 1].as_py() == f"line {n}"
     assert peak < MAX_RSS_MB, f"peak RSS {peak:.0f} MB"
+
+
+# decide: links may not lead out of the input folder
+
+
+@pytest.mark.parametrize("paths", [["in"], ["in/*.txt"], ["in/**/*.txt"]])
+def test_a_link_out_of_the_input_folder_is_a_reject_unless_allowed(tmp_path, paths):
+    """Decided: a symlink to ``/etc/passwd`` in an input folder was ingested. A link found
+    in a folder or by a glob must lead inside that folder (for a glob: the folder before
+    its first wildcard); one that leads out is the reject ``link outside the input folder``
+    unless ``allow_outside_links = true``. Links inside are read; a path named as it is in
+    ``paths`` is the user's choice and is read."""
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("Secret stuff\n\nroot:x:0:0 and more words.\n", encoding="utf-8")
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "ok.txt").write_text("Fine\n\nAn ordinary article here.\n", encoding="utf-8")
+    (folder / "sub" / "real.txt").write_text("Real\n\nThe real file, linked.\n", encoding="utf-8")
+    (folder / "inner.txt").symlink_to(folder / "sub" / "real.txt")
+    (folder / "passwd.txt").symlink_to(outside)
+
+    def run(name: str, **options) -> tuple[dict, list[str]]:
+        dataset = tmp_path / name
+        spec = {
+            "sources": [{"plugin": "text", "paths": paths, **options}],
+            "sink": {"plugin": "parquet", "path": str(dataset)},
+        }
+        summary = run_spec(tmp_path, spec)
+        texts = [r["text"] for r in read_dataset(dataset).to_pylist()]
+        return summary, texts
+
+    summary, texts = run("strict")
+    assert summary["rejects_by_reason"] == {"link outside the input folder": 1}
+    assert not any("root:x" in t for t in texts)
+    assert any("The real file" in t for t in texts)  # a link inside the folder is fine
+    (reject,) = rejects_of(tmp_path / "strict")
+    assert reject["input"] == str(folder / "passwd.txt")
+    summary, texts = run("allowed", allow_outside_links=True)
+    assert summary["rejected"] == 0 and any("root:x" in t for t in texts)
+    named = run_spec(
+        tmp_path,
+        {
+            "sources": [{"plugin": "text", "paths": [str(folder / "passwd.txt")]}],
+            "sink": {"plugin": "parquet", "path": str(tmp_path / "named")},
+        },
+    )
+    assert named["written"] == 1

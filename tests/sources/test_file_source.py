@@ -60,6 +60,7 @@ def test_common_options_come_around_the_own_ones():
     assert names(Shouting) == [
         "paths",
         "include",
+        "allow_outside_links",
         "suffix",
         "max_bytes",
         "retries",
@@ -74,9 +75,17 @@ def test_common_options_come_around_the_own_ones():
     assert options["timeout"].bounds() == "more than 0"
     assert Shouting.own_options == (options["suffix"],)
     # no retries/timeout, no size limit by default
-    assert names(Lines) == ["paths", "include", "max_bytes"]
+    assert names(Lines) == ["paths", "include", "allow_outside_links", "max_bytes"]
     assert {o.name: o.default for o in Lines.options}["max_bytes"] is None
-    assert names(FileSource) == ["paths", "include", "max_bytes", "retries", "timeout", "deadline"]
+    assert names(FileSource) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "max_bytes",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
 
 
 def test_class_attributes_and_overrides_recompose_the_options():
@@ -86,7 +95,15 @@ def test_class_attributes_and_overrides_recompose_the_options():
         default_include = ["*.md"]
         max_bytes_option = False
 
-    assert names(NoLimit) == ["paths", "include", "suffix", "retries", "timeout", "deadline"]
+    assert names(NoLimit) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "suffix",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
     assert {o.name: o.default for o in NoLimit.options}["include"] == ["*.md"]
 
     class Stricter(FileSource):
@@ -101,6 +118,7 @@ def test_class_attributes_and_overrides_recompose_the_options():
     assert names(Stricter) == [
         "paths",
         "include",
+        "allow_outside_links",
         "mode",
         "max_bytes",
         "retries",
