@@ -290,7 +290,13 @@ class Hostile(BaseHTTPRequestHandler):
             pass
 
     def do_GET(self):
-        if self.path == "/drip-body.jsonl":  # headers at once, then a byte every 0.5 s
+        if self.path.startswith("/ok.jsonl"):
+            body = b'{"text": "A remote article with some words in it."}\n'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/drip-body.jsonl":  # headers at once, then a byte every 0.5 s
             self.send_response(200)
             self.send_header("Content-Length", "1000")
             self.end_headers()
@@ -635,3 +641,46 @@ def test_a_link_out_of_the_input_folder_is_a_reject_unless_allowed(tmp_path, pat
         },
     )
     assert named["written"] == 1
+
+
+# decide: credentials in literal URLs are redacted
+
+
+def test_credentials_in_urls_reach_no_log_manifest_or_reject(tmp_path, hostile):
+    """Decided: ``user:pass@`` and ``?api_key=`` in a URL written in the pipeline showed in
+    logs, manifests, rejects and the run-inputs table (only ``${ENV}`` values were
+    redacted). They are secrets like ``${ENV}`` values now: ``***`` everywhere etl writes
+    or prints, data rows aside."""
+    import pyarrow.parquet as pq
+
+    from tests.helpers import run_etl
+
+    base, _ = hostile
+    port = base.rsplit(":", 1)[1]
+    password, key, token = "hunter22", "k3y-v4lue-9", "t0k3n-abcdef"
+    urls = [
+        f"http://user:{password}@127.0.0.1:{port}/nothing.jsonl?api_key={key}&page=2",
+        f"{base}/ok.jsonl?access_token={token}",
+    ]
+    (tmp_path / "p.toml").write_text(
+        toml_sources(["jsonl"], urls, retries=0) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        encoding="utf-8",
+    )
+    secrets = (password, key, token)
+    runs = [
+        run_etl("run", "p.toml", "-vv", "--log-format", "json", cwd=tmp_path),
+        run_etl("run", "p.toml", "--dry-run", cwd=tmp_path),
+        run_etl("validate", "p.toml", cwd=tmp_path),
+    ]
+    assert runs[0].returncode == 0, runs[0].stderr
+    for proc in runs:
+        assert not [s for s in secrets if s in proc.stdout + proc.stderr]
+    assert "***" in runs[1].stdout  # the dry run listed the URLs, redacted
+    meta = tmp_path / "ds" / "_etl"
+    for path in meta.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            if path.suffix == ".pq":
+                text = json.dumps(pq.read_table(path).to_pylist(), default=str).encode()
+            assert not [s for s in secrets if s.encode() in text], path
+    assert rejects_of(tmp_path / "ds")  # the first URL failed: its reject names it
