@@ -110,16 +110,21 @@ def assert_accounted(dataset: Path, summary: dict) -> dict[str, dict]:
 # 12. accounting when a transform fails on every article
 
 
+# fails on every article but one (a run that rejects everything fails on its own since)
 FAILING = """
 import pyarrow as pa
 
 
 def per_article(article: dict):
-    raise ValueError("no")
+    if "keep me" not in article["text"]:
+        raise ValueError("no")
+    return article
 
 
 def per_batch(batch: pa.RecordBatch):
-    raise ValueError("no")
+    if any("keep me" not in text for text in batch.column("text").to_pylist()):
+        raise ValueError("no")
+    return batch
 """
 
 
@@ -130,11 +135,13 @@ def test_a_transform_failing_on_every_article_rejects_each_once(tmp_path, functi
     reject of its own input, never as dropped."""
     (tmp_path / "fns.py").write_text(FAILING, encoding="utf-8")
     make_corpus(tmp_path / "text", 300, duplicates=60)
+    (tmp_path / "text" / "keep.txt").write_text("Kept\n\nkeep me, the one that passes.\n")
     lines = tmp_path / "lines"
     lines.mkdir()
     for i in range(3):
         body = "".join(json.dumps({"text": f"same text {k % 5}"}) + "\n" for k in range(100))
         (lines / f"{i}.jsonl").write_text(body, encoding="utf-8")
+    (lines / "keep.jsonl").write_text(json.dumps({"text": "keep me, I pass"}) + "\n")
     for plugin, folder in (("text", "text"), ("jsonl", "lines")):
         dataset = tmp_path / f"ds-{plugin}"
         summary = run_spec(
@@ -145,9 +152,11 @@ def test_a_transform_failing_on_every_article_rejects_each_once(tmp_path, functi
                 "sink": {"plugin": "parquet", "path": str(dataset)},
             },
         )
-        assert (summary["written"], summary["dropped"], summary["rejected"]) == (0, 0, 300)
+        assert (summary["written"], summary["dropped"], summary["rejected"]) == (1, 0, 300)
         rows = assert_accounted(dataset, summary)
-        assert all(r["rejected"] == r["records"] for r in rows.values())
+        failed = [r for name, r in rows.items() if "keep" not in name]
+        assert len(failed) == len(rows) - 1
+        assert all(r["rejected"] == r["records"] for r in failed)
 
 
 # 13. a FIFO among the inputs
@@ -182,8 +191,11 @@ def test_a_link_to_dev_zero_is_a_reject_not_an_endless_read(tmp_path, name):
     the inputs memory (text). It is not a regular file: a reject, and nothing is hashed."""
     plugin = {"z.jsonl": "jsonl", "z.txt": "text", "z.csv": "csv"}[name]
     (tmp_path / name).symlink_to("/dev/zero")
+    good = {"jsonl": '{"text": "Some words."}\n', "text": "Some words.\n", "csv": "text\nwords\n"}
+    (tmp_path / f"ok.{name[2:]}").write_text(good[plugin], encoding="utf-8")
     (tmp_path / "p.toml").write_text(
-        toml_sources([plugin], [name]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
+        toml_sources([plugin], [name, f"ok.{name[2:]}"])
+        + '[sink]\nplugin = "parquet"\npath = "ds"\n',
         encoding="utf-8",
     )
     code, _, err, peak = etl_bounded("run", "p.toml", cwd=tmp_path, timeout=30)
@@ -200,6 +212,7 @@ def test_a_file_over_max_bytes_is_not_read_or_hashed(tmp_path):
     folder.mkdir()
     with open(folder / "big.txt", "wb") as f:
         f.truncate(4 << 30)
+    (folder / "ok.txt").write_text("Fine\n\nAn ordinary article.\n", encoding="utf-8")
     spec = {
         "sources": [{"plugin": "text", "paths": [str(folder)]}],
         "sink": {"plugin": "parquet", "path": str(tmp_path / "ds")},
@@ -208,9 +221,9 @@ def test_a_file_over_max_bytes_is_not_read_or_hashed(tmp_path):
     summary = run_spec(tmp_path, spec)
     assert bytes_read() - before < 100 << 20
     assert summary["rejects_by_reason"] == {"too large": 1}
-    (row,) = last_run_inputs(tmp_path / "ds").values()
+    row = last_run_inputs(tmp_path / "ds")[str(folder / "big.txt")]
     assert row["remembered"] and row["content_hash"] is None
-    assert run_spec(tmp_path, spec)["inputs_skipped"] == 1
+    assert run_spec(tmp_path, spec)["inputs_skipped"] == 2
 
 
 # 15. symlink cycles in a recursive glob
@@ -362,7 +375,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(tmp_path, hostile):
     base, _ = hostile
     urls = [f"{base}/drip-body.jsonl", f"{base}/drip-head.jsonl"]
     (tmp_path / "p.toml").write_text(
-        toml_sources(["jsonl"], urls, timeout=2.0, deadline=3.0, retries=0)
+        toml_sources(["jsonl"], [*urls, f"{base}/ok.jsonl"], timeout=2.0, deadline=3.0, retries=0)
         + '[sink]\nplugin = "parquet"\npath = "ds"\n',
         encoding="utf-8",
     )
@@ -391,7 +404,8 @@ def test_a_content_encoding_bomb_is_stopped(hostile):
 
     base, _ = hostile
     before = bytes_read()
-    result = run_source("jsonl", {"paths": [f"{base}/bomb.jsonl"], "retries": 0})
+    paths = [f"{base}/bomb.jsonl", f"{base}/ok.jsonl"]
+    result = run_source("jsonl", {"paths": paths, "retries": 0})
     assert [r["reason"] for r in result.rejects.to_pylist()] == ["decompression bomb"]
     assert bytes_read() - before < 2 * len(BOMB) + (1 << 20)  # on the wire: the 200 KB
     del BOMB_SLACK
@@ -408,7 +422,8 @@ def test_a_redirect_to_another_protocol_is_not_followed(hostile, scheme):
     from etl.testing import run_source
 
     base, lure = hostile
-    result = run_source("jsonl", {"paths": [f"{base}/to/{scheme}"], "retries": 0})
+    paths = [f"{base}/to/{scheme}", f"{base}/ok.jsonl"]
+    result = run_source("jsonl", {"paths": paths, "retries": 0})
     (reject,) = result.rejects.to_pylist()
     assert reject["reason"] == "unsupported redirect"
     assert f"to {scheme}:" in reject["detail"]
@@ -581,7 +596,7 @@ def test_many_rejects_are_kept_on_disk_not_in_memory(tmp_path):
 
     n = 600_000
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "x.jsonl").write_bytes(b"x\n" * n)
+    (tmp_path / "in" / "x.jsonl").write_bytes(b"x\n" * n + b'{"text": "one good line"}\n')
     (tmp_path / "p.toml").write_text(
         toml_sources(["jsonl"], ["in"]) + '[sink]\nplugin = "parquet"\npath = "ds"\n',
         encoding="utf-8",

@@ -73,10 +73,13 @@ def test_a_page_over_its_time_budget_is_a_reject(tmp_path):
 
     page = tmp_path / "slow.html"
     page.write_text("<html><body>" + LINE * 30_000 + "</body></html>", encoding="utf-8")
+    ok = tmp_path / "ok.html"
+    ok.write_text("<html><body><article>" + LINE * 20 + "</article></body></html>")
     started = time.monotonic()
     import etl_html
 
-    result = run_source(etl_html.HtmlSource, {"paths": [str(page)], "extract_seconds": 0.5})
+    options = {"paths": [str(page), str(ok)], "extract_seconds": 0.5}
+    result = run_source(etl_html.HtmlSource, options)
     assert time.monotonic() - started < 20  # trafilatura alone takes several seconds
     (reject,) = result.rejects.to_pylist()
     assert reject["reason"] == "extraction timeout"
