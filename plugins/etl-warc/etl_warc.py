@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from etl.errors import MissingDependency
 from etl.hookspecs import hookimpl
+from etl.inputs import InputError, open_local
 from etl.plugin import Option, WorkUnit
 from etl.sources import FileSource
 
@@ -163,9 +164,9 @@ class WarcSource(FileSource):
         else:
             # the file itself, not a decompressed stream: resyncing after damage seeks in it
             try:
-                stream = open(unit.key, "rb")
-            except OSError as exc:
-                ctx.reject("unreadable", detail=str(exc))
+                stream = open_local(unit.key)  # a FIFO or a device is refused, not read
+            except InputError as exc:
+                ctx.reject(exc.reason, detail=exc.detail)
                 return
         if not _looks_like_archive(stream):
             # caught before warcio reads: a gzip bomb of zeros would otherwise be inflated

@@ -15,13 +15,15 @@ import click
 
 def _fail(exc: BaseException, verbose: int) -> None:
     from etl.errors import EtlError
+    from etl.log import redact
 
     if verbose > 0:
-        traceback.print_exception(exc, file=sys.stderr)
+        # the exceptions' messages may quote a value from ${ENV} (a path that holds a token)
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
     if isinstance(exc, EtlError):
-        click.echo(f"etl: {exc}", err=True)
+        click.echo(redact(f"etl: {exc}"), err=True)
         sys.exit(exc.exit_code)
-    click.echo(f"etl: internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(redact(f"etl: internal error: {type(exc).__name__}: {exc}"), err=True)
     if verbose <= 0:
         click.echo("  hint: run again with -v to see the traceback, and report it", err=True)
     sys.exit(1)
@@ -123,11 +125,13 @@ def run(
     disable: tuple[str, ...],
 ) -> None:
     """Run a pipeline file."""
+    from etl import log
     from etl.config import load_pipeline
     from etl.run import build_plan, run_plan
     from etl.run.interrupt import stop_on_signals
 
     pipe = load_pipeline(pipeline, list(overrides))
+    log.add_secrets(pipe.secrets)  # from here on, whatever is printed is redacted
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
     # SIGTERM (kill, systemd, Kubernetes, CI) stops the run as Ctrl-C does: a message, the
@@ -205,11 +209,13 @@ def validate(
     pipeline: str, overrides: tuple[str, ...], verbose: int, disable: tuple[str, ...]
 ) -> None:
     """Check a pipeline file without running it: plugins, options, paths."""
+    from etl import log
     from etl.config import load_pipeline
     from etl.plugin import capabilities
     from etl.run.plan import build_plan, scale_out
 
     pipe = load_pipeline(pipeline, list(overrides))
+    log.add_secrets(pipe.secrets)  # from here on, whatever is printed is redacted
     plan = build_plan(pipe, disable=disable)
     click.echo(f"{pipe.name}: ok")
     if pipe.plugins:
@@ -219,7 +225,9 @@ def validate(
         able = capabilities(p)
         extra = f"  ({', '.join(able)})" if able else ""
         click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]{extra}")
-    click.echo(f"  state     {plan.sink.location() or '(temporary: this run only)'}")
+    click.echo(
+        f"  state     {pipe.redact(str(plan.sink.location() or '(temporary: this run only)'))}"
+    )
     click.echo(f"  workers   {scale_out(plan)}")
     click.echo(f"  inputs    {len(plan.units)}")
 

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 from etl.errors import ConfigError
 
@@ -181,6 +182,7 @@ def pipeline_from_dict(
         apply_override(data, item, name)
     secrets: set[str] = set()
     data = _interpolate(data, secrets, name, trail="")
+    secrets |= url_credentials(data)
     unknown = set(data) - TOP_LEVEL_KEYS
     if unknown:
         key = sorted(unknown)[0]
@@ -295,6 +297,48 @@ def _interpolate(value: Any, secrets: set[str], name: str, trail: str) -> Any:
     if isinstance(value, list):
         return [_interpolate(v, secrets, name, f"{trail}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+#: a URL in an option's value
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+#: query parameters that carry a credential (api_key, access_token, X-Amz-Signature...)
+_CREDENTIAL = re.compile(r"key|token|secret|pass|pwd|sig|auth|credential|session|jwt", re.I)
+#: shorter values are not taken for credentials (a 1-character "secret" would be
+#: replaced everywhere, run ids included); a user name alone counts from this length
+MIN_SECRET, MIN_TOKEN_USER = 4, 8
+
+
+def url_credentials(value: Any) -> set[str]:
+    """The credentials written into URLs anywhere in ``value`` (a pipeline's data): the
+    password of ``user:pass@``, a user name that stands alone (``https://TOKEN@host``) and
+    the values of query parameters named like a key, token, secret, password or signature.
+    Each as written and percent-decoded. They are redacted like values from ``${ENV}``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for item in value.values():
+            found |= url_credentials(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= url_credentials(item)
+    elif isinstance(value, str) and "://" in value:
+        for match in _URL.finditer(value):
+            _, _, rest = match.group().partition("://")
+            authority, _, tail = rest.partition("/")
+            userinfo, at, _ = authority.rpartition("@")
+            if at:
+                user, colon, password = userinfo.partition(":")
+                if colon and len(password) >= MIN_SECRET:
+                    found |= {password, unquote(password)}
+                elif not colon and len(user) >= MIN_TOKEN_USER:
+                    found |= {user, unquote(user)}
+            query = tail.partition("?")[2].partition("#")[0] if "?" in tail else ""
+            if not query and "?" in authority:
+                query = authority.partition("?")[2]
+            for pair in query.split("&"):
+                name, eq, secret = pair.partition("=")
+                if eq and _CREDENTIAL.search(unquote(name)) and len(secret) >= MIN_SECRET:
+                    found |= {secret, unquote_plus(secret)}
+    return {v for v in found if len(v) >= MIN_SECRET}
 
 
 def parse_value(raw: str) -> Any:

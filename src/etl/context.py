@@ -8,6 +8,7 @@ are plain rows, so they can cross process boundaries and land in the dataset's r
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ REJECTS_SCHEMA = pa.schema(
 
 #: the longest ``detail`` kept in a reject row (a snippet of the bad record, an error line)
 MAX_DETAIL_CHARS = 2000
+#: rejects a context holds before its ``overflow`` takes them
+OVERFLOW_REJECTS = 10_000
 
 
 @dataclass
@@ -75,6 +78,9 @@ class Context:
         self.section = section
         self.input = input
         self.rejects: list[dict[str, Any]] = []
+        #: called with this context once it holds OVERFLOW_REJECTS rejects, to take them
+        #: (the streamer moves them to the run's rejects, which spill to disk); None: keep
+        self.overflow: Callable[[Context], None] | None = None
         self.counters: Counter[str] = Counter()
         #: content hash (etl.store.content_hash) of an input's raw bytes, by input key, when the source had them in
         #: memory anyway: the sink remembers inputs without reading them a second time
@@ -139,6 +145,8 @@ class Context:
                 "rejected_at": datetime.now(UTC),
             }
         )
+        if self.overflow is not None and len(self.rejects) >= OVERFLOW_REJECTS:
+            self.overflow(self)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to a named counter shown in the run summary (e.g. dropped by a filter)."""

@@ -75,3 +75,13 @@ class Interrupted(KeyboardInterrupt):
         import signal
 
         return 128 + int(signal.Signals[self.signal_name])
+
+
+class InputError(Exception):
+    """An input could not be read; ``reason`` is the reject reason (a source turns it into
+    a reject of the input, it is not an error of the run)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -8,14 +8,17 @@ Every file source lists its inputs with :func:`expand_paths` and reads them with
   that is not gzipped is read as it is, and a gzipped file without the suffix is still
   decompressed); directory listings match ``include`` patterns against the name with its
   compression suffix removed too (``*.jsonl`` takes ``a.jsonl.gz``);
-* fetch ``http(s)://`` URLs with the standard library, retrying a failed fetch (refused,
-  timeout, 404, 408, 429, 5xx) ``retries`` times with exponential backoff;
+* fetch ``http(s)://`` URLs with the standard library (:mod:`etl.remote`), retrying a
+  failed fetch (refused, timeout, 404, 408, 429, 5xx) ``retries`` times with exponential
+  backoff, each input within a total ``deadline``, redirects to ``http(s)://`` only;
 * open other schemes (``s3://``, ``gs://``, ``memory://``...) with fsspec, an optional
   extra (``pip install 'etl[remote]'``) imported only when such a path appears;
+* read local regular files only (:func:`open_local`: a FIFO or a device is refused);
 * stop at ``max_bytes`` of decompressed content and at a decompression bomb (more than
-  ``MAX_RATIO`` times the compressed bytes read, past the first ``BOMB_SLACK`` bytes),
-  raising :class:`InputError`, which a source turns into a reject. Nothing is ever read
-  whole into memory beyond the limit.
+  ``MAX_RATIO`` times the compressed bytes read, past the first ``BOMB_SLACK`` bytes; an
+  HTTP ``Content-Encoding: gzip`` counts as compression), raising :class:`InputError`,
+  which a source turns into a reject. Nothing is ever read whole into memory beyond the
+  limit.
 
 A source gives its users the fetch options by adding :data:`REMOTE_OPTIONS` to its own
 ``options`` and passing :func:`remote_kwargs` ``(self.opts)`` to the readers (a
@@ -29,14 +32,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import socket
-import time
-import urllib.error
-import urllib.request
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from etl.errors import InputError
 from etl.listing import (  # noqa: F401 - part of this module's interface
     COMPRESSION_SUFFIXES,
     _fsspec,
@@ -46,60 +48,26 @@ from etl.listing import (  # noqa: F401 - part of this module's interface
     object_fingerprint,
     strip_compression_suffix,
 )
-from etl.plugin import InputRef, Option
+from etl.plugin import InputRef
+from etl.remote import (  # noqa: F401 - part of this module's interface
+    DEFAULT_BACKOFF,
+    DEFAULT_DEADLINE,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    MAX_BACKOFF,
+    REMOTE_OPTIONS,
+    RETRY_STATUSES,
+    USER_AGENT,
+    Watch,
+    open_http,
+    remote_kwargs,
+    with_retries,
+)
 
-#: retries of a failed remote fetch, after the first attempt
-DEFAULT_RETRIES = 3
-#: seconds to wait for a remote input to connect or send data
-DEFAULT_TIMEOUT = 30.0
-#: seconds before the first retry; doubled for each next one, at most MAX_BACKOFF
-DEFAULT_BACKOFF = 0.5
-MAX_BACKOFF = 30.0
 #: a decompressed stream larger than this many times its compressed bytes is a bomb ...
 MAX_RATIO = 200
 #: ... once past this many decompressed bytes (small files may compress very well)
 BOMB_SLACK = 64 * 1024 * 1024
-#: HTTP statuses worth another try (besides every 5xx)
-RETRY_STATUSES = frozenset({404, 408, 425, 429})
-USER_AGENT = "etl (+https://pypi.org/project/etl)"
-
-
-REMOTE_OPTIONS: tuple[Option, ...] = (
-    Option(
-        "retries",
-        "int",
-        DEFAULT_RETRIES,
-        min=0,
-        help="retries of a failed remote fetch (refused, timeout, 404, 5xx), backing off",
-        fingerprint=False,
-    ),
-    Option(
-        "timeout",
-        "float",
-        DEFAULT_TIMEOUT,
-        min=0,
-        min_exclusive=True,
-        help="seconds to wait for a remote input to answer",
-        fingerprint=False,
-    ),
-)
-
-
-def remote_kwargs(opts: Any) -> dict[str, Any]:
-    """The fetch settings of a plugin's options (the defaults where it has none)."""
-    return {
-        "retries": getattr(opts, "retries", DEFAULT_RETRIES),
-        "timeout": getattr(opts, "timeout", DEFAULT_TIMEOUT),
-    }
-
-
-class InputError(Exception):
-    """An input could not be read; ``reason`` is the reject reason."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 # magic bytes of the compressions every file source reads transparently
@@ -127,16 +95,20 @@ def sniff_compression(head: bytes) -> str | None:
 class _Counting(io.RawIOBase):
     """The raw input; counts bytes, and turns network and disk errors into InputError."""
 
-    def __init__(self, f: Any, key: str, expected: int | None = None) -> None:
+    def __init__(
+        self, f: Any, key: str, expected: int | None = None, watch: Watch | None = None
+    ) -> None:
         self._f = f
         self._key = key
         self._expected = expected
+        self._watch = watch
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
+        watch = self._watch
         try:
             into = getattr(self._f, "readinto", None)
             if into is not None:  # straight into the caller's buffer: no copy
@@ -147,10 +119,14 @@ class _Counting(io.RawIOBase):
                 b[:n] = data
         except InputError:
             raise
-        except TimeoutError as exc:
-            raise InputError("timeout", f"reading stalled: {exc}") from None
         except (OSError, ValueError, http.client.HTTPException) as exc:
+            if watch is not None:  # a read the deadline cut short: that is the reason
+                watch.check()
+            if isinstance(exc, TimeoutError):
+                raise InputError("timeout", f"reading stalled: {exc}") from None
             raise InputError("read failed", f"{type(exc).__name__}: {exc}") from None
+        if watch is not None:  # the deadline may pass while bytes still trickle in
+            watch.check()
         if not n and len(b) and self._expected is not None and self.count < self._expected:
             # http.client ends a body cut short quietly: say so instead of a silent truncation
             raise InputError(
@@ -239,67 +215,67 @@ def _decompressor(kind: str, stream: IO[bytes]) -> Any:
     return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
 
 
-def _fetch_error(exc: BaseException) -> tuple[str, str, bool]:
-    """(reject reason, detail, worth retrying) for a failed fetch."""
-    if isinstance(exc, urllib.error.HTTPError):
-        retry = exc.code in RETRY_STATUSES or exc.code >= 500
-        return f"HTTP {exc.code}", str(exc.reason), retry
-    if isinstance(exc, urllib.error.URLError):
-        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return "timeout", str(exc) or "no answer in time", True
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused", str(exc), True
-    if isinstance(exc, FileNotFoundError):
-        return "not found", str(exc), False
-    if isinstance(exc, PermissionError):
-        return "permission denied", str(exc), False
-    return "fetch failed", f"{type(exc).__name__}: {exc}", True
-
-
-def _with_retries(key: str, opener: Any, retries: int, backoff: float) -> Any:
-    attempt = 0
-    while True:
-        try:
-            return opener()
-        except InputError:
-            raise
-        except Exception as exc:
-            reason, detail, retry = _fetch_error(exc)
-        if not retry or attempt >= retries:
-            tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
-            raise InputError(reason, f"{key}: {detail} ({tries})")
-        time.sleep(min(backoff * (2**attempt), MAX_BACKOFF))
-        attempt += 1
-
-
-def _open_http(
-    url: str,
-    timeout: float,
-    retries: int,
-    backoff: float,
-    headers: Mapping[str, str] | None = None,
-) -> Any:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
-    return _with_retries(
-        url, lambda: urllib.request.urlopen(request, timeout=timeout), retries, backoff
-    )
-
-
-def _open_raw(ref: InputRef, timeout: float, retries: int, backoff: float) -> tuple[Any, Any]:
+def _open_raw(
+    ref: InputRef, timeout: float, retries: int, backoff: float, watch: Watch
+) -> tuple[Any, Any]:
     """(the byte stream, the HTTP response or None)."""
+    if ref.problem is not None:  # the listing refused it: a reject, nothing opened
+        raise InputError(*ref.problem)
     if is_http(ref.key):
-        response = _open_http(ref.key, timeout, retries, backoff)
+        response = open_http(ref.key, timeout, retries, backoff, watch=watch)
         return response, response
     if is_url(ref.key):
         fsspec = _fsspec()
-        return _with_retries(
-            ref.key, lambda: fsspec.open(ref.key, "rb").open(), retries, backoff
+        return with_retries(
+            ref.key, lambda: fsspec.open(ref.key, "rb").open(), retries, backoff, watch
         ), None
+    return open_local(ref.key), None
+
+
+#: flags that open a FIFO without waiting for a writer (a FIFO is refused right after)
+_O_PROBE = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def open_local(path: str) -> io.BufferedReader:
+    """A local regular file, opened for reading; anything else is an :class:`InputError`.
+
+    A FIFO would block ``open()`` until something writes to it, and a device such as
+    ``/dev/zero`` (or a link to one) never ends: the file is opened without blocking and
+    refused unless ``fstat`` says it is a regular file (``not a regular file``).
+
+    Args:
+        path: the file's path.
+
+    Raises:
+        InputError: ``unreadable`` (it cannot be opened) or ``not a regular file``.
+    """
     try:
-        return open(ref.key, "rb"), None
+        fd = os.open(path, _O_PROBE)
     except OSError as exc:
         raise InputError("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(
+                "not a regular file", f"{_file_kind(mode)}: only regular files are read"
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 @contextlib.contextmanager
@@ -312,25 +288,32 @@ def open_input(
     backoff: float = DEFAULT_BACKOFF,
     max_ratio: float = MAX_RATIO,
     buffer_size: int = 1 << 20,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> Iterator[io.BufferedReader]:
     """A buffered binary stream of the input's (decompressed) content.
 
-    Opening may raise :class:`InputError` (unreadable, HTTP 404 after the retries, ...);
-    so may reading, part way (too large, decompression bomb, corrupt gzip data, timeout):
-    a source keeps what it read before and rejects the rest.
+    Opening may raise :class:`InputError` (unreadable, not a regular file, HTTP 404 after
+    the retries, ...); so may reading, part way (too large, decompression bomb, corrupt
+    gzip data, timeout): a source keeps what it read before and rejects the rest.
 
     Args:
         ref: the input (a local path, an ``http(s)://`` URL or an fsspec URL).
         max_bytes: the most decompressed bytes to read (None: no limit).
         retries: how many times a failed fetch is tried again.
-        timeout: seconds to wait for a remote answer.
+        timeout: seconds to wait for a remote answer (to connect, and for each read).
         backoff: seconds before the first retry, doubled each time.
         max_ratio: the largest decompressed/compressed ratio before it counts as a bomb.
         buffer_size: the read buffer (``peek`` sees this far ahead).
+        deadline: seconds a remote input may take in all, from opening it to its last
+            byte (retries included); None: no limit. Local files have none.
     """
-    f, response = _open_raw(ref, timeout, retries, backoff)
-    with _stream(ref, f, response, max_bytes, max_ratio, buffer_size) as stream:
-        yield stream
+    watch = Watch(deadline if is_url(ref.key) else None)
+    try:
+        f, response = _open_raw(ref, timeout, retries, backoff, watch)
+        with _stream(ref, f, response, max_bytes, max_ratio, buffer_size, watch) as stream:
+            yield stream
+    finally:
+        watch.cancel()
 
 
 @contextlib.contextmanager
@@ -341,16 +324,18 @@ def _stream(
     max_bytes: int | None,
     max_ratio: float,
     buffer_size: int,
+    watch: Watch | None = None,
 ) -> Iterator[io.BufferedReader]:
     """The (decompressed, limited) content of an opened input; closes ``f`` and ``response``."""
     length = response.headers.get("Content-Length", "") if response is not None else ""
-    raw = _Counting(f, ref.key, int(length) if length.isdigit() else None)
+    raw = _Counting(f, ref.key, int(length) if length.isdigit() else None, watch)
     limited: _Limited | None = None
     try:
         known = int(length) if length.isdigit() else ref.size
         source: io.RawIOBase = raw
         encoding = response.headers.get("Content-Encoding", "") if response is not None else ""
-        if encoding.lower() in ("gzip", "x-gzip"):
+        encoded = encoding.lower() in ("gzip", "x-gzip")
+        if encoded:
             import gzip
 
             source = _Counting(gzip.GzipFile(fileobj=io.BufferedReader(raw)), ref.key)
@@ -360,7 +345,9 @@ def _stream(
         if kind is None and max_bytes is not None and known is not None and known > max_bytes:
             raise InputError("too large", f"{known} bytes > max_bytes {max_bytes}")
         inner = _decompressor(kind, head_stream) if kind else head_stream
-        limited = _Limited(inner, raw, kind, max_bytes, max_ratio)
+        # a Content-Encoding is compression too: its ratio to the bytes received is checked
+        # like a file's (4 MB on the wire must not inflate to 4 GiB without a limit)
+        limited = _Limited(inner, raw, kind or ("gzip" if encoded else None), max_bytes, max_ratio)
         stream = io.BufferedReader(limited, buffer_size=buffer_size)
         yield stream
     finally:
@@ -380,16 +367,23 @@ def read_input_bytes(
     retries: int = DEFAULT_RETRIES,
     timeout: float = DEFAULT_TIMEOUT,
     backoff: float = DEFAULT_BACKOFF,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> bytes:
     """The whole (decompressed) content of an input, at most ``max_bytes``.
 
     Works for local paths, ``http(s)://`` and fsspec URLs alike. Compression is found by
     magic bytes, whatever the file is called. More than ``max_bytes`` after decompression
     (a decompression bomb included) raises InputError without reading further; so does a
-    fetch that still fails after ``retries`` retries.
+    fetch that still fails after ``retries`` retries, or takes more than ``deadline``
+    seconds in all.
     """
     with open_input(
-        ref, max_bytes=max_bytes, retries=retries, timeout=timeout, backoff=backoff
+        ref,
+        max_bytes=max_bytes,
+        retries=retries,
+        timeout=timeout,
+        backoff=backoff,
+        deadline=deadline,
     ) as stream:
         return stream.read()
 
@@ -412,14 +406,16 @@ def fetch(
     timeout: float = DEFAULT_TIMEOUT,
     backoff: float = DEFAULT_BACKOFF,
     headers: Mapping[str, str] | None = None,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> Fetched:
     """GET an ``http(s)://`` URL the way remote inputs are fetched, for a plugin that fetches
     pages of its own.
 
     The same retries (refused, timeout, 404, 408, 425, 429, 5xx; ``backoff`` seconds, doubled
-    each time, at most :data:`MAX_BACKOFF`), the same ``max_bytes`` and decompression-bomb
-    limits, and ``Content-Encoding: gzip`` undone. Raises :class:`InputError` whose reason is
-    the reject reason (``HTTP 404``, ``timeout``, ``too large``, ``unsupported link``...).
+    each time, at most :data:`MAX_BACKOFF`), the same ``max_bytes``, decompression-bomb and
+    deadline limits, redirects to ``http(s)://`` only, and ``Content-Encoding: gzip``
+    undone. Raises :class:`InputError` whose reason is the reject reason (``HTTP 404``,
+    ``timeout``, ``too large``, ``unsupported link``, ``unsupported redirect``...).
 
     Args:
         url: the page's URL; anything but ``http(s)://`` is an ``unsupported link``.
@@ -428,12 +424,18 @@ def fetch(
         timeout: seconds to wait for an answer.
         backoff: seconds before the first retry.
         headers: request headers besides (or replacing) the default User-Agent.
+        deadline: seconds the page may take in all, retries included; None: no limit.
     """
     if not is_http(url):
         raise InputError("unsupported link", url)
-    response = _open_http(url, timeout, retries, backoff, headers)
-    content_type = response.headers.get("Content-Type")
-    final = response.geturl() or url
-    with _stream(InputRef(url), response, response, max_bytes, MAX_RATIO, 1 << 20) as stream:
-        body = stream.read()
+    watch = Watch(deadline)
+    try:
+        response = open_http(url, timeout, retries, backoff, headers, watch)
+        content_type = response.headers.get("Content-Type")
+        final = response.geturl() or url
+        ref = InputRef(url)
+        with _stream(ref, response, response, max_bytes, MAX_RATIO, 1 << 20, watch) as stream:
+            body = stream.read()
+    finally:
+        watch.cancel()
     return Fetched(body, content_type, final)

@@ -86,6 +86,14 @@ def add_secrets(values: Any) -> None:
     _SECRETS.update(v for v in values if v)
 
 
+def redact(text: str) -> str:
+    """``text`` with every value given to :func:`add_secrets` shown as ``***`` (for what
+    is printed outside log lines: tracebacks, error messages)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
     if not _SECRETS:
         return event

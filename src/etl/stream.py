@@ -21,7 +21,9 @@ from etl import log
 from etl.context import Context
 from etl.errors import ConfigError, PluginError, RunError
 from etl.plugin import ReadsMany
+from etl.rejects import Rejects
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
+from etl.store.hashing import NOT_HASHED
 
 if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
@@ -45,6 +47,9 @@ RETRY_REASONS = frozenset(
         "not found",
     }
 )
+#: reject reasons of an input not read past a limit: the inputs memory must not read it
+#: whole to hash it either (it remembers it by size and mtime)
+LIMIT_REASONS = frozenset({"too large", "decompression bomb"})
 #: the reject an input gets that gave neither articles nor a reject of its own
 NOTHING_REASON = "no articles"
 
@@ -66,7 +71,8 @@ def is_code_fault(reason: str) -> bool:
 class StreamStats:
     """Counts one stream produced; executors merge them (they are plain data)."""
 
-    rejects: list[dict[str, Any]] = field(default_factory=list)
+    #: every reject, in order (spilled to disk past a few thousand: see etl.rejects)
+    rejects: Rejects = field(default_factory=Rejects)
     counters: Counter[str] = field(default_factory=Counter)
     #: rows read per unit index
     read: Counter[int] = field(default_factory=Counter)
@@ -162,6 +168,8 @@ class Streamer:
             self.stats.rejected[unit_index] += len(rejects)
             if any(is_retry_reason(r["reason"]) for r in rejects):
                 self.stats.retry.add(unit_index)
+            if any(r["reason"] in LIMIT_REASONS for r in rejects):
+                self.stats.digests.setdefault(unit_index, NOT_HASHED)
         if self.on_error == "fail":
             first = rejects[0]
             where = first["input"] + (f" ({first['location']})" if first["location"] else "")
@@ -181,6 +189,9 @@ class Streamer:
         """Batches of one unit, each with the hidden input column; errors become rejects."""
         source = self.sources[unit.source_index]
         ctx = Context(self.run, source.name, source.section, unit.key)
+        # a file of millions of bad lines gives no batch between its rejects: they leave the
+        # context every few thousand, for the run's rejects, which keeps them on disk
+        ctx.overflow = lambda full: self._collect(full, index)
         batch_no = 0
         try:
             for batch in source.read(unit, ctx):
@@ -336,7 +347,7 @@ class Streamer:
             batch = _with_declared(batch, self._stages[stage])
             out = self._process(transform, ctx, batch, self._stages[stage])
             if ctx.rejects:
-                self._count_article_rejects(batch, ctx.rejects)
+                self._count_article_rejects(batch, out, ctx.rejects)
             self._collect(ctx, None)
             if not isinstance(out, pa.RecordBatch):
                 raise PluginError(
@@ -409,23 +420,43 @@ class Streamer:
         for article_id, uri in zip(ids, uris, strict=True):
             ctx.reject(f"transform error: {reason}", article_id=article_id, input=uri or "")
 
-    def _count_article_rejects(self, batch: pa.RecordBatch, rejects: list[dict[str, Any]]) -> None:
+    def _count_article_rejects(
+        self, batch: pa.RecordBatch, out: Any, rejects: list[dict[str, Any]]
+    ) -> None:
         """Count a transform's rejects of articles against the inputs they came from: as
-        rejects, not drops; an input whose article met a fault in code is read again."""
+        rejects, not drops; an input whose article met a fault in code is read again.
+
+        A reject names its article by id, and two rows of a batch may share one (the same
+        text in two files, or twice in one file): each reject is matched to a row that went
+        missing from the transform's output, so that it counts against that row's input
+        once, and two rejects of one id against the two inputs that lost a row.
+        """
         named = [r for r in rejects if r["article_id"] is not None]
         if not named:
             return
-        unit_of = dict(
+        missing = Counter(
             zip(
                 batch.column("id").to_pylist(),
                 batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False).tolist(),
                 strict=True,
             )
         )
+        if isinstance(out, pa.RecordBatch) and {"id", INPUT_COLUMN} <= set(out.schema.names):
+            missing.subtract(
+                zip(
+                    out.column("id").to_pylist(),
+                    out.column(INPUT_COLUMN).to_numpy(zero_copy_only=False).tolist(),
+                    strict=True,
+                )
+            )
+        units_of: dict[Any, list[int]] = {}
+        for (article_id, index), n in missing.items():
+            units_of.setdefault(article_id, []).extend([index] * max(n, 0))
         for reject in named:
-            index = unit_of.get(reject["article_id"])
-            if index is None:
+            units = units_of.get(reject["article_id"])
+            if not units:  # a reject of an article that is still in the output, or unknown
                 continue
+            index = units.pop()
             self.stats.rejected[index] += 1
             self.stats.rows_rejected[index] += 1
             self._rejected_rows[index] += 1

@@ -57,7 +57,16 @@ def names(cls):
 
 
 def test_common_options_come_around_the_own_ones():
-    assert names(Shouting) == ["paths", "include", "suffix", "max_bytes", "retries", "timeout"]
+    assert names(Shouting) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "suffix",
+        "max_bytes",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
     options = {o.name: o for o in Shouting.options}
     assert options["include"].default == ["*.txt"]
     assert options["max_bytes"].default == DEFAULT_MAX_BYTES
@@ -66,9 +75,17 @@ def test_common_options_come_around_the_own_ones():
     assert options["timeout"].bounds() == "more than 0"
     assert Shouting.own_options == (options["suffix"],)
     # no retries/timeout, no size limit by default
-    assert names(Lines) == ["paths", "include", "max_bytes"]
+    assert names(Lines) == ["paths", "include", "allow_outside_links", "max_bytes"]
     assert {o.name: o.default for o in Lines.options}["max_bytes"] is None
-    assert names(FileSource) == ["paths", "include", "max_bytes", "retries", "timeout"]
+    assert names(FileSource) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "max_bytes",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
 
 
 def test_class_attributes_and_overrides_recompose_the_options():
@@ -78,7 +95,15 @@ def test_class_attributes_and_overrides_recompose_the_options():
         default_include = ["*.md"]
         max_bytes_option = False
 
-    assert names(NoLimit) == ["paths", "include", "suffix", "retries", "timeout"]
+    assert names(NoLimit) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "suffix",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
     assert {o.name: o.default for o in NoLimit.options}["include"] == ["*.md"]
 
     class Stricter(FileSource):
@@ -90,7 +115,16 @@ def test_class_attributes_and_overrides_recompose_the_options():
             Option("mode", "str", "a", help="a mode"),
         )
 
-    assert names(Stricter) == ["paths", "include", "mode", "max_bytes", "retries", "timeout"]
+    assert names(Stricter) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "mode",
+        "max_bytes",
+        "retries",
+        "timeout",
+        "deadline",
+    ]
     assert {o.name: o.default for o in Stricter.options}["max_bytes"] == 1000
 
 

@@ -104,7 +104,10 @@ def test_etl_plugins_lists_every_transform_with_its_options():
     }
     assert listed["filter"] == ("etl (builtin)", ["where", "label"])
     assert listed["fields"] == ("etl (builtin)", ["rename", "derive", "set", "drop"])
-    assert listed["python"] == ("etl (builtin)", ["function", "mode", "columns", "kwargs"])
+    assert listed["python"] == (
+        "etl (builtin)",
+        ["function", "mode", "columns", "kwargs", "allow_outside"],
+    )
     assert listed["dedup"][1] == [
         "method",
         "action",

@@ -20,7 +20,11 @@ ROWS = [
 
 def _run(function, rows=ROWS, **opts):
     return run_transform(
-        "python", rows, {"function": f"{HERE / FNS}:{function}", **opts}, batch_size=1024
+        "python",
+        rows,
+        # the functions live here, outside the temporary pipeline's folder: opt in
+        {"function": f"{HERE / FNS}:{function}", "allow_outside": True, **opts},
+        batch_size=1024,
     )
 
 
@@ -57,7 +61,10 @@ def test_undeclared_columns_are_named():
         'columns = {title_words = "string"}'
     )
     example = str(HERE.parents[1] / "examples" / "clean.py") + ":strip_signature"
-    assert run_transform("python", ROWS, {"function": example}).table.num_rows == 3
+    assert (
+        run_transform("python", ROWS, {"function": example, "allow_outside": True}).table.num_rows
+        == 3
+    )
 
 
 def test_changing_id_is_a_reject():
@@ -70,7 +77,7 @@ def test_per_batch_changes_text_and_counts_follow():
     result = _run("upper_first_line")
     assert result.table.column("text")[0].as_py().startswith("CHINESE PRESIDENT XI JINPING, ")
     example = str(HERE.parents[1] / "examples" / "clean.py") + ":strip_signature"
-    result = run_transform("python", ROWS, {"function": example})
+    result = run_transform("python", ROWS, {"function": example, "allow_outside": True})
     text = result.table.column("text")[0].as_py()
     assert text.endswith("their own small clique mindset.")
     # the trailing "(Global Times)" is gone: two words fewer, counts recomputed
@@ -99,6 +106,7 @@ def test_module_path_and_example_file():
         ROWS,
         {
             "function": str(HERE.parents[1] / "examples" / "clean.py") + ":tag_topic",
+            "allow_outside": True,
             "columns": {"topic": "string"},
         },
     )

@@ -105,12 +105,17 @@ class InputRef:
         fingerprint: a string that changes whenever the input's content may have changed
             (an ETag or version id, a content hash, a database's max rowid and row count).
             Cheap to compute at listing time; never read the whole input for it.
+        problem: ``(reject reason, detail)`` when the listing found the input must not or
+            cannot be read (a folder it could not list, a link leading out of the input
+            folder): the readers of :mod:`etl.inputs` raise it as the input's reject
+            without opening anything.
     """
 
     key: str
     size: int | None = None
     mtime: float | None = None
     fingerprint: str | None = None
+    problem: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

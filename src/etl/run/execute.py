@@ -15,16 +15,15 @@ import shutil
 import socket
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from etl import __version__, log
-from etl.accounting import InputRows, Totals, input_rows, printable
-from etl.context import rejects_table
+from etl.accounting import InputRows, Totals, input_rows
 from etl.errors import ConfigError, EtlError, RunError
+from etl.rejects import Rejects
 from etl.run import interrupt
 from etl.run.checkpoint import (
     Slices,
@@ -387,7 +386,7 @@ def store_error(plan: Plan, store: Store, exc: OSError, doing: str) -> RunError:
 def summarize(
     plan: Plan, stats: StreamStats, totals: Totals, timings: dict[str, float]
 ) -> dict[str, Any]:
-    reasons = Counter(r["reason"] for r in stats.rejects)
+    reasons = stats.rejects.reasons  # counted as they came: the rows are on disk
     return {
         "run_id": plan.run.run_id,
         "inputs": len(plan.units),
@@ -407,16 +406,12 @@ def summarize(
     }
 
 
-def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
+def safe_rejects(plan: Plan, rows: Rejects | list[dict[str, Any]]) -> pa.Table:
     """The rejects table, secrets redacted and undecodable characters (lone surrogates of
-    odd file names) replaced, so that writing it can never fail the commit."""
-    p = plan.pipeline
-    if p.secrets:
-        rows = [p.redact(row) for row in rows]
-    try:
-        return rejects_table(rows)
-    except (UnicodeError, pa.ArrowException):
-        return rejects_table([{k: printable(v) for k, v in row.items()} for row in rows])
+    odd file names) replaced, so that writing it can never fail the commit. The rows come
+    from disk (:class:`etl.rejects.Rejects`): only this table holds them all in memory."""
+    rejects = rows if isinstance(rows, Rejects) else Rejects(rows)
+    return rejects.table(plan.pipeline.secrets)
 
 
 def manifest(plan: Plan, summary: dict[str, Any], mode: str) -> dict[str, Any]:

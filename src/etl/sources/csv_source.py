@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from etl.hookspecs import hookimpl
 from etl.inputs import InputError
@@ -56,7 +56,8 @@ class CsvSource(RecordSource):
             "int",
             DEFAULT_MAX_RECORD_BYTES,
             min=1,
-            help="the longest field allowed; a longer one makes its row a reject",
+            help="the longest row allowed (characters, quoted line breaks included); a longer "
+            "row is one reject",
         ),
     )
 
@@ -85,8 +86,12 @@ class CsvSource(RecordSource):
         delimiter = self.delimiter
         if delimiter == "auto":
             delimiter = "\t" if input_name(unit.key).endswith((".tsv", ".tab")) else ","
-        if csv.field_size_limit() < self.opts.max_record_bytes:
-            csv.field_size_limit(self.opts.max_record_bytes)
+        limit = self.opts.max_record_bytes
+        # the rows' length is bounded by _Lines; the csv module's own limit (per field, for
+        # the whole process) must never strike first: it stops inside a quoted field, and
+        # what follows would be read as rows
+        if csv.field_size_limit() < limit:
+            csv.field_size_limit(limit)
         encoding = self.opts.encoding
         if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             encoding = "utf-8-sig"
@@ -96,30 +101,40 @@ class CsvSource(RecordSource):
         try:
             with self.open_input(unit) as stream:
                 text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+                lines = _Lines(text, limit, self.opts.quotechar)
                 reader = csv.reader(
-                    text, delimiter=delimiter, quotechar=self.opts.quotechar, strict=True
+                    lines, delimiter=delimiter, quotechar=self.opts.quotechar, strict=True
                 )
                 header = self.opts.columns
                 while True:
-                    start = reader.line_num + 1
+                    start = lines.start()
                     try:
                         row = next(reader)
                     except StopIteration:
                         break
+                    except _TooLarge as exc:
+                        line = lines.line
+                        rows += 1
+                        ctx.reject(
+                            "record too large",
+                            location=f"line {start}",
+                            detail=f"{exc.size} characters > max_record_bytes {limit}",
+                        )
+                        continue
                     except csv.Error as exc:
-                        line = reader.line_num
+                        line = lines.line
                         rows += 1
                         ctx.reject("malformed CSV", location=f"line {start}", detail=str(exc))
                         continue
                     except UnicodeDecodeError as exc:
                         ctx.reject(
                             f"not valid {self.opts.encoding}",
-                            location=f"line {reader.line_num + 1}",
+                            location=f"line {lines.line + 1}",
                             detail=f"{exc}; the rest of the file is skipped",
                         )
                         rows += 1
                         break
-                    line = reader.line_num
+                    line = lines.line
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue  # a blank line
                     if header is None:
@@ -160,6 +175,75 @@ class CsvSource(RecordSource):
                 yield batch
         if rows == 0:
             ctx.reject("empty file", detail="no data rows" if line else "no rows at all")
+
+
+class _TooLarge(Exception):
+    """A row longer than the limit; it was read to its end (and no further)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Lines:
+    """The lines of a CSV text for ``csv.reader``, each row bounded by ``limit`` characters.
+
+    A row that grows past the limit (one long line, or a quoted field over many lines) is
+    read on to its end without being kept, and ``_TooLarge`` is raised out of the reader,
+    which starts afresh at the next row: the row is one reject. The end of a row is a line
+    end outside quotes; an odd count of quote characters on a line flips that (doubled
+    quotes inside a field count two).
+
+    Args:
+        text: the decoded input (``newline=""``, as the csv module wants it).
+        limit: the most characters a row may have.
+        quote: the quoting character.
+    """
+
+    def __init__(self, text: IO[str], limit: int, quote: str) -> None:
+        self.text = text
+        self.limit = limit
+        self.quote = quote
+        #: lines read so far (the last one may be cut short by the end of the input)
+        self.line = 0
+        self._size = 0
+        self._quoted = False
+
+    def start(self) -> int:
+        """A row begins: its first line's number."""
+        self._size = 0
+        self._quoted = False
+        return self.line + 1
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        chunk = self._read(self.limit + 1 - self._size)
+        if not chunk:
+            raise StopIteration
+        if self._size > self.limit:
+            size = self._size
+            while not self._ended(chunk):  # to the end of the row, keeping nothing
+                chunk = self._read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+            raise _TooLarge(size)
+        return chunk
+
+    def _read(self, most: int) -> str:
+        """Up to ``most`` characters of the current line (at least one), counted."""
+        chunk = self.text.readline(max(most, 1))
+        self._size += len(chunk)
+        if chunk.count(self.quote) % 2:
+            self._quoted = not self._quoted
+        if chunk.endswith(("\n", "\r")):
+            self.line += 1
+        return chunk
+
+    def _ended(self, chunk: str) -> bool:
+        return chunk.endswith(("\n", "\r")) and not self._quoted
 
 
 @hookimpl

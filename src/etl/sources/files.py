@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 #: options that come before a subclass's own, and after them
-_HEAD = ("paths", "include")
-_TAIL = ("max_bytes", "retries", "timeout")
+_HEAD = ("paths", "include", "allow_outside_links")
+_TAIL = ("max_bytes", "retries", "timeout", "deadline")
 _UNSET: Any = object()
 
 
@@ -91,6 +91,14 @@ class FileSource(Source):
                 help="file name patterns to take from directories (compressed ones match too)",
                 fingerprint=False,
             ),
+            Option(
+                "allow_outside_links",
+                "bool",
+                False,
+                help="read files that links in a folder or glob lead to outside it (else such "
+                "a link is a reject)",
+                fingerprint=False,
+            ),
         ]
         if cls.max_bytes_option:
             options.append(
@@ -123,7 +131,11 @@ class FileSource(Source):
     def units(self) -> Iterable[WorkUnit]:
         """One work unit per input that ``paths`` names (folders filtered by ``include``)."""
         for ref in expand_paths(
-            self.opts.paths, plugin=self.name, section=self.section, include=self.opts.include
+            self.opts.paths,
+            plugin=self.name,
+            section=self.section,
+            include=self.opts.include,
+            outside_links=self.opts.allow_outside_links,
         ):
             yield WorkUnit(ref)
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.dates import DateNotes, parse_dates
-from etl.inputs import InputError, sniff_compression
+from etl.inputs import InputError, open_local, sniff_compression
 from etl.sources.json_stream import Position, _skip_line
 from etl.sources.records import (
     NOT_BLANK,
@@ -398,9 +398,9 @@ class _Hasher:
         if ref.size is None or "://" in ref.key:
             return None
         try:
-            with open(ref.key, "rb") as f:
+            with open_local(ref.key) as f:
                 head = f.read(8)
-        except OSError:
+        except (OSError, InputError):
             return None
         if sniff_compression(head) is not None:
             return None  # the hash is of the file, and the stream is decompressed

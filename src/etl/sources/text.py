@@ -11,6 +11,7 @@ compressed or remote input) take the careful path of :func:`etl.decode.decode_by
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,8 @@ from etl.store import content_hash
 if TYPE_CHECKING:
     from etl.context import Context
 
-_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+# O_NONBLOCK: a FIFO among the inputs must not block open() (it is refused by fstat below)
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 # A trailing attribution: "... their own small clique mindset.\n(Global Times)"
 _TRAILING = r"\(\s*(?P<v>[A-Z][A-Za-z0-9&.,' -]{1,48}?)\s*\)\s*$"
@@ -304,6 +306,8 @@ def _read_local(path: str, size: int) -> bytes | None:
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO, a device: read_input_bytes rejects it
         # size + 1: a buffer that fits (not max_bytes, which would map and unmap 64 MB per
         # file), and a file that grew since it was listed is noticed. os.read on the
         # descriptor: no buffered file object per file.

@@ -18,6 +18,9 @@ from etl.errors import RunError
 from etl.store.faults import fault_point
 from etl.store.fsio import fsync_dir
 
+#: seconds after which a ``lock.break`` guard is taken for one a dead breaker left
+_GUARD_STALE = 10
+
 
 def _process_start(pid: int) -> int | None:
     """The start time (clock ticks since boot) of a process, to tell a reused pid apart."""
@@ -47,14 +50,28 @@ class WriterLock:
             "started_at": datetime.now(UTC).isoformat(),
         }
         deadline = time.monotonic() + wait
+        blocked_since: float | None = None  # when a stale lock's guard first kept us out
         while True:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self.read()
                 if holder is not None and self._holder_dead(holder):
-                    self._break(holder)
-                    continue
+                    if self._break(holder):
+                        continue
+                    # another breaker holds the guard (it takes milliseconds), or one died
+                    # and left a guard we cannot delete: wait for it, but not forever
+                    now = time.monotonic()
+                    blocked_since = now if blocked_since is None else blocked_since
+                    if now < max(deadline, blocked_since + _GUARD_STALE + 1):
+                        continue
+                    guard = self.path.with_name("lock.break")
+                    raise RunError(
+                        f"dataset {self.root}: the lock names a process that is gone, but it "
+                        f"cannot be broken: {guard} is in the way",
+                        hint=f"delete {guard} (a run that died while breaking the lock left "
+                        "it), then run again",
+                    ) from None
                 if time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
@@ -113,8 +130,9 @@ class WriterLock:
         # the pid lives, but as another process that got the dead holder's number
         return started is not None and now is not None and now != started
 
-    def _break(self, holder: dict[str, Any]) -> None:
-        """Remove a dead holder's lock, unless someone replaced it meanwhile.
+    def _break(self, holder: dict[str, Any]) -> bool:
+        """Remove a dead holder's lock, unless someone replaced it meanwhile; False when
+        the guard kept us from trying (another breaker has it, or a stale one is stuck).
 
         Breakers take ``lock.break`` (O_EXCL) first, then check that the lock still names
         the dead holder: two processes that both saw the same stale lock cannot both break
@@ -126,12 +144,12 @@ class WriterLock:
             fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             try:  # a breaker that died while breaking leaves the guard behind
-                if time.time() - guard.stat().st_mtime > 10:
+                if time.time() - guard.stat().st_mtime > _GUARD_STALE:
                     guard.unlink(missing_ok=True)
             except OSError:
                 pass
             time.sleep(0.05)
-            return
+            return False
         try:
             os.close(fd)
             current = self.read()
@@ -142,3 +160,4 @@ class WriterLock:
                 fsync_dir(self.path.parent)
         finally:
             guard.unlink(missing_ok=True)
+        return True

@@ -200,8 +200,10 @@ class InputsMemory:
             digests[i] = file_content_hash(ref.key)
             eligible[i] = digests[i] is not None
         remembered = pa.array(eligible)
+        # NOT_HASHED (a file not read past a limit) is remembered by size and mtime only
+        hashes = pa.array([d or None for d in digests], pa.string())
         columns = {
-            "content_hash": pc.if_else(remembered, pa.array(digests, pa.string()), None),
+            "content_hash": pc.if_else(remembered, hashes, None),
             "key": pa.array([key_digest(u.key) for u in units], pa.string()),
             "remembered": remembered,
             "fingerprint": pa.array(fingerprints, pa.string()),

@@ -113,19 +113,22 @@ class PythonTransform(Transform):
             help='columns the function adds, with types: {topic = "string", score = "float"}',
         ),
         Option("kwargs", "dict", {}, help="keyword arguments passed to the function"),
+        Option(
+            "allow_outside",
+            "bool",
+            False,
+            help="allow a function file outside the pipeline file's folder",
+            fingerprint=False,
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fn = self._load(self.opts.function)
-        mode = self.opts.mode if self.opts.mode != "auto" else declared_mode(self.fn)
-        if mode is None:
-            raise self.error(
-                f"cannot tell whether {self.opts.function} takes an article or a batch",
-                hint="decorate it with @etl.per_article or @etl.per_batch, annotate its first "
-                'parameter (dict or pa.RecordBatch), or set mode = "article" / "batch"',
-            )
-        self.mode = mode
+        # Only checked here, not imported: building the plugin is what `etl validate` and
+        # `--dry-run` do, and they must run no user code. The run imports it (open()).
+        self._target = self._check(self.opts.function)
+        self._fn: Callable[..., Any] | None = None
+        self._mode: str | None = None
         self.added: list[pa.Field] = []
         for name, kind in self.opts.columns.items():
             if kind not in TYPES:
@@ -137,6 +140,31 @@ class PythonTransform(Transform):
                 raise self.error("option 'columns': a function may not change 'id'")
             self.added.append(pa.field(name, TYPES[kind]))
 
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The user's function, imported on first use."""
+        if self._fn is None:
+            self._fn = self._load(*self._target)
+        return self._fn
+
+    @property
+    def mode(self) -> str:
+        """``"article"`` or ``"batch"``: the option, or what the function declares."""
+        if self._mode is None:
+            mode = self.opts.mode if self.opts.mode != "auto" else declared_mode(self.fn)
+            if mode is None:
+                raise self.error(
+                    f"cannot tell whether {self.opts.function} takes an article or a batch",
+                    hint="decorate it with @etl.per_article or @etl.per_batch, annotate its "
+                    'first parameter (dict or pa.RecordBatch), or set mode = "article" / "batch"',
+                )
+            self._mode = mode
+        return self._mode
+
+    def open(self, run: Any) -> None:
+        """Import the function (its mistakes are configuration errors, before any batch)."""
+        _ = self.mode
+
     def fingerprint(self) -> dict[str, Any]:
         """The options and the function's source code: fixing the function changes it."""
         import inspect
@@ -147,7 +175,10 @@ class PythonTransform(Transform):
             code = getattr(self.fn, "__qualname__", repr(self.fn))
         return {**super().fingerprint(), "code": code}
 
-    def _load(self, spec: str) -> Callable[..., Any]:
+    def _check(self, spec: str) -> tuple[str, Path | None, str]:
+        """``(module or file, its resolved path for a file, function name)``, checked without
+        importing anything: the form, the file's existence and its place (inside the
+        pipeline's folder unless ``allow_outside``), or the module's top-level package."""
         target, sep, attr = spec.rpartition(":")
         if not sep or not target or not attr:
             raise self.error(
@@ -158,6 +189,29 @@ class PythonTransform(Transform):
             path = (self.base_dir / target).resolve()
             if not path.is_file():
                 raise self.error(f"option 'function': no file {path}")
+            folder = Path(self.base_dir).resolve()
+            if not self.opts.allow_outside and not path.is_relative_to(folder):
+                raise self.error(
+                    f"option 'function': {path} is outside the pipeline's folder {folder}",
+                    hint="move the file next to the pipeline, or set allow_outside = true to "
+                    "run code from there",
+                )
+            return target, path, attr
+        top = target.split(".")[0]
+        try:
+            # the top-level package only: finding "pkg.mod" would import (run) pkg
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise self.error(
+                f"option 'function': module '{target}' failed to import: no module named '{top}'",
+                hint="is it installed, or on PYTHONPATH?",
+            )
+        return target, None, attr
+
+    def _load(self, target: str, path: Path | None, attr: str) -> Callable[..., Any]:
+        if path is not None:
             modname = f"etl_user_{path.stem}_{abs(hash(str(path))) % 10**8}"
             module = sys.modules.get(modname)
             if module is None:
