@@ -2,77 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
-import sys
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-
-def _fail(exc: BaseException, verbose: int) -> None:
-    from etl.errors import EtlError
-
-    if verbose > 0:
-        traceback.print_exception(exc, file=sys.stderr)
-    if isinstance(exc, EtlError):
-        click.echo(f"etl: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    click.echo(f"etl: internal error: {type(exc).__name__}: {exc}", err=True)
-    if verbose <= 0:
-        click.echo("  hint: run again with -v to see the traceback, and report it", err=True)
-    sys.exit(1)
-
-
-def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """-v/-q, --log-format and --disable-plugin on every command, and error handling."""
-
-    @click.option("-v", "--verbose", count=True, help="more output; -v shows tracebacks")
-    @click.option("-q", "--quiet", is_flag=True, help="errors only")
-    @click.option(
-        "--log-format",
-        type=click.Choice(["auto", "console", "json"]),
-        default="auto",
-        show_default=True,
-        help="log lines as text or JSON (auto: text on a terminal)",
-    )
-    @click.option(
-        "--disable-plugin",
-        "disable",
-        multiple=True,
-        metavar="NAME",
-        help="do not load this plugin or distribution (repeatable)",
-    )
-    @functools.wraps(func)
-    def wrapper(
-        verbose: int, quiet: bool, log_format: str, disable: tuple[str, ...], **kwargs: Any
-    ):
-        from etl import log
-
-        level = -1 if quiet else verbose
-        log.configure(log_format, level)
-        try:
-            return func(verbose=level, disable=disable, **kwargs)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except SystemExit:
-            raise
-        except KeyboardInterrupt:
-            click.echo("etl: interrupted; nothing was committed", err=True)
-            sys.exit(130)
-        except BaseException as exc:
-            _fail(exc, level)
-
-    return wrapper
+from etl.commands.options import command_options, end_on_closed_pipe, group_options, stdout_closed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="etl", prog_name="etl")
+@group_options
 def cli() -> None:
     """Ingest news articles into Parquet datasets, through source -> transform -> sink plugins."""
 
@@ -360,7 +301,12 @@ def new_plugin(
 
 
 def main() -> None:
-    cli(prog_name="etl")
+    try:
+        cli(prog_name="etl")
+    except BrokenPipeError:  # --help or a usage message into a closed pipe
+        if not stdout_closed():
+            raise
+        end_on_closed_pipe()
 
 
 if __name__ == "__main__":
