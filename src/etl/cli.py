@@ -206,6 +206,11 @@ def inspect(
     click.echo(
         f"  rows {info['rows']}, files {info['files']}, runs {len(info['runs'])}, rejects {info['rejects']}"
     )
+    for entry in info.get("rejects_by_reason", [])[:10]:
+        first = ", ".join(entry["inputs"])
+        click.echo(f"    {entry['count']} {entry['reason']}  (first: {first})")
+    if info.get("rejects"):
+        click.echo(f"    (`etl rejects {dataset}` lists them)")
     click.echo("  schema:")
     for field in info["schema"]:
         added = f"  (added by run {field['added_in']})" if field.get("added_in") else ""
@@ -298,6 +303,17 @@ def new_plugin(
     click.echo("next:")
     click.echo(f"  pip install -e {path}        # then `etl plugins` lists it")
     click.echo(f"  python -m pytest {path}      # its tests pass as generated")
+
+
+def _add_commands() -> None:
+    """The commands that live in etl.commands (each module imports only click at the top)."""
+    from etl.commands.runs import rejects, runs
+
+    for command in (runs, rejects):
+        cli.add_command(command)
+
+
+_add_commands()
 
 
 def main() -> None:

@@ -136,12 +136,21 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     for field in schema:
         if field["name"] in added_by:
             field["added_in"] = added_by[field["name"]]
-    rejects = sum(pq.ParquetFile(f).metadata.num_rows for f in ds.rejects_files())
+    reject_tables = [pq.read_table(f, columns=["reason", "input"]) for f in ds.rejects_files()]
+    by_reason: list[dict[str, Any]] = []
+    if reject_tables:
+        import pyarrow as pa
+
+        from etl.history import rejects_by_reason
+
+        by_reason = rejects_by_reason(pa.concat_tables(reject_tables))
+    rejects = sum(e["count"] for e in by_reason)
     return {
         "path": str(ds.root),
         "rows": rows,
         "files": len(files),
         "rejects": rejects,
+        "rejects_by_reason": by_reason,
         "schema": schema,
         "schema_history": history,
         "runs": [

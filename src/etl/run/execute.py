@@ -382,6 +382,16 @@ def safe_rejects(plan: Plan, rows: list[dict[str, Any]]) -> pa.Table:
         return rejects_table([{k: printable(v) for k, v in row.items()} for row in rows])
 
 
+def _user() -> str | None:
+    """Who ran it (for `etl runs`); None where the system cannot say."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
 def manifest(plan: Plan, summary: dict[str, Any], mode: str) -> dict[str, Any]:
     """The run manifest: what ran, with what, and what it did (secrets redacted, everywhere:
     input names and error details may hold a value that came from the environment)."""
@@ -394,6 +404,7 @@ def manifest(plan: Plan, summary: dict[str, Any], mode: str) -> dict[str, Any]:
             "started_at": plan.run.started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "host": socket.gethostname(),
+            "user": _user(),
             "pid": os.getpid(),
             "pipeline_file": str(p.path) if p.path else None,
             "pipeline_text": p.redact(p.text),
