@@ -64,13 +64,16 @@ def run(
     from etl.config import load_pipeline
     from etl.run import build_plan, run_plan
 
-    pipe = load_pipeline(pipeline, list(overrides))
+    pipe = load_pipeline(pipeline, list(overrides), defer=True)
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
     plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
     if wait:
         plan.run.extra["wait"] = wait
     if dry_run:
+        from etl.run.preflight import check_location
+
+        check_location(plan)  # where it would write: a folder, writable, local
         click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
         for unit in plan.units[:20]:
             click.echo(f"  {pipe.redact(unit.key)}")
@@ -121,35 +124,6 @@ def _print_summary(s: dict[str, Any], plan: Any) -> None:
     lines.append(f"  output    {out}")
     lines.append(f"  time      {s['timings'].get('total', 0):.2f} s")
     click.echo("\n".join(lines))
-
-
-@cli.command()
-@click.argument("pipeline", type=click.Path(dir_okay=False))
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a pipeline value"
-)
-@command_options
-def validate(
-    pipeline: str, overrides: tuple[str, ...], verbose: int, disable: tuple[str, ...]
-) -> None:
-    """Check a pipeline file without running it: plugins, options, paths."""
-    from etl.config import load_pipeline
-    from etl.plugin import capabilities
-    from etl.run.plan import build_plan, scale_out
-
-    pipe = load_pipeline(pipeline, list(overrides))
-    plan = build_plan(pipe, disable=disable)
-    click.echo(f"{pipe.name}: ok")
-    if pipe.plugins:
-        click.echo(f"  imports   {', '.join(pipe.plugins)} (from plugins = [...])")
-    for p in plan.plugins():
-        supplier = f"{type(p).supplier} {type(p).supplier_version}".strip()
-        able = capabilities(p)
-        extra = f"  ({', '.join(able)})" if able else ""
-        click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]{extra}")
-    click.echo(f"  state     {plan.sink.location() or '(temporary: this run only)'}")
-    click.echo(f"  workers   {scale_out(plan)}")
-    click.echo(f"  inputs    {len(plan.units)}")
 
 
 @cli.command()
@@ -307,9 +281,10 @@ def new_plugin(
 
 def _add_commands() -> None:
     """The commands that live in etl.commands (each module imports only click at the top)."""
+    from etl.commands.check import config, validate
     from etl.commands.runs import rejects, runs
 
-    for command in (runs, rejects):
+    for command in (validate, config, runs, rejects):
         cli.add_command(command)
 
 
