@@ -99,15 +99,17 @@ def run(
 def _print_summary(s: dict[str, Any], plan: Any) -> None:
     out = plan.target()
     lines = [
-        f"run {s['run_id']} committed",
+        f"run {s['run_id']} committed"
+        + ("" if s.get("changed", True) else " (no change: nothing written, replaced or rejected)"),
         f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged"
         + (
             f", {s['inputs_to_retry']} to read again next run (a failure that may pass)"
             if s.get("inputs_to_retry")
             else ""
         ),
-        f"  articles  {s['read']} read, {s['written']} written, {s['duplicates']} skipped as "
-        f"already present, {s['dropped']} dropped by transforms, {s['rejected']} rejected",
+        f"  articles  {s['read']} read, {s['written']} written, "
+        f"{s['duplicates'] - s.get('reread', 0)} duplicates, {s.get('reread', 0)} read again "
+        f"(already in the dataset), {s['dropped']} dropped by transforms, {s['rejected']} rejected",
     ]
     if s.get("inputs_other_pipeline"):
         lines.append(
@@ -195,10 +197,12 @@ def inspect(
         click.echo("  schema history:")
         for entry in info["schema_history"][-10:]:
             click.echo(f"    {describe_change(entry)}")
-    click.echo("  runs:")
-    for r in info["runs"][-10:]:
+    unchanged = sum(not r["changed"] for r in info["runs"])
+    click.echo("  runs:" + (f" ({unchanged} changed nothing, not listed)" if unchanged else ""))
+    for r in [r for r in info["runs"] if r["changed"]][-10:]:
         click.echo(
-            f"    {r['run_id']}  written {r['written']}, rejected {r['rejected']}, at {r['finished_at']}"
+            f"    {r['run_id']}  written {r['written']}, duplicates {r['duplicates']}, "
+            f"re-read {r['reread']}, rejected {r['rejected']}, at {r['finished_at']}"
         )
     if info["sample"]:
         click.echo("  sample:")

@@ -153,16 +153,24 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
         "rejects_by_reason": by_reason,
         "schema": schema,
         "schema_history": history,
-        "runs": [
-            {
-                "run_id": m.get("run_id"),
-                "finished_at": m.get("finished_at"),
-                "written": m.get("summary", {}).get("written"),
-                "rejected": m.get("summary", {}).get("rejected"),
-            }
-            for m in runs
-        ],
+        "runs": [run_line(m) for m in runs],
         "sample": sample_rows,
+    }
+
+
+def run_line(manifest: dict[str, Any]) -> dict[str, Any]:
+    """One run in ``etl inspect`` and ``etl report``: the counts every view shows alike."""
+    from etl.accounting import changed, new_duplicates
+
+    summary = manifest.get("summary", {})
+    return {
+        "run_id": manifest.get("run_id"),
+        "finished_at": manifest.get("finished_at"),
+        "written": summary.get("written", 0),
+        "duplicates": new_duplicates(summary),
+        "reread": summary.get("reread", 0),
+        "rejected": summary.get("rejected", 0),
+        "changed": changed(summary),
     }
 
 

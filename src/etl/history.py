@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from etl.accounting import changed, new_duplicates
 from etl.errors import ConfigError
 from etl.store import Store
 
@@ -25,11 +26,6 @@ def _store(path: str | Path) -> Store:
     if not store.exists():
         raise ConfigError(f"{path} holds no etl dataset (no data files, no _etl/runs)")
     return store
-
-
-def changed_nothing(summary: dict[str, Any]) -> bool:
-    """A run that wrote, replaced and rejected nothing: it left the dataset as it was."""
-    return not any(summary.get(k) for k in ("written", "replaced", "rejected"))
 
 
 def run_line(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +46,10 @@ def run_line(manifest: dict[str, Any]) -> dict[str, Any]:
         "finished_at": finished,
         "duration_s": duration,
         **{k: summary.get(k, 0) for k in RUN_COUNTS},
-        "changed": not changed_nothing(summary),
+        # the same counts as the run's summary: duplicates of the corpus, re-read articles
+        "duplicates": new_duplicates(summary),
+        "reread": summary.get("reread", 0),
+        "changed": changed(summary),
         "pipeline_file": manifest.get("pipeline_file"),
         "user": manifest.get("user"),
         "host": manifest.get("host"),

@@ -48,7 +48,7 @@ def runs(dataset: str, as_json: bool, verbose: int, disable: tuple[str, ...]) ->
         )
         click.echo(
             f"    {r['inputs']} inputs, {r['read']} read, {r['written']} written, "
-            f"{r['duplicates']} already present, {r['dropped']} dropped, "
+            f"{r['duplicates']} duplicates, {r['reread']} re-read, {r['dropped']} dropped, "
             f"{r['rejected']} rejected" + (f", {r['replaced']} replaced" if r["replaced"] else "")
         )
         click.echo(f"    {r['pipeline_file'] or '(no pipeline file)'}  by {who}")

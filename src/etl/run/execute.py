@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import __version__, log
-from etl.accounting import InputRows, Totals, input_rows, printable
+from etl.accounting import InputRows, Totals, count_rereads, input_rows, printable
 from etl.context import rejects_table
 from etl.errors import ConfigError, EtlError, RunError
 from etl.plugin import ReplacesRows
@@ -91,6 +91,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         summary["per_input"] = account = store.memory.account(
             plan.units, summary["per_input"], plan.fingerprints
         )
+        count_rereads(summary, account, store.memory.table().column("key"))
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
         summary["inputs_to_retry"] = int(
             (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
