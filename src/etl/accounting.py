@@ -260,3 +260,16 @@ def changed(summary: dict[str, Any]) -> bool:
 def new_duplicates(summary: dict[str, Any]) -> int:
     """Duplicates of the corpus the run skipped: its duplicates less its re-reads."""
     return int(summary.get("duplicates") or 0) - int(summary.get("reread") or 0)
+
+
+def first_inputs(rejects: list[dict[str, Any]], first: int = 3) -> dict[str, list[str]]:
+    """The first ``first`` places of each reject reason, ``input (location)``, for the
+    summary to name them."""
+    out: dict[str, list[str]] = {}
+    for reject in rejects:
+        places = out.setdefault(reject["reason"], [])
+        if len(places) < first:
+            where = printable(reject.get("input") or "")
+            location = reject.get("location")
+            places.append(f"{where} ({location})" if location else where)
+    return out

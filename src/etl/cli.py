@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-from typing import Any
 
 import click
 
@@ -93,39 +92,9 @@ def run(
             )
         )
     elif verbose >= 0:
-        _print_summary(summary, plan)
+        from etl.commands.summary import print_summary
 
-
-def _print_summary(s: dict[str, Any], plan: Any) -> None:
-    out = plan.target()
-    lines = [
-        f"run {s['run_id']} committed"
-        + ("" if s.get("changed", True) else " (no change: nothing written, replaced or rejected)"),
-        f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged"
-        + (
-            f", {s['inputs_to_retry']} to read again next run (a failure that may pass)"
-            if s.get("inputs_to_retry")
-            else ""
-        ),
-        f"  articles  {s['read']} read, {s['written']} written, "
-        f"{s['duplicates'] - s.get('reread', 0)} duplicates, {s.get('reread', 0)} read again "
-        f"(already in the dataset), {s['dropped']} dropped by transforms, {s['rejected']} rejected",
-    ]
-    if s.get("inputs_other_pipeline"):
-        lines.append(
-            f"  pipeline  changed since {s['inputs_other_pipeline']} of the skipped inputs were "
-            "ingested: `etl run --reprocess` reads them again and replaces their rows"
-        )
-    if s.get("replaced"):
-        lines.append(f"  replaced  {s['replaced']} rows committed before")
-    if s["rejects_by_reason"]:
-        reasons = ", ".join(f"{n} {r}" for r, n in list(s["rejects_by_reason"].items())[:5])
-        lines.append(f"  rejects   {reasons}")
-    for key, value in sorted(s.get("counters", {}).items()):
-        lines.append(f"  {key}: {value}")
-    lines.append(f"  output    {out}")
-    lines.append(f"  time      {s['timings'].get('total', 0):.2f} s")
-    click.echo("\n".join(lines))
+        print_summary(summary, plan, verbose)
 
 
 @cli.command()

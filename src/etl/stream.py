@@ -8,6 +8,7 @@ for every input after the sink has deduplicated.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -82,6 +83,8 @@ class StreamStats:
     retry: set[int] = field(default_factory=set)
     #: content hash of the raw input bytes, per unit index, where the source reported it
     digests: dict[int, str] = field(default_factory=dict)
+    #: seconds spent in each plugin, by section label (the summary's "where the time went")
+    seconds: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: StreamStats) -> None:
         self.rejects.extend(other.rejects)
@@ -92,6 +95,7 @@ class StreamStats:
         self.rows_rejected.update(other.rows_rejected)
         self.retry.update(other.retry)
         self.digests.update(other.digests)
+        self.seconds.update(other.seconds)
         for key, (n_in, n_out) in other.transform_rows.items():
             mine = self.transform_rows.setdefault(key, [0, 0])
             mine[0] += n_in
@@ -151,8 +155,8 @@ class Streamer:
             return
         self.stats.rejects.extend(rejects)
         logger = log.get_logger(run_id=self.run.run_id, stage="stream", plugin=ctx.plugin)
-        for reject in rejects[:10]:
-            logger.info(
+        for reject in rejects[:10]:  # -vv: -v is one event per stage and plugin
+            logger.debug(
                 "rejected",
                 input=reject["input"],
                 location=reject["location"],
@@ -183,7 +187,7 @@ class Streamer:
         ctx = Context(self.run, source.name, source.section, unit.key)
         batch_no = 0
         try:
-            for batch in source.read(unit, ctx):
+            for batch in _timed(source.read(unit, ctx), self.stats.seconds, source.section):
                 self._collect(ctx, index)
                 if batch.num_rows == 0:
                     continue
@@ -224,7 +228,9 @@ class Streamer:
         source = self.sources[chunk[0][1].source_index]
         ctx = Context(self.run, source.name, source.section)
         try:
+            started = time.perf_counter()
             batch, positions = source.read_many([unit for _, unit in chunk], ctx)
+            self.stats.seconds[source.section] += time.perf_counter() - started
             positions = np.asarray(positions, dtype=np.int32)
             if len(positions) != batch.num_rows or (
                 len(positions) and (positions.min() < 0 or positions.max() >= len(chunk))
@@ -334,7 +340,9 @@ class Streamer:
         ):
             n_in = batch.num_rows
             batch = _with_declared(batch, self._stages[stage])
+            started = time.perf_counter()
             out = self._process(transform, ctx, batch, self._stages[stage])
+            self.stats.seconds[transform.section] += time.perf_counter() - started
             if ctx.rejects:
                 self._count_article_rejects(batch, ctx.rejects)
             self._collect(ctx, None)
@@ -447,6 +455,20 @@ class Streamer:
             out = self.transform(batch)
             if out.num_rows:
                 yield out
+
+
+def _timed(batches: Iterator[Any], seconds: Counter[str], key: str) -> Iterator[Any]:
+    """``batches``, the time spent making each added to ``seconds[key]``."""
+    clock = time.perf_counter
+    while True:
+        started = clock()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            seconds[key] += clock() - started
+            return
+        seconds[key] += clock() - started
+        yield batch
 
 
 def _with_declared(batch: pa.RecordBatch, declared: pa.Schema) -> pa.RecordBatch:

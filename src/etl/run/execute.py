@@ -23,10 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import __version__, log
-from etl.accounting import InputRows, Totals, count_rereads, input_rows, printable
+from etl.accounting import (
+    InputRows,
+    Totals,
+    count_rereads,
+    first_inputs,
+    input_rows,
+    printable,
+)
 from etl.context import rejects_table
 from etl.errors import ConfigError, EtlError, RunError
 from etl.plugin import ReplacesRows
+from etl.run.events import log_stages
 from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
 from etl.run.plan import Plan, redact_error
@@ -92,6 +100,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             plan.units, summary["per_input"], plan.fingerprints
         )
         count_rereads(summary, account, store.memory.table().column("key"))
+        log_stages(plan, summary, logger)
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
         summary["inputs_to_retry"] = int(
             (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
@@ -364,6 +373,8 @@ def summarize(
         "replaced": plan.replaced_rows,
         "inputs_other_pipeline": plan.stale_inputs,
         "rejects_by_reason": dict(reasons.most_common()),
+        "rejects_first": first_inputs(stats.rejects),
+        "plugin_seconds": {k: round(v, 4) for k, v in stats.seconds.items()},
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},
         "per_input": input_rows(plan.units, [s.name for s in plan.sources], stats, totals),

@@ -10,6 +10,7 @@ same key is counted a duplicate); the rows of committed keys are replaced at com
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,9 @@ class DriverJob(Job):
             clean = clean.filter(pa.array(mask))
         self.totals.add(units, mask)
         if clean.num_rows:
+            started = time.perf_counter()
             self.sink.write(clean)
+            self._stats.seconds[self.sink.section] += time.perf_counter() - started
             self._ids.append(clean.column("id"))
             self._units.append(units if mask is None else units[mask])
             if self.key is not None:
