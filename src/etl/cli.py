@@ -7,7 +7,13 @@ import json
 
 import click
 
-from etl.commands.options import command_options, end_on_closed_pipe, group_options, stdout_closed
+from etl.commands.options import (
+    command_options,
+    end_on_closed_pipe,
+    group_options,
+    progress_option,
+    stdout_closed,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +53,7 @@ def cli() -> None:
     help="wait for another run writing the same dataset (default 600 s)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@progress_option
 @command_options
 def run(
     pipeline: str,

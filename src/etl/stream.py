@@ -136,6 +136,7 @@ class Streamer:
         self.hook = hook
         self.stats = StreamStats()
         self._transform_ctx = [Context(run, t.name, t.section) for t in transforms]
+        self.held_from: int | None = None
         self._rejected_rows: Counter[int] = Counter()
         # The schema between each pair of stages: sources emit the article schema, and each
         # transform sees the columns before it plus (null) the ones it declares, so it can
@@ -313,6 +314,8 @@ class Streamer:
                 continue
             pending.append(batch)
             rows += batch.num_rows
+            # the unit of the oldest row not yet handed on (progress counts units before it)
+            self.held_from = pending[0].column(INPUT_COLUMN)[0].as_py()
             if rows >= target:
                 joined = _concat(pending)
                 offset = 0
@@ -321,6 +324,7 @@ class Streamer:
                     offset += target
                 pending = [joined.slice(offset)] if offset < rows else []
                 rows -= offset
+                self.held_from = pending[0].column(INPUT_COLUMN)[0].as_py() if pending else None
         if pending and rows:
             yield _concat(pending)
 

@@ -158,3 +158,22 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(exc, level)
 
     return _global_options(wrapper, group=False)
+
+
+def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--progress auto|bar|log|none`` (for the commands that run a pipeline)."""
+
+    def choose(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        from etl import progress
+
+        progress.configure(value)
+
+    return click.option(
+        "--progress",
+        type=click.Choice(["auto", "bar", "log", "none"]),
+        default=None,
+        expose_value=False,
+        callback=choose,
+        help="a live bar (on a terminal), a log line every few seconds, or nothing "
+        "(default auto: a bar on a terminal, else log lines; ETL_PROGRESS=0: none)",
+    )(func)

@@ -162,8 +162,8 @@ class DaskExecutor(Executor):
         if not units:
             return job.stats()
         client, cluster = self._connect()
-        progress = Progress(len(units))
-        done_units = 0
+        progress = Progress(units, rejected=job.rejected)
+        ok = False
         futures: dict[Any, int] = {}
         try:
             workers = self._workers(client)
@@ -195,8 +195,7 @@ class DaskExecutor(Executor):
                     futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
                     job.take(self._result(future))
                     received += 1
-                    done_units += bounds[number][1] - bounds[number][0]
-                    progress.update(done_units, job.written())
+                    progress.finished_range(*bounds[number], job.written())
                 if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
                     now = set(self._workers(client))
                     gone = seen - now
@@ -209,12 +208,13 @@ class DaskExecutor(Executor):
                         )
                     seen |= now
                     next_check = time.monotonic() + WATCH_INTERVAL
+            ok = True
         except EtlError:
             raise
         except Exception as exc:
             raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
         finally:
-            progress.close(done_units, job.written())
+            progress.close(job.written(), ok=ok)
             if futures:
                 # the run already failed; a failing cancel must not hide why
                 with contextlib.suppress(Exception):

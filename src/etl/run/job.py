@@ -51,6 +51,8 @@ class DriverJob(Job):
         self._units: list[np.ndarray] = []
         self.totals = Totals()
         self._stats = StreamStats()
+        #: the streamer of stream_here while it runs (progress reads its rejects)
+        self._live: Any = None
         #: ids written by this run, in pieces (for the store's id index)
         self._ids: list[pa.Array] = []
         # chunk results wait here until every earlier chunk is in
@@ -67,18 +69,30 @@ class DriverJob(Job):
     # in this process
 
     def stream_here(self, progress: Callable[[int, int], None] | None = None) -> None:
-        streamer = self.plan.streamer()
+        streamer = self._live = self.plan.streamer()
+        started = 0
+
+        def finished() -> int:
+            """Units before the one being read, and before any row still held back to
+            join a batch, are finished: all their articles were written or dropped."""
+            held = streamer.held_from
+            return started if held is None else min(started, held)
 
         def units() -> Any:
+            nonlocal started
             for index, unit in enumerate(self.units):
+                started = index
                 if progress is not None:
-                    progress(index, self.totals.written)
+                    progress(finished(), self.totals.written)
                 yield index, unit
 
         try:
             for batch in streamer.stream(units()):
                 self.write(batch)
+                if progress is not None:
+                    progress(finished(), self.totals.written)
         finally:
+            self._live = None
             self._stats.merge(streamer.stats)
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -199,6 +213,10 @@ class DriverJob(Job):
 
     def stats(self) -> StreamStats:
         return self._stats
+
+    def rejected(self) -> int:
+        live = self._live
+        return len(self._stats.rejects) + (len(live.stats.rejects) if live is not None else 0)
 
     def written(self) -> int:
         return self.totals.written
