@@ -109,7 +109,10 @@ class Progress:
         self.written = 0
         self.stage = "starting"
         self.started = time.monotonic()
-        self._last = 0.0
+        # a bar is drawn at once; the first log line comes after an interval, so a short
+        # run off a terminal prints no progress at all
+        self._last = 0.0 if self.mode == "bar" else self.started
+        self._lines = 0
         self._view: Any = None
         if self.mode == "bar":
             self._view = _Bar(self.total) if _rich() else _Line()
@@ -152,7 +155,8 @@ class Progress:
             if self._bytes is not None:
                 self.bytes_done = float(self._bytes[-1])
         if self.mode == "log":
-            self._show()
+            if self._lines:  # the end of what was reported; nothing for a short run
+                self._show()
         elif self._view is not None:
             self._view.stop(self.snapshot())
 
@@ -181,6 +185,7 @@ class Progress:
 
     def _show(self) -> None:
         snap = self.snapshot()
+        self._lines += 1
         if self.mode == "log":
             _log_line(snap)
         elif self._view is not None:

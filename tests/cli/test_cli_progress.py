@@ -76,13 +76,16 @@ def test_off_a_terminal_a_progress_line_every_few_seconds(tmp_path):
 
 
 def test_progress_off_when_asked_or_quiet(tmp_path):
-    pipeline = slow_pipeline(tmp_path, n=3, delay=0)
+    pipeline = slow_pipeline(tmp_path, n=3, delay=0.05)
     env = {"ETL_PROGRESS": "log", "ETL_PROGRESS_INTERVAL": "0.01"}
     assert "progress" in run_etl("run", str(pipeline), env=env).stderr
     none = run_etl("run", str(pipeline), "--full", "--progress", "none", env=env)
     assert none.returncode == 0 and "progress" not in none.stderr
     quiet = run_etl("run", str(pipeline), "--full", "-q", env=env)
     assert quiet.returncode == 0 and quiet.stderr == ""
+    # a run shorter than the interval prints no progress at all
+    short = run_etl("run", str(pipeline), "--full", "--progress", "log")
+    assert short.returncode == 0 and "progress" not in short.stderr
 
 
 @pytest.mark.slow
