@@ -262,9 +262,10 @@ def new_plugin(
 def _add_commands() -> None:
     """The commands that live in etl.commands (each module imports only click at the top)."""
     from etl.commands.check import config, validate
+    from etl.commands.init import init
     from etl.commands.runs import rejects, runs
 
-    for command in (validate, config, runs, rejects):
+    for command in (init, validate, config, runs, rejects):
         cli.add_command(command)
 
 
