@@ -136,7 +136,7 @@ def reject_lines(s: dict[str, Any], plan: Any) -> list[str]:
         lines.append(("  rejects   " if n == 0 else "            ") + f"{count:,} {reason}{named}")
     where = plan.sink.location()
     if where:
-        lines.append(f"            (`etl rejects {where}` lists them all)")
+        lines.append(f"            (`etl rejects {plan.pipeline.redact(where)}` lists them all)")
     return lines
 
 

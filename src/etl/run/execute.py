@@ -373,7 +373,8 @@ def summarize(
         "replaced": plan.replaced_rows,
         "inputs_other_pipeline": plan.stale_inputs,
         "rejects_by_reason": dict(reasons.most_common()),
-        "rejects_first": first_inputs(stats.rejects),
+        # input names may hold a value that came from the environment
+        "rejects_first": plan.pipeline.redact(first_inputs(stats.rejects)),
         "plugin_seconds": {k: round(v, 4) for k, v in stats.seconds.items()},
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},

@@ -35,13 +35,14 @@ def scheme_error(sink: Any) -> ConfigError | None:
 
 def check_location(plan: Any) -> dict[str, Any]:
     """:func:`_check_location`, the error blamed on ``--set`` when the path came from one."""
-    from etl.run.plan import blame_overrides
+    from etl.run.plan import blame_overrides, redact_error
 
     try:
         return _check_location(plan)
     except ConfigError as exc:
         exc.key = "path"
         blame_overrides(exc, plan.pipeline.sink)
+        redact_error(exc, plan.pipeline)  # the path may hold a value from the environment
         raise
 
 
