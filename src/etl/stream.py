@@ -136,6 +136,9 @@ class Streamer:
         self.hook = hook
         self.stats = StreamStats()
         self._transform_ctx = [Context(run, t.name, t.section) for t in transforms]
+        #: for progress: the first unit being read (or waiting in a chunk), and the unit of
+        #: the oldest row held back to join a batch; units before both are finished
+        self.reading: int | None = None
         self.held_from: int | None = None
         self._rejected_rows: Counter[int] = Counter()
         # The schema between each pair of stages: sources emit the article schema, and each
@@ -294,9 +297,11 @@ class Streamer:
                 yield from self.read_many(chunk)
                 chunk, chunk_bytes = [], 0
             if not many[source_index]:
+                self.reading = index
                 yield from self.read_unit(index, unit)
                 continue
             chunk.append((index, unit))
+            self.reading = chunk[0][0]
             chunk_source = source_index
             chunk_bytes += unit.input.size or 0
         if chunk:
@@ -314,7 +319,6 @@ class Streamer:
                 continue
             pending.append(batch)
             rows += batch.num_rows
-            # the unit of the oldest row not yet handed on (progress counts units before it)
             self.held_from = pending[0].column(INPUT_COLUMN)[0].as_py()
             if rows >= target:
                 joined = _concat(pending)

@@ -55,9 +55,32 @@ def test_a_live_bar_in_a_real_terminal_with_rate_eta_and_finished_counts(tmp_pat
     assert "run " in text and " committed" in text  # the summary after the bar
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_every_report_counts_finished_inputs_only(tmp_path, monkeypatch, batch_size):
+    """Each report to the display, not only those drawn: an input is done once its article
+    was written (the text source reads inputs in chunks, joined into batches)."""
+    from etl.progress import Progress
+
+    reports: list[tuple[int, int]] = []
+    original = Progress.finished_prefix
+
+    def record(self, done, written):
+        reports.append((done, written))
+        original(self, done, written)
+
+    monkeypatch.setattr(Progress, "finished_prefix", record)
+    pipeline = slow_pipeline(tmp_path, n=10, delay=0)
+    text = pipeline.read_text().replace("batch_size = 1", f"batch_size = {batch_size}")
+    pipeline.write_text(text)
+    assert run_etl("run", str(pipeline), "--progress", "none").returncode == 0
+    assert len(reports) >= 10
+    assert all(done <= written for done, written in reports), reports
+    assert max(done for done, _ in reports) >= 10 - batch_size  # it does move
+
+
 def test_off_a_terminal_a_progress_line_every_few_seconds(tmp_path):
     pipeline = slow_pipeline(tmp_path, n=8, delay=0.05)
-    env = {"ETL_PROGRESS_INTERVAL": "0.1"}
+    env = {"ETL_PROGRESS_INTERVAL": "0.01"}  # a line at (nearly) every update
     proc = run_etl("run", str(pipeline), "--progress", "log", env=env)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stderr.splitlines() if x.startswith("{")]

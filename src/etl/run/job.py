@@ -73,10 +73,11 @@ class DriverJob(Job):
         started = 0
 
         def finished() -> int:
-            """Units before the one being read, and before any row still held back to
-            join a batch, are finished: all their articles were written or dropped."""
-            held = streamer.held_from
-            return started if held is None else min(started, held)
+            """Units before the one being read (or waiting in a chunk of a source that
+            reads many at once), and before any row still held back to join a batch, are
+            finished: all their articles were written or dropped."""
+            marks = (started, streamer.reading, streamer.held_from)
+            return min(m for m in marks if m is not None)
 
         def units() -> Any:
             nonlocal started
