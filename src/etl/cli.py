@@ -109,21 +109,28 @@ def run(
 @command_options
 def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
     """List installed plugins with their options."""
-    from etl.plugins import get_plugin_manager
+    from etl.commands import plugin_cache
 
-    pm = get_plugin_manager(disable=disable)
-    items = [
-        {
-            "kind": reg.cls.kind,
-            "name": reg.cls.name,
-            "supplier": reg.supplier,
-            "version": reg.version,
-            "module": reg.module,
-            "summary": reg.cls.summary(),
-            "options": [o.describe() for o in reg.cls.options],
-        }
-        for reg in pm.all()
-    ]
+    items, cache = plugin_cache.load(disable)
+    if items is None:
+        from etl.plugins import get_plugin_manager
+
+        pm = get_plugin_manager(disable=disable)
+        items = [
+            {
+                "kind": reg.cls.kind,
+                "name": reg.cls.name,
+                "supplier": reg.supplier,
+                "version": reg.version,
+                "module": reg.module,
+                "summary": reg.cls.summary(),
+                "options": [o.describe() for o in reg.cls.options],
+            }
+            for reg in pm.all()
+        ]
+        # through JSON, so a listing from the cache prints exactly the same
+        items = json.loads(json.dumps(items, default=str))
+        plugin_cache.store(cache, items)
     if as_json:
         click.echo(json.dumps(items, indent=1, default=str))
         return

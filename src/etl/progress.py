@@ -92,20 +92,16 @@ class Progress:
         rejected: Callable[[], int] | None = None,
         mode: str | None = None,
     ) -> None:
-        if isinstance(units, int):
-            self.total, sizes = units, None
-        else:
-            self.total = len(units)
-            sizes = [getattr(getattr(u, "input", None), "size", None) or 0 for u in units]
-        self._bytes = None
-        if sizes is not None:
-            import numpy as np
-
-            self._bytes = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.float64))])
+        self._units = None if isinstance(units, int) else units
+        self.total = units if isinstance(units, int) else len(units)
+        #: bytes of units 0..i-1 at [i] (made when first needed: a run shown no progress
+        #: never pays for it)
+        self._bytes: Any = None
+        self._ranges_bytes = 0.0
+        self._prefix = True
         self._rejected = rejected
         self.mode = mode or resolve_mode()
         self.done = 0
-        self.bytes_done = 0.0
         self.written = 0
         self.stage = "starting"
         self.started = time.monotonic()
@@ -120,19 +116,39 @@ class Progress:
     # what executors report
 
     def finished_prefix(self, done: int, written: int) -> None:
-        """Units ``0 .. done-1`` are finished (a single process works through them in order)."""
-        done = min(max(done, self.done), self.total)
-        if self._bytes is not None:
-            self.bytes_done = float(self._bytes[done])
-        self.done = done
+        """Units ``0 .. done-1`` are finished (a single process works through them in order).
+
+        Called for every unit: kept to a comparison or two unless something is shown.
+        """
+        if done > self.done:
+            self.done = min(done, self.total)
         self.update(written)
 
     def finished_range(self, start: int, stop: int, written: int) -> None:
         """Units ``start .. stop-1`` (a chunk a worker returned) are finished."""
+        self._prefix = False
         self.done = min(self.done + stop - start, self.total)
-        if self._bytes is not None:
-            self.bytes_done += float(self._bytes[stop] - self._bytes[start])
+        sizes = self._sizes()
+        if sizes is not None:
+            self._ranges_bytes += float(sizes[stop] - sizes[start])
         self.update(written)
+
+    def _sizes(self) -> Any:
+        """Cumulative input sizes (None when only a count of units was given)."""
+        if self._bytes is None and self._units is not None:
+            import numpy as np
+
+            sizes = [getattr(getattr(u, "input", None), "size", None) or 0 for u in self._units]
+            self._bytes = np.concatenate([[0.0], np.cumsum(np.asarray(sizes, np.float64))])
+        return self._bytes
+
+    @property
+    def bytes_done(self) -> float:
+        """Input bytes of the finished units."""
+        if not self._prefix:
+            return self._ranges_bytes
+        sizes = self._sizes()
+        return float(sizes[self.done]) if sizes is not None else 0.0
 
     def update(self, written: int, stage: str = "streaming") -> None:
         """New counts; shown at most a few times a second (a log line every few seconds)."""
@@ -152,8 +168,9 @@ class Progress:
         self.stage = "committing" if ok else "stopped"
         if ok:
             self.done = self.total
-            if self._bytes is not None:
-                self.bytes_done = float(self._bytes[-1])
+            if not self._prefix:
+                sizes = self._sizes()
+                self._ranges_bytes = float(sizes[-1]) if sizes is not None else 0.0
         if self.mode == "log":
             if self._lines:  # the end of what was reported; nothing for a short run
                 self._show()

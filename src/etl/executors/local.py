@@ -23,7 +23,7 @@ class LocalExecutor(Executor):
         progress = Progress(job.units, rejected=job.rejected)
         ok = False
         try:
-            job.stream_here(progress.finished_prefix)
+            job.stream_here(progress.finished_prefix if progress.mode != "none" else None)
             ok = True
         finally:
             progress.close(job.written(), ok=ok)

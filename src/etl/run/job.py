@@ -83,7 +83,9 @@ class DriverJob(Job):
             nonlocal started
             for index, unit in enumerate(self.units):
                 started = index
-                if progress is not None:
+                # every 64th unit: the display is throttled anyway, and a run of 100k
+                # small inputs should not pay for a report per input
+                if progress is not None and not index & 63:
                     progress(finished(), self.totals.written)
                 yield index, unit
 
