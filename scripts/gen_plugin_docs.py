@@ -169,7 +169,7 @@ def api_section() -> str:
     lines += _class_doc(ReplacesRows, ["stage_replace"])
     lines += _class_doc(WorkerWriter, ["write", "close", "abort"])
     lines += _class_doc(StagedFile, [])
-    lines += _class_doc(Executor, ["execute"])
+    lines += _class_doc(Executor, ["execute", "close"])
     lines += _class_doc(
         Job, ["stream_here", "worker_spec", "take", "ask", "stats", "written", "summary_counter"]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+from typing import Any
 
 import click
 
@@ -69,29 +70,27 @@ def run(
     """Run a pipeline file."""
     from etl.config import load_pipeline
     from etl.run import build_plan, run_plan
+    from etl.run.interrupt import stop_on_signals
 
     pipe = load_pipeline(pipeline, list(overrides), defer=True)
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
-    plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
-    if wait:
-        plan.run.extra["wait"] = wait
-    if dry_run:
-        from etl.run.preflight import check_location
+    # SIGTERM (kill, systemd, Kubernetes, CI) stops the run as Ctrl-C does: a message, the
+    # lock released, the staging removed, what checkpoints committed kept (exit 143)
+    with stop_on_signals():
+        plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
+        if wait:
+            plan.run.extra["wait"] = wait
+        if dry_run:
+            from etl.run.preflight import check_location
 
-        check_location(plan)  # where it would write: a folder, writable, local
-        click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
-        for unit in plan.units[:20]:
-            click.echo(f"  {pipe.redact(unit.key)}")
-        if len(plan.units) > 20:
-            click.echo(f"  ... and {len(plan.units) - 20} more")
-        out = plan.target()
-        click.echo(f"output: {out} (nothing written)")
-        return
-    # this process runs one pipeline: the plan's objects (a work unit per input) live to
-    # the end, so keep the garbage collector from walking them again (0.07 s at 100k inputs)
-    gc.freeze()
-    summary = run_plan(plan)
+            check_location(plan)  # where it would write: a folder, writable, local
+            _print_dry_run(plan)
+            return
+        # this process runs one pipeline: the plan's objects (a work unit per input) live to
+        # the end, so keep the garbage collector from walking them again (0.07 s at 100k)
+        gc.freeze()
+        summary = run_plan(plan)
     if as_json:
         click.echo(
             json.dumps(
@@ -102,6 +101,16 @@ def run(
         from etl.commands.summary import print_summary
 
         print_summary(summary, plan, verbose)
+
+
+def _print_dry_run(plan: Any) -> None:
+    pipe = plan.pipeline
+    click.echo(f"dry run: {len(plan.units)} inputs from {len(plan.sources)} sources")
+    for unit in plan.units[:20]:
+        click.echo(f"  {pipe.redact(unit.key)}")
+    if len(plan.units) > 20:
+        click.echo(f"  ... and {len(plan.units) - 20} more")
+    click.echo(f"output: {plan.target()} (nothing written)")
 
 
 @cli.command()

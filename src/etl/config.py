@@ -21,8 +21,57 @@ from etl.errors import ConfigError, combine
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 REDACTED = "***"
 
-RUN_DEFAULTS: dict[str, Any] = {"on_error": "quarantine", "batch_size": 1024}
+RUN_DEFAULTS: dict[str, Any] = {
+    "on_error": "quarantine",
+    "batch_size": 1024,
+    # None: only a run that rejects every record it read fails (docs/pipeline.md)
+    "max_reject_ratio": None,
+    # None: the run commits once, at the end (docs/reliability.md, "Checkpoints")
+    "checkpoint": None,
+}
 TOP_LEVEL_KEYS = {"plugins", "run", "sources", "transforms", "sink", "executor"}
+#: ``[run] checkpoint`` durations: a number and one of these units
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
+_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """When a run commits what it has done so far (``[run] checkpoint``).
+
+    Exactly one of ``inputs`` and ``seconds`` is set.
+
+    Args:
+        inputs: commit after every this many inputs.
+        seconds: commit about this often.
+        text: the value as the pipeline wrote it (for manifests and messages).
+    """
+
+    inputs: int | None = None
+    seconds: float | None = None
+    text: str | int = ""
+
+
+def parse_checkpoint(value: Any, where: str) -> Checkpoint | None:
+    """``[run] checkpoint``: a number of inputs (``5000``) or a duration (``"5m"``,
+    ``"30s"``, ``"1h"``); None, 0 or false for none.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if value is None or value is False or (type(value) is int and value == 0):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return Checkpoint(inputs=value, text=value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match and float(match.group(1)) > 0:
+        seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+        return Checkpoint(seconds=seconds, text=value.strip())
+    raise ConfigError(
+        f"[run] in {where}: checkpoint is {value!r}; give a number of inputs (5000) or a "
+        'duration ("30s", "5m", "1h")',
+        hint="a checkpointed run commits what it has done so far at each checkpoint",
+    )
 
 
 @dataclass
@@ -60,6 +109,9 @@ class Pipeline:
     sink: Section
     executor: Section
     secrets: set[str] = field(default_factory=set)
+    max_reject_ratio: float | None = None
+    #: when the run commits what it has done so far (None: once, at the end)
+    checkpoint: Checkpoint | None = None
     #: mistakes found in the file's shape, for build_plan to report with its plugins'
     problems: list[ConfigError] = field(default_factory=list)
 
@@ -83,7 +135,12 @@ class Pipeline:
         return self.redact(
             {
                 "plugins": self.plugins,
-                "run": {"on_error": self.on_error, "batch_size": self.batch_size},
+                "run": {
+                    "on_error": self.on_error,
+                    "batch_size": self.batch_size,
+                    "max_reject_ratio": self.max_reject_ratio,
+                    **({"checkpoint": self.checkpoint.text} if self.checkpoint else {}),
+                },
                 "sources": [{"plugin": s.plugin, **s.options} for s in self.sources],
                 "transforms": [{"plugin": s.plugin, **s.options} for s in self.transforms],
                 "sink": {"plugin": self.sink.plugin, **self.sink.options},
@@ -155,6 +212,8 @@ def pipeline_from_dict(
             path=(key,),
         )
     settings = _run_settings(data.get("run", {}), problems)
+    ratio = settings["max_reject_ratio"]
+    checkpoint = parse_checkpoint(settings["checkpoint"], name)  # checked: None if it was wrong
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         problems.add(
@@ -192,6 +251,8 @@ def pipeline_from_dict(
         executor=executor,
         secrets=secrets,
         problems=problems.errors,
+        max_reject_ratio=None if ratio is None else float(ratio),
+        checkpoint=checkpoint,
     )
     broken = not sources or any(not s.plugin for s in (sink, executor))
     if problems.errors and (broken or not defer):
@@ -246,9 +307,33 @@ def _run_settings(run: Any, problems: _Problems) -> dict[str, Any]:
                 f"[run] in {name}: batch_size must be a positive integer, got {value!r}",
                 path=("run", key),
             )
+        elif (
+            key == "max_reject_ratio"
+            and value is not None
+            and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1
+            )
+        ):
+            problems.add(
+                f"[run] in {name}: max_reject_ratio must be a number from 0 to 1, got {value!r}",
+                hint="e.g. max_reject_ratio = 0.05 (fail when more than 5% of records are rejected)",
+                path=("run", key),
+            )
+        elif key == "checkpoint" and not _checkpoint_ok(value, name, problems):
+            continue
         else:
             settings[key] = value
     return settings
+
+
+def _checkpoint_ok(value: Any, name: str, problems: _Problems) -> bool:
+    """Whether ``[run] checkpoint`` is valid; a problem when it is not."""
+    try:
+        parse_checkpoint(value, name)
+    except ConfigError as exc:
+        problems.add(exc.message, hint=exc.hint, path=("run", "checkpoint"))
+        return False
+    return True
 
 
 def _tables(

@@ -2,8 +2,15 @@
 
 Accepted: ISO 8601 (``2023-11-07T02:00:00-05:00``, ``2017-09-15``, ``...Z``), RFC 2822
 (``Tue, 07 Nov 2023 02:00:00 GMT``), epoch seconds or milliseconds (numbers or digit strings),
-and a few common written forms (``2017/09/15``, ``15.09.2017``, ``September 15, 2017``,
-``15 Sep 2017``, ``20170915``). A time without a zone is taken as UTC.
+numeric dates (``2017/09/15``, ``15.09.2017``, ``09/15/2017``, ``15-09-2017``, with an
+optional ``HH:MM[:SS]``) and a few written forms (``September 15, 2017``, ``15 Sep 2017``,
+``20170915``). A time without a zone is taken as UTC.
+
+Numeric dates with the year last are ambiguous (``01/02/2023``): the ``order`` argument
+(:data:`DATE_ORDERS`, default ``"DMY"``) says which of day and month comes first, and
+:class:`DateNotes` counts the dates read in that order although the other also gave a valid,
+different date, and the dates read in the other order because they were invalid in the one
+given (``09/15/2017`` under DMY). See docs/sources.md, "Dates".
 
 :func:`parse_dates` parses a whole column: the ISO 8601 values (nearly all of them, in real
 data) by one Arrow cast, only the rest one by one in Python. :func:`parse_date` parses one
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,13 +43,14 @@ _EPOCH = re.compile(r"^-?\d{1,17}(\.\d+)?$")
 _YYYYMMDD = re.compile(r"^(19|20)\d{6}$")
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _NULLS = {"", "none", "null", "nan", "n/a", "na", "-"}
+#: the orders of day, month and year a numeric date may be read in (``date_order``)
+DATE_ORDERS = ("DMY", "MDY", "YMD")
+DEFAULT_DATE_ORDER = "DMY"
+# a numeric date: three groups of digits joined by one separator (/ . -), maybe a time
+_NUMERIC = re.compile(
+    r"^(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+)
 _FORMATS = (
-    "%Y/%m/%d",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%d.%m.%Y",
-    "%d.%m.%Y %H:%M",
-    "%d/%m/%Y",
     "%B %d, %Y",
     "%b %d, %Y",
     "%B %d, %Y %H:%M",
@@ -53,6 +63,38 @@ _FORMATS = (
     "%Y%m%d",
 )
 _EPOCH_0 = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class DateNotes:
+    """What :func:`parse_dates` noticed besides the values themselves.
+
+    Attributes:
+        ambiguous: dates read in the order given although the other order gives another
+            valid date (``01/02/2023``: 1 February under DMY, 2 January under MDY).
+        other_order: dates invalid in the order given and read in the one order that makes
+            them valid, by that order (``09/15/2017`` under DMY counts under ``"MDY"``).
+        errors: why a value could not be read, by index, where that is more than "an
+            unrecognised date format" (``01/02/2023`` under YMD: day or month first?).
+    """
+
+    ambiguous: int = 0
+    other_order: Counter[str] = field(default_factory=Counter)
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def counters(self, order: str) -> dict[str, int]:
+        """The run-summary counters of these notes, for dates read with ``order``."""
+        counts = {f"dates read ambiguously ({order})": self.ambiguous} if self.ambiguous else {}
+        for used, n in sorted(self.other_order.items()):
+            counts[f"dates read as {used}, not {order}"] = n
+        return counts
+
+
+class AmbiguousDate(ValueError):
+    """A numeric date that is not in the order given and reads as two different dates in
+    the others (``01/02/2023`` under YMD)."""
+
+    reason = "ambiguous date (day or month first?)"
 
 
 def is_missing(value: Any) -> bool:
@@ -79,8 +121,20 @@ def parse_rfc2822(value: str) -> datetime:
     return _to_utc(parsed)
 
 
-def parse_date(value: Any) -> datetime | None:
-    """One value to an aware UTC datetime; None if missing; ValueError if unreadable."""
+def parse_date(
+    value: Any, order: str = DEFAULT_DATE_ORDER, notes: DateNotes | None = None
+) -> datetime | None:
+    """One value to an aware UTC datetime; None if missing; ValueError if unreadable.
+
+    Args:
+        value: a string, number, datetime or None.
+        order: how to read a numeric date with the year last: ``"DMY"`` (day first),
+            ``"MDY"`` (month first) or ``"YMD"`` (year first; a year-last date is read only
+            when one order makes it a valid date).
+        notes: where to count a date read ambiguously or in another order.
+    """
+    if order not in DATE_ORDERS:
+        raise ValueError(f"date order must be one of {', '.join(DATE_ORDERS)}, got {order!r}")
     if is_missing(value):
         return None
     if isinstance(value, bool):
@@ -101,12 +155,50 @@ def parse_date(value: Any) -> datetime | None:
             return parse(text)
         except ValueError:
             pass
+    numeric = _NUMERIC.match(text)
+    if numeric is not None:
+        return _numeric_date(numeric, order, notes)
     for fmt in _FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise ValueError(f"unrecognised date format: {text[:80]!r}")
+
+
+def _numeric_date(match: re.Match[str], order: str, notes: DateNotes | None) -> datetime:
+    """A numeric date (``15/09/2017``, ``2017.09.15``): see :func:`parse_date`."""
+    first, _, middle, last, hour, minute, second = match.groups()
+    time = (int(hour or 0), int(minute or 0), int(second or 0))
+    if len(first) == 4 and len(last) <= 2:
+        # year first: year-month-day under every order (nobody writes year-day-month)
+        return datetime(int(first), int(middle), int(last), *time, tzinfo=UTC)
+    if len(last) != 4 or len(first) > 2:
+        raise ValueError(f"unrecognised date format: {match.group(0)[:80]!r}")
+    year, a, b = int(last), int(first), int(middle)
+    readings = {"DMY": _valid(year, b, a, time), "MDY": _valid(year, a, b, time)}
+    chosen = readings.get(order)
+    if chosen is not None:
+        other = readings["MDY" if order == "DMY" else "DMY"]
+        if notes is not None and other is not None and other != chosen:
+            notes.ambiguous += 1
+        return chosen
+    valid = {name: when for name, when in readings.items() if when is not None}
+    if not valid:
+        raise ValueError(f"not a valid date in any order: {match.group(0)[:80]!r}")
+    if len(set(valid.values())) > 1:  # 01/02/2023 under YMD: a guess would be a coin toss
+        raise AmbiguousDate(f"ambiguous date: {match.group(0)[:80]!r}")
+    name, when = next(iter(valid.items()))
+    if notes is not None:
+        notes.other_order[name] += 1
+    return when
+
+
+def _valid(year: int, month: int, day: int, time: tuple[int, int, int]) -> datetime | None:
+    try:
+        return datetime(year, month, day, *time, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _from_epoch(number: float) -> datetime:
@@ -131,16 +223,25 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def parse_dates(values: Sequence[Any] | pa.Array) -> tuple[pa.Array, list[int]]:
+def parse_dates(
+    values: Sequence[Any] | pa.Array,
+    order: str = DEFAULT_DATE_ORDER,
+    notes: DateNotes | None = None,
+) -> tuple[pa.Array, list[int]]:
     """Parse a column of dates.
 
     Args:
         values: strings, numbers, datetimes or None (a list or an Arrow array).
+        order: how to read numeric dates with the year last (see :func:`parse_date`).
+        notes: where to count dates read ambiguously or in another order, and to say why
+            a value could not be read when that is more than an unrecognised format.
 
     Returns:
         ``(timestamps, bad)``: a ``timestamp[us, tz=UTC]`` array (null where missing or
         unreadable) and the indices of the values that were given but could not be read.
     """
+    if order not in DATE_ORDERS:
+        raise ValueError(f"date order must be one of {', '.join(DATE_ORDERS)}, got {order!r}")
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         if pa.types.is_timestamp(values.type):
             return values.cast(TIMESTAMP), []
@@ -177,10 +278,12 @@ def parse_dates(values: Sequence[Any] | pa.Array) -> tuple[pa.Array, list[int]]:
         fixed: dict[int, datetime | None] = {}
         for i in need:
             try:
-                fixed[i] = parse_date(values[i])
-            except (ValueError, OverflowError):
+                fixed[i] = parse_date(values[i], order, notes)
+            except (ValueError, OverflowError) as exc:
                 bad.append(i)
                 fixed[i] = None
+                if notes is not None and isinstance(exc, AmbiguousDate):
+                    notes.errors[i] = exc.reason
         patch = pa.array([fixed.get(i) for i in range(n)], TIMESTAMP)
         patch_mask = pa.array([i in fixed for i in range(n)], pa.bool_())
         result = pc.if_else(patch_mask, patch, result)

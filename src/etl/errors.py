@@ -96,3 +96,27 @@ class MissingDependency(PluginError):
         super().__init__(
             f"plugin '{plugin}' needs the package {package}", hint=f"pip install {install}"
         )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (kill, systemd, Kubernetes, CI) stopped a run; ``message`` says what
+    became of its commits.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C stops on SIGTERM alike.
+
+    Args:
+        message: what the command prints (``interrupted; nothing was committed``).
+        signal_name: ``"SIGINT"`` or ``"SIGTERM"``.
+    """
+
+    def __init__(self, message: str = "interrupted", signal_name: str = "SIGINT") -> None:
+        super().__init__(message)
+        self.message = message
+        self.signal_name = signal_name
+
+    @property
+    def exit_code(self) -> int:
+        """128 plus the signal's number, as a shell reports a process the signal ended."""
+        import signal
+
+        return 128 + int(signal.Signals[self.signal_name])

@@ -44,8 +44,9 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
 INSTALL = {"html": "./plugins/etl-html", "feed": "./plugins/etl-feed", "warc": "./plugins/etl-warc"}
 #: files looked at, at most (a huge tree is sampled, not walked whole)
 MAX_FILES = 20_000
-#: records read from each JSON Lines / CSV sample file
+#: records read from each JSON Lines / CSV sample file, and files sampled per source
 SAMPLE_RECORDS = 20
+SAMPLE_FILES = 20
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Found:
     count: int = 0
     extensions: Counter[str] = field(default_factory=Counter)
     examples: list[Path] = field(default_factory=list)
+    #: files whose first records are read (JSON Lines, JSON, CSV)
+    samples: list[Path] = field(default_factory=list)
 
 
 def kind_of(name: str) -> tuple[str | None, str]:
@@ -90,6 +93,8 @@ def survey(folder: Path) -> dict[str, Found]:
             entry.extensions[ext] += 1
             if len(entry.examples) < 3:
                 entry.examples.append(Path(root) / name)
+            if len(entry.samples) < SAMPLE_FILES:
+                entry.samples.append(Path(root) / name)
     return found
 
 
@@ -147,23 +152,39 @@ def sample_records(path: Path, plugin: str) -> list[dict[str, Any]]:
     return records[:SAMPLE_RECORDS]
 
 
-def map_fields(records: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's keys, nested objects one level down (``meta.date``)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            for inner, v in value.items():
+                out[f"{key}.{inner}"] = v
+        else:
+            out[str(key)] = value
+    return out
+
+
+def map_fields(
+    records: list[dict[str, Any]], allowed: set[str] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """(article column -> key, every key seen): the keys found for each column.
 
     A key is matched to a column by the names the record sources try (any case, nested one
     level: ``meta.date``); when no key is a known name for the text, the key with the longest
-    string values is taken.
+    string values is taken. Only ``allowed`` keys are mapped (the source stops on a mapped
+    key that the first record of an input lacks).
     """
     from etl.sources.records import DEFAULT_FIELDS
 
     keys: dict[str, list[Any]] = {}
     for record in records:
-        for key, value in record.items():
-            if isinstance(value, dict):
-                for inner, v in value.items():
-                    keys.setdefault(f"{key}.{inner}", []).append(v)
-            else:
-                keys.setdefault(str(key), []).append(value)
+        for key, value in _flat(record).items():
+            keys.setdefault(key, []).append(value)
+    if allowed is not None:
+        seen = list(keys)
+        keys = {k: v for k, v in keys.items() if k in allowed}
+    else:
+        seen = list(keys)
     by_name = {k.rsplit(".", 1)[-1].lower(): k for k in reversed(list(keys))}
     mapping: dict[str, str] = {}
     for column, names in DEFAULT_FIELDS.items():
@@ -180,7 +201,7 @@ def map_fields(records: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]
         }
         if lengths and max(lengths.values()) > 0:
             mapping["text"] = max(lengths, key=lengths.__getitem__)
-    return mapping, list(keys)
+    return mapping, seen
 
 
 def _toml(value: Any) -> str:
@@ -248,8 +269,12 @@ def _source(plugin: str, entry: Found, folder: str) -> list[str]:
         f"include = [{', '.join(_toml(i) for i in include)}]  # what is taken from the folder"
     )
     if plugin in ("jsonl", "csv"):
-        records = [r for e in entry.examples for r in sample_records(e, plugin)]
-        mapping, keys = map_fields(records)
+        samples = [sample_records(e, plugin) for e in entry.samples or entry.examples]
+        records = [r for s in samples for r in s]
+        # keys every sampled input's first record has: a mapped key an input lacks stops a run
+        firsts = [set(_flat(s[0])) for s in samples if s]
+        common = set.intersection(*firsts) if firsts else set()
+        mapping, keys = map_fields(records, common)
         if mapping:
             pairs = ", ".join(f"{c} = {_toml(k)}" for c, k in mapping.items())
             body.append(f"fields = {{ {pairs} }}")

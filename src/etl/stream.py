@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from etl import log
 from etl.context import Context
-from etl.errors import PluginError, RunError
+from etl.errors import ConfigError, PluginError, RunError
 from etl.plugin import ReadsMany
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
 
@@ -201,8 +201,8 @@ class Streamer:
                 yield batch.append_column(
                     INPUT_COLUMN, pa.array(np.full(batch.num_rows, index, dtype=np.int32))
                 )
-        except RunError:
-            raise
+        except (RunError, ConfigError):  # a configuration found wrong by reading (a key of
+            raise  # `fields` no input has) stops the run: it is no fault of this input
         except Exception as exc:
             self._plugin_error(source, exc, unit.key)
             ctx.reject(
@@ -240,7 +240,7 @@ class Streamer:
                 len(positions) and (positions.min() < 0 or positions.max() >= len(chunk))
             ):
                 raise ValueError("read_many returned row positions that do not fit its units")
-        except RunError:
+        except (RunError, ConfigError):
             raise
         except Exception:
             ctx.take_rejects()

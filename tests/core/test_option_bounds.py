@@ -120,3 +120,17 @@ def test_etl_plugins_shows_bounds():
     text = next(p for p in listed if p["kind"] == "source" and p["name"] == "text")
     max_bytes = next(o for o in text["options"] if o["name"] == "max_bytes")
     assert (max_bytes["min"], max_bytes["bounds"]) == (1, "at least 1")
+
+
+def test_every_numeric_option_of_the_installed_sources_has_a_bound():
+    """Issue 15 asked that every numeric option of the builtin sources be range-checked up
+    front; this keeps it so for sources added later (a guard: they all were already)."""
+    from etl.plugins import get_plugin_manager
+
+    unbounded = [
+        f"{name}.{opt.name}"
+        for name, reg in get_plugin_manager().registry["source"].items()
+        for opt in reg.cls.options
+        if opt.type in ("int", "float") and opt.min is None and opt.max is None
+    ]
+    assert unbounded == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -81,3 +83,28 @@ def per_input(dataset: Path) -> dict[str, tuple]:
         )
         for e in summary["per_input"]
     }
+
+
+@contextlib.contextmanager
+def local_dask_cluster(workers: int = 2) -> Iterator[str]:
+    """A LocalCluster of ``workers`` worker processes on 127.0.0.1: its scheduler address,
+    once every worker is up; closed after. Skips the test where distributed is missing."""
+    import logging
+
+    import pytest
+
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        with distributed.Client(cluster) as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

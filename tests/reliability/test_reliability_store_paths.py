@@ -80,3 +80,44 @@ def test_inspect_and_report_read_one_committed_state_while_overwrites_commit(tmp
         writer.wait()
     assert writer.returncode == 0
     assert len(seen) > 4 and set(seen) == {120}
+
+
+@pytest.mark.parametrize("point", ["after-commit-point", "before-commit-point"])
+def test_ctrl_c_during_the_commit_says_what_was_committed(tmp_path, point):
+    """Issue 16 case 4: SIGINT once COMMIT.json existed said "nothing was committed"."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 6)
+    dataset = tmp_path / "ds"
+    pipeline = write_pipeline(tmp_path / "p.toml", str(corpus), dataset)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl.cli", "run", str(pipeline)],
+        env={**os.environ, "ETL_SLOW_AT": f"{point}:30"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staging = dataset / "_etl" / "staging"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        staged = list(staging.glob("*/COMMIT.json")) + list(staging.glob("*/data/*.staged"))
+        ready = list(staging.glob("*/COMMIT.json")) if point == "after-commit-point" else staged
+        if ready:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside the slow point
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    if point == "after-commit-point":
+        assert "the run was committed" in err and "nothing was committed" not in err
+        assert len(rows_by_id(dataset)) == 6
+    else:
+        assert "nothing was committed" in err
+        assert rows_by_id(dataset) == {}
+    assert not list(staging.iterdir()) and not (dataset / "_etl" / "lock").exists()

@@ -112,7 +112,12 @@ def config(
 
     resolved = {
         "plugins": pipe.plugins,
-        "run": {"on_error": pipe.on_error, "batch_size": pipe.batch_size},
+        "run": {
+            "on_error": pipe.on_error,
+            "batch_size": pipe.batch_size,
+            "max_reject_ratio": pipe.max_reject_ratio,
+            "checkpoint": pipe.checkpoint.text if pipe.checkpoint else None,
+        },
         "sources": [table(s) for s in plan.sources],
         "transforms": [table(t) for t in plan.transforms],
         "sink": table(plan.sink),

@@ -147,9 +147,13 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(verbose=level, disable=disable, **kw)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
-        except KeyboardInterrupt:
-            click.echo("etl: interrupted; nothing was committed", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            from etl.errors import Interrupted
+
+            # Ctrl-C or SIGTERM: what became of the run (committed, checkpoints kept...)
+            stop = exc if isinstance(exc, Interrupted) else Interrupted()
+            click.echo(f"etl: {stop.message}", err=True)
+            sys.exit(stop.exit_code)
         except BrokenPipeError as exc:
             if stdout_closed():
                 end_on_closed_pipe()

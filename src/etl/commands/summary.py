@@ -143,8 +143,10 @@ def reject_lines(s: dict[str, Any], plan: Any) -> list[str]:
 def print_summary(s: dict[str, Any], plan: Any, verbose: int = 0) -> None:
     """Print the summary of a committed run (``s``: what :func:`etl.run.run_plan` returned)."""
     reread = s.get("reread", 0)
+    checkpoints = s.get("checkpoints")
     lines = [
         f"run {s['run_id']} committed"
+        + (f" in {checkpoints} checkpoint{'s' if checkpoints != 1 else ''}" if checkpoints else "")
         + ("" if s.get("changed", True) else " (no change: nothing written, replaced or rejected)"),
         f"  inputs    {s['inputs']:,} read, {s['inputs_skipped']:,} skipped as unchanged"
         + (

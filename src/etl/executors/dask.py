@@ -4,7 +4,8 @@
 processes on 127.0.0.1 is started for the run and stopped after it. Each task rebuilds the
 plugins from the pipeline (local plugin files travel inside the task, by value), runs source
 -> transforms for its chunk and writes staged Parquet files to the sink's filesystem; the
-driver adopts them in unit order and commits once.
+driver adopts them in unit order and commits once. A checkpointed run executes one job per
+checkpoint on the same client and cluster, closed by :meth:`DaskExecutor.close`.
 
 Dask is optional (``pip install 'etl[dask]'``); nothing of it is imported until a run starts.
 """
@@ -117,6 +118,9 @@ class DaskExecutor(Executor):
         address = self.opts.address
         if address is not None and "://" not in address:
             self.opts.address = f"tcp://{address}"
+        #: the client (and local cluster) of the last job, kept for the next until close()
+        self._client: Any = None
+        self._cluster: Any = None
 
     # cluster
 
@@ -161,10 +165,12 @@ class DaskExecutor(Executor):
         units = job.units
         if not units:
             return job.stats()
-        client, cluster = self._connect()
+        if self._client is None:  # else kept from the run's last checkpoint
+            self._client, self._cluster = self._connect()
+        client = self._client
         progress = Progress(units, rejected=job.rejected)
-        ok = False
         futures: dict[Any, int] = {}
+        finished = False
         try:
             workers = self._workers(client)
             if not workers:
@@ -208,21 +214,29 @@ class DaskExecutor(Executor):
                         )
                     seen |= now
                     next_check = time.monotonic() + WATCH_INTERVAL
-            ok = True
+            finished = True
         except EtlError:
             raise
         except Exception as exc:
             raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
         finally:
-            progress.close(job.written(), ok=ok)
+            progress.close(job.written(), ok=finished)
             if futures:
                 # the run already failed; a failing cancel must not hide why
                 with contextlib.suppress(Exception):
                     client.cancel(list(futures), force=True)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if not finished:  # else kept for the run's next checkpoint (close() ends it)
+                self.close()
         return job.stats()
+
+    def close(self) -> None:
+        """Close the client, and the local cluster if this executor started one."""
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
     def _check_workers(self, client: Any, spec_bytes: bytes) -> None:
         """Fail before any task if a worker lacks etl or a plugin of the pipeline."""

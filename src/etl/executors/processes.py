@@ -5,6 +5,8 @@ units from the driver over its own pipe (at most ``prefetch`` chunks waiting per
 memory stays flat however many units there are), runs source -> transforms and writes staged
 Parquet files into the sink's staging folder. The driver adopts the files in unit order and
 the sink commits them once, as one run. A worker that dies fails the run; nothing is committed.
+A checkpointed run executes one job per checkpoint: the workers stay for the next job (they
+rebuild the plugins from its spec) until :meth:`ProcessesExecutor.close`.
 """
 
 from __future__ import annotations
@@ -35,15 +37,11 @@ if TYPE_CHECKING:
 
 
 def _worker_main(conn: Connection, spec_bytes: bytes, name: str, hold_bytes: int) -> None:
-    """A worker process: build the plugins, then run chunks until told to stop."""
+    """A worker process: build the plugins, then run chunks until told the job is done;
+    then the next job's plugins (a checkpointed run's next slice), until the driver is done."""
     # Ctrl-C reaches the whole process group; the driver decides and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     where = f"worker process {name} (pid {os.getpid()})"
-    try:
-        session = open_worker(spec_bytes, where, name)
-    except BaseException as exc:
-        conn.send(failed(-1, name, exc, where))
-        return
     # A thread takes every message off the pipe as it comes, so the driver never blocks
     # sending a chunk to this worker while this worker blocks sending it a large message
     # (the ids of a big chunk): each would wait for the other to read.
@@ -60,6 +58,29 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str, hold_bytes: int
                 return
 
     threading.Thread(target=take_messages, name="etl-worker-inbox", daemon=True).start()
+    spec: bytes | None = spec_bytes
+    while spec is not None:
+        if not _run_job(conn, inbox, spec, name, where, hold_bytes):
+            return
+        message = inbox.get()  # the next job, or None: the driver is done with this worker
+        spec = message.spec if isinstance(message, _NextJob) else None
+
+
+def _run_job(
+    conn: Connection,
+    inbox: queue.SimpleQueue[Any],
+    spec_bytes: bytes,
+    name: str,
+    where: str,
+    hold_bytes: int,
+) -> bool:
+    """Run one job's chunks until the driver says it is done; False if the worker must end
+    (it failed, or the driver is gone)."""
+    try:
+        session = open_worker(spec_bytes, where, name)
+    except BaseException as exc:
+        conn.send(failed(-1, name, exc, where))
+        return False
     # chunks the driver sent while this worker waited for an answer
     queued: collections.deque[Any] = collections.deque()
 
@@ -81,6 +102,8 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str, hold_bytes: int
     while True:
         message = queued.popleft() if queued else inbox.get()
         if message is None:
+            return False
+        if isinstance(message, _JobDone):
             break
         number, units = message
         try:
@@ -88,10 +111,23 @@ def _worker_main(conn: Connection, spec_bytes: bytes, name: str, hold_bytes: int
             result = session.run_chunk(number, units, ask, hold_bytes)
         except BaseException as exc:
             conn.send(failed(number, name, exc, where))
-            return
+            return False
         conn.send(result)
     session.close()
     conn.send("closed")
+    return True
+
+
+@dataclass
+class _JobDone:
+    """The driver to a worker: no more chunks for this job; close it and wait for the next."""
+
+
+@dataclass
+class _NextJob:
+    """The driver to a worker that closed its job: build the plugins of the next one."""
+
+    spec: bytes
 
 
 @dataclass
@@ -118,6 +154,11 @@ class _Worker:
         self.stopping = False
         self.closed = False
 
+    def next_job(self, spec_bytes: bytes) -> None:
+        """Give a worker that closed its last job the next one (a run's next checkpoint)."""
+        self.conn.send(_NextJob(spec_bytes))
+        self.pending, self.stopping, self.closed = [], False, False
+
     def describe_death(self) -> str:
         code = self.process.exitcode
         if code is not None and code < 0:
@@ -130,6 +171,10 @@ class _Worker:
         return f"worker process {self.name} (pid {self.process.pid}) {how}"
 
     def stop(self) -> None:
+        """End the worker: one that closed its job exits when told no job follows."""
+        if self.closed and self.process.is_alive():
+            self.conn.send(None)
+            self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout=5)
@@ -178,6 +223,9 @@ class ProcessesExecutor(Executor):
             raise self.error("option 'prefetch' must be at least 1")
         if self.opts.hold_bytes < 0:
             raise self.error("option 'hold_bytes' must be 0 or more")
+        #: the workers of the last job, kept for the next one until close()
+        self._pool: list[_Worker] = []
+        self._started = 0
 
     def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
@@ -196,12 +244,9 @@ class ProcessesExecutor(Executor):
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks
         )
         todo = chunks(units, bounds)
-        pool: list[_Worker] = []
-        ok = False
+        finished = False
         try:
-            pool = [
-                _Worker(ctx, spec_bytes, f"{i + 1}", self.opts.hold_bytes) for i in range(workers)
-            ]
+            pool = self._take_pool(ctx, spec_bytes, workers)
             for depth in range(1, self.opts.prefetch + 1):  # round robin, so all start
                 for worker in pool:
                     self._feed(worker, todo, depth)
@@ -238,12 +283,35 @@ class ProcessesExecutor(Executor):
                         progress.finished_range(start, stop, job.written())
                     elif not worker.process.is_alive():
                         raise self._died(worker, job)
-            ok = True
+            finished = True
         finally:
-            progress.close(job.written(), ok=ok)
-            for worker in pool:
-                worker.stop()
+            progress.close(job.written(), ok=finished)
+            if not finished:  # else kept for the run's next checkpoint (close() stops them)
+                self.close()
         return job.stats()
+
+    def _take_pool(self, ctx: Any, spec_bytes: bytes, workers: int) -> list[_Worker]:
+        """The workers that ran the last job (of this run: its last checkpoint), given this
+        one, and new ones up to ``workers``: a checkpointed run starts its workers once."""
+        # built in self._pool, so that close() stops every worker started, come what may
+        last, self._pool = self._pool, []
+        for worker in last:
+            if worker.closed and worker.process.is_alive():
+                worker.next_job(spec_bytes)
+                self._pool.append(worker)
+            else:
+                worker.stop()
+        while len(self._pool) < workers:
+            self._started += 1
+            name = f"{self._started}"
+            self._pool.append(_Worker(ctx, spec_bytes, name, self.opts.hold_bytes))
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the workers kept after the run's last job."""
+        pool, self._pool = self._pool, []
+        for worker in pool:
+            worker.stop()
 
     def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
         """Keep ``prefetch`` chunks queued for the worker; stop it when none are left."""
@@ -251,7 +319,7 @@ class ProcessesExecutor(Executor):
             item = next(todo, None)
             if item is None:
                 if not worker.pending:
-                    worker.conn.send(None)
+                    worker.conn.send(_JobDone())
                     worker.stopping = True
                 return
             worker.conn.send(item)

@@ -233,7 +233,10 @@ class Sink(Plugin):
         matches a committed row replaces it; needs :class:`ReplacesRows`) or ``error``
         (refuse an existing dataset).
 
-        Default: the sink's ``mode`` option when it declares one, else ``append``.
+        Default: the sink's ``mode`` option when it declares one, else ``append``. A run with
+        ``[run] checkpoint`` in overwrite or error mode sets that option to ``append`` after
+        its first checkpoint (which replaced or created the dataset); a sink without the
+        option takes checkpoints in append and merge mode only.
         """
         mode = vars(self.opts).get("mode")
         return mode if mode in ("append", "overwrite", "merge", "error") else "append"
@@ -285,8 +288,14 @@ class Executor(Plugin):
 
         Returns the merged :class:`~etl.stream.StreamStats` of every unit; the job keeps the
         written counts and the framework commits afterwards. See :class:`etl.executors.api.Job`.
+        A checkpointed run (``[run] checkpoint``) calls it once per checkpoint, with a job of
+        that checkpoint's units.
         """
         raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional lifecycle step
+        """Called once after the run's last ``execute``, also when the run failed: stop what
+        ``execute`` kept for the next call (worker processes, a cluster connection)."""
 
 
 KINDS: dict[str, type[Plugin]] = {

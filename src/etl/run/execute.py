@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from etl import __version__, log
 from etl.accounting import (
@@ -33,11 +32,22 @@ from etl.accounting import (
 )
 from etl.context import rejects_table
 from etl.errors import ConfigError, EtlError, RunError
-from etl.plugin import ReplacesRows
+from etl.run import interrupt
+from etl.run.checkpoint import (
+    Slices,
+    check_checkpoint_modes,
+    checkpoints_append,
+    part_of,
+    say_checkpoints,
+    so_far,
+    total,
+)
 from etl.run.events import log_stages
 from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
+from etl.run.limits import check_rejects
 from etl.run.plan import Plan, redact_error
+from etl.run.replacing import check_replacing, ids_of_inputs, stage_replacements
 from etl.store import Store
 from etl.store.faults import reset_fault_counts
 from etl.store.hashing import key_digest
@@ -55,28 +65,33 @@ def open_store(plan: Plan) -> tuple[Store, str | None]:
 
 
 def run_plan(plan: Plan) -> dict[str, Any]:
-    """Stream and commit a built plan; return the summary. The dataset is untouched on error."""
+    """Stream and commit a built plan; return the summary.
+
+    On error the dataset is as it was, but for the checkpoints the run committed (with
+    ``[run] checkpoint`` the units run in slices, each committed as it ends; see
+    :mod:`etl.run.checkpoint`). Ctrl-C and SIGTERM raise :class:`~etl.errors.Interrupted`,
+    which says what was committed.
+    """
     log.add_secrets(plan.pipeline.secrets)
     reset_fault_counts()
     logger = log.get_logger(run_id=plan.run.run_id)
-    timings: dict[str, float] = {}
     started = time.perf_counter()
     error: BaseException | None = None
     summary: dict[str, Any] = {}
     plan.hook.etl_before_run(run=plan.run, pipeline=plan.pipeline)
-    sink = plan.sink
     store, temporary = open_store(plan)
-    locked = opened = False
+    locked = False
+    #: summaries of the checkpoints committed so far (one for a run without checkpoints)
+    committed: list[dict[str, Any]] = []
     try:
         t0 = time.perf_counter()
         _take_store(plan, store)
         locked = True
         seen, schema_plan = _prepare_store(plan, store)
-        sink.open(plan.run, plan.schema)
-        opened = True
+        slices = Slices(len(plan.units), plan.pipeline.checkpoint)
         for transform in plan.transforms:
             transform.open(plan.run)
-        timings["open"] = time.perf_counter() - t0
+        opened = time.perf_counter() - t0
         logger.info(
             "run started", stage="plan", inputs=len(plan.units), skipped=plan.skipped_inputs
         )
@@ -87,56 +102,124 @@ def run_plan(plan: Plan) -> dict[str, Any]:
                 "`etl run --reprocess` to read every input again and replace their rows",
                 stage="plan",
             )
-        t0 = time.perf_counter()
-        job = DriverJob(plan, seen)
-        plan.executor.execute(job)
-        job.count(plan.executor.name)
-        timings["stream"] = time.perf_counter() - t0
-        for transform in plan.transforms:
-            transform.close()
-        summary = summarize(plan, job.stats(), job.totals, timings)
-        t0 = time.perf_counter()
-        summary["per_input"] = account = store.memory.account(
-            plan.units, summary["per_input"], plan.fingerprints
-        )
-        count_rereads(summary, account, store.memory.table().column("key"))
+        keys_seen: set[Any] = set()  # merge mode: the first row of a key wins, run-wide
+        for number, (start, stop) in enumerate(slices, 1):
+            if number > 1:  # the first checkpoint replaced (overwrite) or created (error)
+                checkpoints_append(plan)
+                schema_plan = _plan_schema(plan, store)
+            last = stop == len(plan.units)
+            part = part_of(plan, number, start, stop, last)
+            t0 = time.perf_counter()
+            job = DriverJob(part, seen, keys_seen)
+            _run_part(part, job, store, schema_plan, committed, opened if number == 1 else 0)
+            slices.took(time.perf_counter() - t0)
+        summary = total(plan, committed, started)
         log_stages(plan, summary, logger)
-        # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
-        summary["inputs_to_retry"] = int(
-            (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
-        )
-        summary["timings"]["total"] = round(time.perf_counter() - started, 4)
-        _commit(plan, store, job, summary, schema_plan)
-        timings["commit"] = time.perf_counter() - t0
-        summary["timings"].update({k: round(v, 4) for k, v in timings.items()})
-        summary["timings"]["total"] = round(time.perf_counter() - started, 4)
         logger.info(
             "run committed",
             stage="commit",
             written=summary["written"],
             rejected=summary["rejected"],
+            checkpoints=len(committed),
         )
         return summary
     except BaseException as exc:
         error = exc
-        if locked and not isinstance(exc, CommitNotFinished):
-            _abort(plan, store, opened, logger)
-        if isinstance(exc, EtlError):
-            redact_error(exc, plan.pipeline)
-            raise
         if isinstance(exc, KeyboardInterrupt):
+            raise interrupt.interrupted(exc, committed, plan.target()) from exc
+        if isinstance(exc, EtlError):
+            failure = exc
+        elif isinstance(exc, OSError):
+            failure = store_error(plan, store, exc, "writing")
+        else:
+            failure = RunError(f"the run failed: {type(exc).__name__}: {exc}")
+        redact_error(say_checkpoints(failure, committed), plan.pipeline)
+        if failure is exc:
             raise
-        if isinstance(exc, OSError):
-            raise store_error(plan, store, exc, "writing") from exc
-        raise RunError(
-            plan.pipeline.redact(f"the run failed: {type(exc).__name__}: {exc}")
-        ) from exc
+        raise failure from exc
     finally:
+        _close_executor(plan, logger)
         if locked:
             store.release_lock()
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
         plan.hook.etl_after_run(run=plan.run, summary=summary, error=error)
+
+
+def _run_part(
+    part: Plan,
+    job: DriverJob,
+    store: Store,
+    schema_plan: Any,
+    committed: list[dict[str, Any]],
+    opened: float,
+) -> None:
+    """Run one slice of the units (all of them without checkpoints) and commit it.
+
+    Its summary joins ``committed`` once its commit point is written (with ``pending``
+    while the commit is not finished: the next run or ``etl recover`` finishes it). On
+    error before that point its staging is dropped. The last slice closes the transforms
+    before it commits (a failing ``close`` fails the commit, as without checkpoints).
+    """
+    logger = log.get_logger(run_id=part.run.run_id)
+    sink = part.sink
+    timings: dict[str, float] = {"open": opened}
+    summary: dict[str, Any] = {}
+    sink_open = False
+    try:
+        t0 = time.perf_counter()
+        sink.open(part.run, part.schema)
+        sink_open = True
+        timings["open"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        part.executor.execute(job)
+        job.count(part.executor.name)
+        timings["stream"] = time.perf_counter() - t0
+        if part.run.extra.get("checkpoint", {"last": True})["last"]:
+            for transform in part.transforms:
+                transform.close()
+        summary = summarize(part, job.stats(), job.totals, timings)
+        if "checkpoint" in part.run.extra:
+            summary["checkpoint"] = part.run.extra["checkpoint"]
+        # too many rejects in the run so far: roll this slice back
+        check_rejects(part, so_far(committed, summary), job.stats().rejects)
+        t0 = time.perf_counter()
+        summary["per_input"] = account = store.memory.account(
+            part.units, summary["per_input"], part.fingerprints
+        )
+        count_rereads(summary, account, store.memory.table().column("key"))
+        # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
+        summary["inputs_to_retry"] = int(
+            (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
+        )
+        summary["timings"]["total"] = round(sum(timings.values()), 4)
+        _commit(part, store, job, summary, schema_plan)
+        timings["commit"] = time.perf_counter() - t0
+        summary["timings"].update({k: round(v, 4) for k, v in timings.items()})
+        summary["timings"]["total"] = round(sum(timings.values()), 4)
+        committed.append(summary)
+        if "checkpoint" in summary:
+            logger.info("checkpoint committed", stage="commit", inputs=len(part.units))
+    except BaseException as exc:
+        run_id = part.run.run_id
+        # past the commit point the slice is committed (its commit perhaps finished already:
+        # an interrupt can come after the last step); before it, it is rolled back
+        past = store.committed(run_id)
+        if not isinstance(exc, CommitNotFinished) and (not past or store.committed_point(run_id)):
+            _abort(part, store, sink_open, logger)
+        if past and not any(done is summary for done in committed):
+            summary["pending"] = store.committed_point(run_id)  # the next run finishes it
+            committed.append(summary)
+        raise
+
+
+def _close_executor(plan: Plan, logger: Any) -> None:
+    """Stop what the executor kept between jobs (its workers, between checkpoints); a
+    failure to do so is logged, never raised over the run's outcome."""
+    try:
+        plan.executor.close()
+    except Exception as exc:
+        logger.error("stopping the executor failed", stage="close", error=str(exc))
 
 
 def _take_store(plan: Plan, store: Store) -> None:
@@ -162,11 +245,10 @@ def _take_store(plan: Plan, store: Store) -> None:
 
 def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
     """Finish earlier runs, check the mode and schema, filter units; the ids to skip."""
-    from etl.evolution import plan_schema
-
     sink = plan.sink
     mode = sink.mode()
-    _check_replacing(plan, mode)
+    check_replacing(plan, mode)
+    check_checkpoint_modes(plan)
     try:
         store.recover(_finisher(plan))
         if mode == "error" and store.exists():
@@ -175,9 +257,7 @@ def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
                 "exists and mode is 'error'",
                 hint='use mode = "append" or "overwrite", or another path',
             )
-        schema_plan = plan_schema(
-            store.root, plan.schema, mode=mode, plugin=sink.name, section=sink.section
-        )
+        schema_plan = _plan_schema(plan, store)
         plan.skipped_inputs = plan.stale_inputs = plan.replaced_rows = 0
         plan.fingerprints = pipeline_fingerprints(plan)
         appending = mode in ("append", "merge")
@@ -188,7 +268,7 @@ def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
         seen = store.ids() if appending else set()
         if appending and plan.run.reprocess:
             keys = pa.array(sorted({key_digest(u.key) for u in plan.units}), pa.string())
-            seen -= set(_ids_of_inputs(plan, store, keys).column("id").to_pylist())
+            seen -= set(ids_of_inputs(plan, store, keys).column("id").to_pylist())
         if mode == "overwrite" and store.exists():
             plan.replaced_rows = len(store.ids())
     except OSError as exc:
@@ -196,57 +276,14 @@ def _prepare_store(plan: Plan, store: Store) -> tuple[set[str], Any]:
     return seen, schema_plan
 
 
-def _check_replacing(plan: Plan, mode: str) -> None:
-    """Merge mode and ``--reprocess`` need a sink that can replace committed rows."""
+def _plan_schema(plan: Plan, store: Store) -> Any:
+    """What this run (or checkpoint) does to the dataset's schema; refuses unsafe changes."""
+    from etl.evolution import plan_schema
+
     sink = plan.sink
-    replacing = mode == "merge" or (plan.run.reprocess and mode != "overwrite")
-    if replacing and not isinstance(sink, ReplacesRows):
-        what = 'mode = "merge"' if mode == "merge" else "etl run --reprocess"
-        raise ConfigError(
-            f"plugin '{sink.name}' ({sink.section}): {what} needs a sink that can replace "
-            f"the rows it committed, and '{sink.name}' cannot (it does not implement "
-            "ReplacesRows)",
-            hint='use mode = "append", or "overwrite" to replace the whole dataset',
-        )
-
-
-def _ids_of_inputs(plan: Plan, store: Store, keys: Any) -> pa.Table:
-    """The committed ids (and their inputs) that came from the inputs whose key digests
-    are ``keys`` (what ``--reprocess`` replaces)."""
-    found = store.index.of_inputs(keys)
-    if found is None:
-        raise ConfigError(
-            f"plugin '{plan.sink.name}' ({plan.sink.section}): the dataset {plan.target()} "
-            "holds runs from before etl kept the input of each article, so --reprocess "
-            "cannot tell which rows to replace",
-            hint="run once with --set sink.mode=overwrite (it replaces everything); later "
-            "runs can use --reprocess",
-        )
-    return found
-
-
-def _stage_replacements(plan: Plan, store: Store, job: DriverJob, account: Any) -> pa.Array | None:
-    """Have the sink stage the removal of the committed rows this run replaces; their ids.
-
-    ``--reprocess``: the rows of the inputs read again, except those of an input whose
-    reading failed part way that were not written again (a failure must not hide them).
-    Merge mode: the rows whose key a row of this run has.
-    """
-    sink = plan.sink
-    removed: list[pa.Array] = []
-    if plan.run.reprocess and sink.mode() != "overwrite":
-        table = account.table
-        old = _ids_of_inputs(plan, store, table.column("key"))
-        failed = table.column("key").filter(pc.invert(table.column("complete")))
-        kept = pc.and_(
-            pc.is_in(old.column("input"), value_set=failed),
-            pc.invert(pc.is_in(old.column("id"), value_set=job.ids())),
-        )
-        removed.append(sink.stage_replace("id", old.column("id").filter(pc.invert(kept))))
-    if job.key is not None:
-        removed.append(sink.stage_replace(job.key, job.keys()))
-    removed = [r.combine_chunks() if isinstance(r, pa.ChunkedArray) else r for r in removed]
-    return pa.concat_arrays([r.cast(pa.string()) for r in removed]) if removed else None
+    return plan_schema(
+        store.root, plan.schema, mode=sink.mode(), plugin=sink.name, section=sink.section
+    )
 
 
 def _finisher(plan: Plan) -> Any:
@@ -273,7 +310,7 @@ def _commit(
     sink = plan.sink
     run_id = plan.run.run_id
     try:
-        removed = _stage_replacements(plan, store, job, summary["per_input"])
+        removed = stage_replacements(plan, store, job, summary["per_input"])
         if removed is not None:
             summary["replaced"] = len(removed)
         account = summary["per_input"].table

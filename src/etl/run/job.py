@@ -33,9 +33,11 @@ class DriverJob(Job):
     Args:
         plan: the checked plan (its units already filtered by the inputs memory).
         seen: ids the dataset holds (empty unless appending); ids written are added.
+        keys_seen: merge mode: keys written earlier in the run (by its earlier checkpoints);
+            keys written are added.
     """
 
-    def __init__(self, plan: Plan, seen: set[str]) -> None:
+    def __init__(self, plan: Plan, seen: set[str], keys_seen: set[Any] | None = None) -> None:
         self.plan = plan
         self.run = plan.run
         self.units = plan.units
@@ -45,7 +47,7 @@ class DriverJob(Job):
         self.seen = seen
         #: merge mode: the key column, and the keys written by this run
         self.key = plan.sink.key() if plan.sink.mode() == "merge" else None
-        self._keys_seen: set[Any] = set()
+        self._keys_seen: set[Any] = set() if keys_seen is None else keys_seen
         self._keys: list[pa.Array] = []
         #: the unit index of each id written (for the id index's inputs)
         self._units: list[np.ndarray] = []

@@ -17,7 +17,7 @@ from etl.hookspecs import hookimpl
 from etl.inputs import InputError
 from etl.plugin import Option, WorkUnit
 from etl.sources.jsonl import FIELDS_HELP, input_name
-from etl.sources.records import RecordBatcher, RecordSource
+from etl.sources.records import DATE_ORDER_OPTION, RecordBatcher, RecordSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +50,7 @@ class CsvSource(RecordSource):
         ),
         Option("keep_extra", "bool", False, help="keep the other columns in metadata"),
         Option("encoding", "str", "utf-8", help="text encoding of the input (a BOM is skipped)"),
+        DATE_ORDER_OPTION,
         Option(
             "max_record_bytes",
             "int",
@@ -77,6 +78,8 @@ class CsvSource(RecordSource):
         columns = self.opts.columns
         if columns is not None and not all(isinstance(c, str) and c for c in columns):
             raise self.error("option 'columns' must be a list of column names")
+        if columns is not None:  # every file has this header: check `fields` before the run
+            self.key_check.header(columns, "option 'columns'")
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
         delimiter = self.delimiter
@@ -121,10 +124,18 @@ class CsvSource(RecordSource):
                         continue  # a blank line
                     if header is None:
                         header = [h.strip() for h in row]
+                        # a key of `fields` the first file's header lacks is a typo: stop
+                        # here rather than reject every row as "no text"
+                        self.key_check.header(header, f"the header of {unit.key}")
                         continue
                     if batcher is None:
                         fields = self.fields.resolve_header(header)
-                        batcher = RecordBatcher(fields, ctx, keep_extra=self.opts.keep_extra)
+                        batcher = RecordBatcher(
+                            fields,
+                            ctx,
+                            keep_extra=self.opts.keep_extra,
+                            date_order=self.opts.date_order,
+                        )
                     rows += 1
                     if len(row) != len(header):
                         ctx.reject(

@@ -42,6 +42,7 @@ from etl.sources.json_stream import (
 )
 from etl.sources.jsonl_fast import _FastLines, _Hasher
 from etl.sources.records import (
+    DATE_ORDER_OPTION,
     RecordBatcher,
     RecordSource,
 )
@@ -85,6 +86,7 @@ class JsonlSource(RecordSource):
             "keep_extra", "bool", False, help="keep the other top-level keys in metadata (as text)"
         ),
         Option("encoding", "str", "utf-8", help="text encoding of the input"),
+        DATE_ORDER_OPTION,
         Option(
             "max_record_bytes",
             "int",
@@ -95,7 +97,13 @@ class JsonlSource(RecordSource):
     )
 
     def read(self, unit: WorkUnit, ctx: Context) -> Iterator[pa.RecordBatch]:
-        batcher = RecordBatcher(self.fields, ctx, keep_extra=self.opts.keep_extra)
+        batcher = RecordBatcher(
+            self.fields,
+            ctx,
+            keep_extra=self.opts.keep_extra,
+            date_order=self.opts.date_order,
+            check=self.key_check,
+        )
         position = Position()
         try:
             with self.open_input(unit) as stream:
@@ -104,7 +112,13 @@ class JsonlSource(RecordSource):
                 if fmt == "auto":
                     fmt = sniff_format(stream, encoding, input_name(unit.key))
                 if fmt == "jsonl" and self._fast_ok(encoding):
-                    fast = _FastLines(self.fields, self.opts.max_record_bytes, ctx, position)
+                    fast = _FastLines(
+                        self.fields,
+                        self.opts.max_record_bytes,
+                        ctx,
+                        position,
+                        date_order=self.opts.date_order,
+                    )
                     hasher = _Hasher.for_input(unit)
                     try:
                         yield from fast.read(stream, batcher, self._lines, hasher)
@@ -128,6 +142,8 @@ class JsonlSource(RecordSource):
         batch = batcher.flush()
         if batch is not None:
             yield batch
+        # a first input shorter than a batch: check `fields` against the records it had
+        self.key_check.finish(unit.key)
         if position.records == 0 and not ctx.rejects:
             ctx.reject("empty file", detail="no JSON value in the input")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.dates import parse_dates
+from etl.dates import DateNotes, parse_dates
 from etl.inputs import InputError, sniff_compression
 from etl.sources.json_stream import Position, _skip_line
 from etl.sources.records import (
@@ -23,6 +24,7 @@ from etl.sources.records import (
     RecordBatcher,
     authors_from_lists,
     authors_from_strings,
+    count_dates,
     strip_strings,
 )
 from etl.store import ContentHasher
@@ -30,6 +32,7 @@ from etl.store import ContentHasher
 if TYPE_CHECKING:
     from etl.context import Context
     from etl.plugin import WorkUnit
+    from etl.sources.keycheck import KeyCheck
     from etl.sources.records import FieldMap
 
 #: bytes of whole lines parsed at once by the fast path
@@ -69,10 +72,19 @@ class _FastLines:
     strings stripped as ``str.strip()``, empty ones null, dates by :func:`parse_dates`.
     """
 
-    def __init__(self, fields: FieldMap, limit: int, ctx: Context, position: Position) -> None:
+    def __init__(
+        self,
+        fields: FieldMap,
+        limit: int,
+        ctx: Context,
+        position: Position,
+        date_order: str = "DMY",
+    ) -> None:
         self.limit = limit
         self.ctx = ctx
         self.position = position
+        self.date_order = date_order
+        self.check: KeyCheck | None = None
         self.columns = {c: list(keys) for c, keys in fields.keys.items()}
         # the types each key may have, in the order they are tried
         choices: dict[str, list[pa.DataType]] = {}
@@ -100,6 +112,7 @@ class _FastLines:
         """The batches of the input; ``lines`` is the source's per-line reader; ``hasher``
         (if any) sees every byte read."""
         ctx, position, limit = self.ctx, self.position, self.limit
+        self.check = batcher.check
         carry = b""
         lineno = 0
         while True:
@@ -163,7 +176,24 @@ class _FastLines:
         table = self._parse(body)
         if table is None or table.num_rows != lines:
             return None  # e.g. two objects on a line, or one over two
-        return self._articles(table, lineno)
+        batch = self._articles(table, lineno)
+        # only a chunk read here: one that goes to the per-line path is checked there
+        if batch is not None and self.check is not None and not self.check.done:
+            self._check_keys(table, body)
+        return batch
+
+    def _check_keys(self, table: pa.Table, body: memoryview) -> None:
+        """Feed the source's key check the first rows of a clean chunk: the keys with a
+        value are in the table; a key without one (null, or absent: Arrow cannot tell)
+        is looked up in those lines themselves."""
+        check = self.check
+        n = min(table.num_rows, max(self.ctx.batch_size - check.records, 1))
+        head = table.slice(0, n)
+        check.seen.update(c for c in head.column_names if head.column(c).null_count < n)
+        if check.unseen():
+            for line in bytes(body).split(b"\n", n)[:n]:
+                check.seen.update(json.loads(line))  # a clean chunk: every line parses
+        check.add_keys((), n, self.ctx.batch_size, self.ctx.input)
 
     def _screen(self, body: memoryview, skip: int) -> int:
         """The number of lines, if Arrow may read them (see the class docstring), else 0.
@@ -275,11 +305,13 @@ class _FastLines:
         except _PerLine:
             return None
         raw_dates = self._dates(present, n)
+        notes = DateNotes()
         if raw_dates is None:
             published, bad = None, []
         else:
-            published, bad = parse_dates(raw_dates)
-        metadata = _locations(lineno, n, bad, raw_dates)
+            published, bad = parse_dates(raw_dates, self.date_order, notes)
+            count_dates(self.ctx, self.date_order, notes)
+        metadata = _locations(lineno, n, bad, raw_dates, notes.errors)
         return self.ctx.articles(
             text=text,
             title=strings["title"],
@@ -399,8 +431,15 @@ def _matches(whole: pa.Array, pattern: str) -> bool:
     return bool(pc.match_substring_regex(whole, pattern)[0].as_py())
 
 
-def _locations(lineno: int, n: int, bad: list[int], raw_dates: pa.Array | list | None) -> pa.Array:
-    """The metadata map of each row: its line, and the raw value of a date not understood."""
+def _locations(
+    lineno: int,
+    n: int,
+    bad: list[int],
+    raw_dates: pa.Array | list | None,
+    errors: dict[int, str] | None = None,
+) -> pa.Array:
+    """The metadata map of each row: its line, and the raw value of a date not understood
+    (and why, ``errors`` by row, else an unrecognised format)."""
     lines = pa.array(np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)).cast(pa.string())
     if not bad:
         items = pc.binary_join_element_wise("line ", lines, "")
@@ -411,5 +450,5 @@ def _locations(lineno: int, n: int, bad: list[int], raw_dates: pa.Array | list |
     meta = [[("location", f"line {lineno + i + 1}")] for i in range(n)]
     for i in bad:
         meta[i].append(("published_at_raw", str(raws[i])[:200]))
-        meta[i].append(("date_error", "unrecognised date format"))
+        meta[i].append(("date_error", (errors or {}).get(i, "unrecognised date format")))
     return pa.array(meta, _META)

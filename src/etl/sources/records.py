@@ -18,8 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.dates import is_missing, parse_dates
+from etl.dates import DATE_ORDERS, DEFAULT_DATE_ORDER, DateNotes, is_missing, parse_dates
+from etl.plugin import Option
 from etl.sources.files import FileSource
+from etl.sources.keycheck import KeyCheck
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -63,6 +65,16 @@ STRIP_CHARS = (
 #: RE2: a string holding anything but those characters (``bool(s.strip())``)
 NOT_BLANK = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in STRIP_CHARS) + "]"
 
+#: the ``date_order`` option of the record sources (docs/sources.md, "Dates")
+DATE_ORDER_OPTION = Option(
+    "date_order",
+    "str",
+    DEFAULT_DATE_ORDER,
+    choices=DATE_ORDERS,
+    help="numeric dates with the year last (01/02/2023): DMY (1 February), MDY (January 2) "
+    "or YMD (year first; such a date is read only when one order makes it valid)",
+)
+
 
 class FieldMap:
     """Which input key fills each article column.
@@ -95,6 +107,9 @@ class FieldMap:
                 )
             self.keys[column] = keys
         self.explicit = set(fields or {})
+        #: the keys as configured (``keys`` of a map resolved against a header keeps only
+        #: those the header has), for messages
+        self.wanted = dict(self.keys)
         self.paths = {c: [(k, k.split(".")) for k in keys] for c, keys in self.keys.items()}
 
     def lookup(self, record: Mapping[str, Any], column: str) -> tuple[Any, str | None]:
@@ -127,6 +142,7 @@ class FieldMap:
                     found.append(lower[key.lower()])
             resolved.keys[column] = tuple(found)
         resolved.explicit = self.explicit
+        resolved.wanted = self.wanted
         resolved.paths = {c: [(k, [k]) for k in keys] for c, keys in resolved.keys.items()}
         return resolved
 
@@ -248,6 +264,9 @@ class RecordBatcher:
         ctx: the unit's context (rejects, batch building).
         keep_extra: copy the record's other top-level keys into ``metadata`` as strings.
         constants: metadata every row gets (e.g. the input's format).
+        date_order: how to read numeric dates with the year last (``DMY``, ``MDY``, ``YMD``).
+        check: the source's check of the keys ``fields`` names, fed every record it adds
+            until the check is done.
     """
 
     def __init__(
@@ -257,11 +276,15 @@ class RecordBatcher:
         *,
         keep_extra: bool = False,
         constants: Mapping[str, str] | None = None,
+        date_order: str = DEFAULT_DATE_ORDER,
+        check: KeyCheck | None = None,
     ) -> None:
         self.fields = fields
         self.ctx = ctx
         self.keep_extra = keep_extra
         self.constants = list((constants or {}).items())
+        self.date_order = date_order
+        self.check = check
         self._reset()
 
     def _reset(self) -> None:
@@ -280,10 +303,13 @@ class RecordBatcher:
                 detail=f"a {type(record).__name__}: {str(record)[:200]}",
             )
             return False
+        if self.check is not None and not self.check.done:
+            self.check.add_keys(record, 1, self.ctx.batch_size, self.ctx.input)
         fields = self.fields
         text, text_key = fields.lookup(record, "text")
         if not isinstance(text, str) or not text.strip():
-            tried = ", ".join(fields.keys["text"]) or "(none)"
+            wanted = fields.wanted["text"]
+            tried = ", ".join(wanted) if wanted else 'none (fields maps text to "")'
             if text is None:
                 detail = f"no value under any of: {tried}; keys: {', '.join(map(str, list(record)[:20]))}"
             elif isinstance(text, str):
@@ -318,13 +344,16 @@ class RecordBatcher:
         if not self.meta:
             return None
         cols, meta = self.cols, self.meta
+        order, notes = self.date_order, DateNotes()
         try:
-            published, bad = parse_dates(cols["published_at"])
+            published, bad = parse_dates(cols["published_at"], order, notes)
         except UnicodeEncodeError:  # a lone surrogate in a date string: it cannot be one
-            published, bad = parse_dates([_clean(v) for v in cols["published_at"]])
+            notes = DateNotes()
+            published, bad = parse_dates([_clean(v) for v in cols["published_at"]], order, notes)
         for i in bad:
             meta[i].append(("published_at_raw", str(cols["published_at"][i])[:200]))
-            meta[i].append(("date_error", "unrecognised date format"))
+            meta[i].append(("date_error", notes.errors.get(i, "unrecognised date format")))
+        count_dates(self.ctx, order, notes)
         try:
             batch = self._build(published)
         except UnicodeEncodeError:
@@ -359,6 +388,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def count_dates(ctx: Context, order: str, notes: DateNotes) -> None:
+    """Add the dates read ambiguously or in another order to the run summary's counters."""
+    for key, n in notes.counters(order).items():
+        ctx.count(key, n)
+
+
 class RecordSource(FileSource):
     """What the record sources (jsonl, csv) share: the ``fields`` map and a checked
     ``encoding`` option; inputs have no size limit unless ``max_bytes`` is set. The file
@@ -371,6 +406,8 @@ class RecordSource(FileSource):
 
         super().__init__(*args, **kwargs)
         self.fields = FieldMap(self, self.opts.fields)
+        # one check per source (and process): the first input with records settles it
+        self.key_check = KeyCheck(self, self.fields)
         try:
             codecs.lookup(self.opts.encoding)
         except LookupError:

@@ -157,6 +157,11 @@ class Store:
         """True once the run's COMMIT.json exists (it will be finished, never rolled back)."""
         return (self.staging(run_id) / COMMIT_FILE).is_file()
 
+    def committed(self, run_id: str) -> bool:
+        """True once the run passed its commit point: its COMMIT.json exists or, once the
+        commit is finished (staging removed), its manifest does."""
+        return self.committed_point(run_id) or (self.runs_dir / f"{run_id}.json").is_file()
+
     def commit(
         self,
         run_id: str,

@@ -45,7 +45,8 @@ class RunResult:
             plus ``run_id``, ``inputs``, ``inputs_skipped`` (units skipped as unchanged),
             ``rejects_by_reason`` (``{reason: n}``), ``per_input`` (a sequence of dicts,
             one per input, with the keys :func:`~etl.testing.last_run_inputs` lists) and
-            ``timings``.
+            ``timings``; a run with ``[run] checkpoint`` adds ``checkpoints`` (how many it
+            committed) and ``run_ids`` (theirs: rows and rejects carry them).
         plan: the ``etl.run.Plan`` that ran: ``plan.sources``, ``plan.transforms`` and
             ``plan.sink`` (the plugin instances), ``plan.schema``, ``plan.units``,
             ``plan.run`` (the ``RunInfo``).
@@ -103,6 +104,10 @@ def _pipeline_data(pipeline: Mapping[str, Any] | str | Path) -> tuple[dict, Path
     return dict(pipeline), None, ""
 
 
+#: ``run_pipeline(max_reject_ratio=...)`` not given: the pipeline's own value, else 1
+PIPELINE_OWN = object()
+
+
 def run_pipeline(
     pipeline: Mapping[str, Any] | str | Path,
     *,
@@ -115,6 +120,7 @@ def run_pipeline(
     executor: str | Mapping[str, Any] | None = None,
     full: bool = False,
     reprocess: bool = False,
+    max_reject_ratio: float | None | object = PIPELINE_OWN,
 ) -> RunResult:
     """Run a small pipeline for real and return what it produced.
 
@@ -139,6 +145,11 @@ def run_pipeline(
             (``{"plugin": "processes", "workers": 2}``); overrides the pipeline's.
         full: as ``etl run --full``: ignore what the dataset remembers of earlier runs.
         reprocess: as ``etl run --reprocess``: read every input and replace its rows.
+        max_reject_ratio: ``[run] max_reject_ratio`` (overrides the pipeline's). Unless
+            given here or in the pipeline it is 1 (no limit), not ``etl run``'s default,
+            under which a run that rejects every record fails: a test wants to see the
+            rejects its plugin made, and a failed run commits none. Pass None for the
+            default rule.
 
     Returns:
         A :class:`RunResult`.
@@ -185,6 +196,10 @@ def run_pipeline(
         run["batch_size"] = batch_size
     if on_error is not None:
         run["on_error"] = on_error
+    if max_reject_ratio is not PIPELINE_OWN:
+        run["max_reject_ratio"] = max_reject_ratio
+    else:
+        run.setdefault("max_reject_ratio", 1)
     if run:
         data["run"] = run
     if executor is not None:
@@ -223,7 +238,9 @@ def _output(plan: Plan, summary: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
     rejects = read_rejects(location) if location else None
     if rejects is None or not rejects.num_rows:
         return table, rejects_table([])
-    return table, rejects.filter(pc.equal(rejects.column("run_id"), summary["run_id"]))
+    # a checkpointed run committed its rejects under each checkpoint's run id
+    run_ids = pa.array(summary.get("run_ids") or [summary["run_id"]], pa.string())
+    return table, rejects.filter(pc.is_in(rejects.column("run_id"), value_set=run_ids))
 
 
 def _name_of(plugin: type[Plugin] | str, kind: str) -> tuple[str, list]:
