@@ -223,3 +223,53 @@ def printable(value: Any) -> Any:
         except UnicodeEncodeError:  # other lone surrogates (a "\ud800" escape in JSON)
             return _LONE_SURROGATE.sub("\ufffd", value)
     return value
+
+
+def count_rereads(summary: dict[str, Any], account: InputRows, known: pa.Array) -> None:
+    """Say in ``summary`` which of its duplicates were re-reads, and whether it changed
+    anything, so that every view of a run counts the same way.
+
+    ``reread``: rows skipped as already present that came from inputs the dataset had
+    ingested before (``--full``, or a changed file whose articles are mostly the same):
+    they are the same articles read again, not duplicates in the corpus. ``duplicates``
+    keeps counting them (an input's records still add up: records = written + duplicates
+    + dropped + rejected), so a duplicate of the corpus is ``duplicates - reread``.
+    ``changed``: the run wrote, replaced or rejected something.
+
+    Args:
+        summary: the run summary (``duplicates``, ``written``... filled in).
+        account: the run's per-input account, with ``key`` filled in.
+        known: the key digests of the inputs the dataset remembered before this run.
+    """
+    import pyarrow.compute as pc
+
+    reread = 0
+    if summary.get("duplicates") and len(known):
+        table = account.table
+        was_known = pc.is_in(table.column("key"), value_set=known)
+        reread = int(pc.sum(table.column("duplicates").filter(was_known)).as_py() or 0)
+    summary["reread"] = reread
+    summary["changed"] = changed(summary)
+
+
+def changed(summary: dict[str, Any]) -> bool:
+    """A run that wrote, replaced or rejected something (else it left the dataset as it was)."""
+    return any(summary.get(k) for k in ("written", "replaced", "rejected"))
+
+
+def new_duplicates(summary: dict[str, Any]) -> int:
+    """Duplicates of the corpus the run skipped: its duplicates less its re-reads."""
+    return int(summary.get("duplicates") or 0) - int(summary.get("reread") or 0)
+
+
+def first_inputs(rejects: list[dict[str, Any]], first: int = 3) -> dict[str, list[str]]:
+    """The first ``first`` places of each reject reason, ``input (location)``, for the
+    summary to name them."""
+    out: dict[str, list[str]] = {}
+    for reject in rejects:
+        places = out.setdefault(reject["reason"], [])
+        if len(places) < first:
+            where = printable(reject.get("input") or "")
+            location = reject.get("location")
+            places.append(f"{where} ({location})" if location else where)
+    return out

@@ -2,82 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
-import sys
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-
-def _fail(exc: BaseException, verbose: int) -> None:
-    from etl.errors import EtlError
-    from etl.log import redact
-
-    if verbose > 0:
-        # the exceptions' messages may quote a value from ${ENV} (a path that holds a token)
-        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
-    if isinstance(exc, EtlError):
-        click.echo(redact(f"etl: {exc}"), err=True)
-        sys.exit(exc.exit_code)
-    click.echo(redact(f"etl: internal error: {type(exc).__name__}: {exc}"), err=True)
-    if verbose <= 0:
-        click.echo("  hint: run again with -v to see the traceback, and report it", err=True)
-    sys.exit(1)
-
-
-def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """-v/-q, --log-format and --disable-plugin on every command, and error handling."""
-
-    @click.option("-v", "--verbose", count=True, help="more output; -v shows tracebacks")
-    @click.option("-q", "--quiet", is_flag=True, help="errors only")
-    @click.option(
-        "--log-format",
-        type=click.Choice(["auto", "console", "json"]),
-        default="auto",
-        show_default=True,
-        help="log lines as text or JSON (auto: text on a terminal)",
-    )
-    @click.option(
-        "--disable-plugin",
-        "disable",
-        multiple=True,
-        metavar="NAME",
-        help="do not load this plugin or distribution (repeatable)",
-    )
-    @functools.wraps(func)
-    def wrapper(
-        verbose: int, quiet: bool, log_format: str, disable: tuple[str, ...], **kwargs: Any
-    ):
-        from etl import log
-
-        level = -1 if quiet else verbose
-        log.configure(log_format, level)
-        try:
-            return func(verbose=level, disable=disable, **kwargs)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except SystemExit:
-            raise
-        except KeyboardInterrupt as exc:
-            from etl.errors import Interrupted
-
-            stop = exc if isinstance(exc, Interrupted) else Interrupted()
-            click.echo(f"etl: {stop.message}", err=True)
-            sys.exit(stop.exit_code)
-        except BaseException as exc:
-            _fail(exc, level)
-
-    return wrapper
+from etl.commands.options import (
+    command_options,
+    end_on_closed_pipe,
+    group_options,
+    progress_option,
+    stdout_closed,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="etl", prog_name="etl")
+@group_options
 def cli() -> None:
     """Ingest news articles into Parquet datasets, through source -> transform -> sink plugins."""
 
@@ -112,6 +54,7 @@ def cli() -> None:
     help="wait for another run writing the same dataset (default 600 s)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@progress_option
 @command_options
 def run(
     pipeline: str,
@@ -130,7 +73,7 @@ def run(
     from etl.run import build_plan, run_plan
     from etl.run.interrupt import stop_on_signals
 
-    pipe = load_pipeline(pipeline, list(overrides))
+    pipe = load_pipeline(pipeline, list(overrides), defer=True)
     log.add_secrets(pipe.secrets)  # from here on, whatever is printed is redacted
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
@@ -141,6 +84,9 @@ def run(
         if wait:
             plan.run.extra["wait"] = wait
         if dry_run:
+            from etl.run.preflight import check_location
+
+            check_location(plan)  # where it would write: a folder, writable, local
             _print_dry_run(plan)
             return
         # this process runs one pipeline: the plan's objects (a work unit per input) live to
@@ -154,7 +100,9 @@ def run(
             )
         )
     elif verbose >= 0:
-        _print_summary(summary, plan)
+        from etl.commands.summary import print_summary
+
+        print_summary(summary, plan, verbose)
 
 
 def _print_dry_run(plan: Any) -> None:
@@ -167,91 +115,33 @@ def _print_dry_run(plan: Any) -> None:
     click.echo(f"output: {plan.target()} (nothing written)")
 
 
-def _print_summary(s: dict[str, Any], plan: Any) -> None:
-    out = plan.target()
-    checkpoints = s.get("checkpoints")
-    lines = [
-        f"run {s['run_id']} committed"
-        + (f" in {checkpoints} checkpoint{'s' if checkpoints != 1 else ''}" if checkpoints else ""),
-        f"  inputs    {s['inputs']} read, {s['inputs_skipped']} skipped as unchanged"
-        + (
-            f", {s['inputs_to_retry']} to read again next run (a failure that may pass)"
-            if s.get("inputs_to_retry")
-            else ""
-        ),
-        f"  articles  {s['read']} read, {s['written']} written, {s['duplicates']} skipped as "
-        f"already present, {s['dropped']} dropped by transforms, {s['rejected']} rejected",
-    ]
-    if s.get("inputs_other_pipeline"):
-        lines.append(
-            f"  pipeline  changed since {s['inputs_other_pipeline']} of the skipped inputs were "
-            "ingested: `etl run --reprocess` reads them again and replaces their rows"
-        )
-    if s.get("replaced"):
-        lines.append(f"  replaced  {s['replaced']} rows committed before")
-    if s["rejects_by_reason"]:
-        reasons = ", ".join(f"{n} {r}" for r, n in list(s["rejects_by_reason"].items())[:5])
-        lines.append(f"  rejects   {reasons}")
-    for key, value in sorted(s.get("counters", {}).items()):
-        lines.append(f"  {key}: {value}")
-    lines.append(f"  output    {out}")
-    lines.append(f"  time      {s['timings'].get('total', 0):.2f} s")
-    click.echo("\n".join(lines))
-
-
-@cli.command()
-@click.argument("pipeline", type=click.Path(dir_okay=False))
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a pipeline value"
-)
-@command_options
-def validate(
-    pipeline: str, overrides: tuple[str, ...], verbose: int, disable: tuple[str, ...]
-) -> None:
-    """Check a pipeline file without running it: plugins, options, paths."""
-    from etl import log
-    from etl.config import load_pipeline
-    from etl.plugin import capabilities
-    from etl.run.plan import build_plan, scale_out
-
-    pipe = load_pipeline(pipeline, list(overrides))
-    log.add_secrets(pipe.secrets)  # from here on, whatever is printed is redacted
-    plan = build_plan(pipe, disable=disable)
-    click.echo(f"{pipe.name}: ok")
-    if pipe.plugins:
-        click.echo(f"  imports   {', '.join(pipe.plugins)} (from plugins = [...])")
-    for p in plan.plugins():
-        supplier = f"{type(p).supplier} {type(p).supplier_version}".strip()
-        able = capabilities(p)
-        extra = f"  ({', '.join(able)})" if able else ""
-        click.echo(f"  {p.kind:<10}{p.name:<12}{p.section}  [{supplier}]{extra}")
-    click.echo(
-        f"  state     {pipe.redact(str(plan.sink.location() or '(temporary: this run only)'))}"
-    )
-    click.echo(f"  workers   {scale_out(plan)}")
-    click.echo(f"  inputs    {len(plan.units)}")
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @command_options
 def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
     """List installed plugins with their options."""
-    from etl.plugins import get_plugin_manager
+    from etl.commands import plugin_cache
 
-    pm = get_plugin_manager(disable=disable)
-    items = [
-        {
-            "kind": reg.cls.kind,
-            "name": reg.cls.name,
-            "supplier": reg.supplier,
-            "version": reg.version,
-            "module": reg.module,
-            "summary": reg.cls.summary(),
-            "options": [o.describe() for o in reg.cls.options],
-        }
-        for reg in pm.all()
-    ]
+    items, cache = plugin_cache.load(disable)
+    if items is None:
+        from etl.plugins import get_plugin_manager
+
+        pm = get_plugin_manager(disable=disable)
+        items = [
+            {
+                "kind": reg.cls.kind,
+                "name": reg.cls.name,
+                "supplier": reg.supplier,
+                "version": reg.version,
+                "module": reg.module,
+                "summary": reg.cls.summary(),
+                "options": [o.describe() for o in reg.cls.options],
+            }
+            for reg in pm.all()
+        ]
+        # through JSON, so a listing from the cache prints exactly the same
+        items = json.loads(json.dumps(items, default=str))
+        plugin_cache.store(cache, items)
     if as_json:
         click.echo(json.dumps(items, indent=1, default=str))
         return
@@ -286,6 +176,11 @@ def inspect(
     click.echo(
         f"  rows {info['rows']}, files {info['files']}, runs {len(info['runs'])}, rejects {info['rejects']}"
     )
+    for entry in info.get("rejects_by_reason", [])[:10]:
+        first = ", ".join(entry["inputs"])
+        click.echo(f"    {entry['count']} {entry['reason']}  (first: {first})")
+    if info.get("rejects"):
+        click.echo(f"    (`etl rejects {dataset}` lists them)")
     click.echo("  schema:")
     for field in info["schema"]:
         added = f"  (added by run {field['added_in']})" if field.get("added_in") else ""
@@ -296,10 +191,12 @@ def inspect(
         click.echo("  schema history:")
         for entry in info["schema_history"][-10:]:
             click.echo(f"    {describe_change(entry)}")
-    click.echo("  runs:")
-    for r in info["runs"][-10:]:
+    unchanged = sum(not r["changed"] for r in info["runs"])
+    click.echo("  runs:" + (f" ({unchanged} changed nothing, not listed)" if unchanged else ""))
+    for r in [r for r in info["runs"] if r["changed"]][-10:]:
         click.echo(
-            f"    {r['run_id']}  written {r['written']}, rejected {r['rejected']}, at {r['finished_at']}"
+            f"    {r['run_id']}  written {r['written']}, duplicates {r['duplicates']}, "
+            f"re-read {r['reread']}, rejected {r['rejected']}, at {r['finished_at']}"
         )
     if info["sample"]:
         click.echo("  sample:")
@@ -380,8 +277,26 @@ def new_plugin(
     click.echo(f"  python -m pytest {path}      # its tests pass as generated")
 
 
+def _add_commands() -> None:
+    """The commands that live in etl.commands (each module imports only click at the top)."""
+    from etl.commands.check import config, validate
+    from etl.commands.init import init
+    from etl.commands.runs import rejects, runs
+
+    for command in (init, validate, config, runs, rejects):
+        cli.add_command(command)
+
+
+_add_commands()
+
+
 def main() -> None:
-    cli(prog_name="etl")
+    try:
+        cli(prog_name="etl")
+    except BrokenPipeError:  # --help or a usage message into a closed pipe
+        if not stdout_closed():
+            raise
+        end_on_closed_pipe()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the file's shape and says exactly which section is at fault.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 import tomllib
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from etl.errors import ConfigError
+from etl.errors import ConfigError, combine
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``${NAME}``, ``${NAME:-default}`` (``-``: only when unset), ``${NAME:?message}``
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 REDACTED = "***"
 
 RUN_DEFAULTS: dict[str, Any] = {
@@ -88,6 +90,8 @@ class Section:
     label: str
     plugin: str
     options: dict[str, Any]
+    #: the ``--set`` items that set this table's keys: {key: "sink.path=out/x"}
+    set_by: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +113,8 @@ class Pipeline:
     max_reject_ratio: float | None = None
     #: when the run commits what it has done so far (None: once, at the end)
     checkpoint: Checkpoint | None = None
+    #: mistakes found in the file's shape, for build_plan to report with its plugins'
+    problems: list[ConfigError] = field(default_factory=list)
 
     def redact(self, value: Any) -> Any:
         """``value`` with every string that came from the environment shown as ``***``."""
@@ -144,8 +150,15 @@ class Pipeline:
         )
 
 
-def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipeline:
-    """Read and check a pipeline file; ``overrides`` are ``--set key=value`` strings."""
+def load_pipeline(
+    path: str | Path, overrides: list[str] | None = None, *, defer: bool = False
+) -> Pipeline:
+    """Read and check a pipeline file; ``overrides`` are ``--set key=value`` strings.
+
+    ``defer``: keep the mistakes found in the file's shape in ``Pipeline.problems`` where
+    the pipeline can still be built, for :func:`etl.run.build_plan` to report them together
+    with its plugins' (what ``etl run`` and ``etl validate`` do); else raise them here.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -164,6 +177,7 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipel
         path=path,
         text=text,
         overrides=overrides,
+        defer=defer,
     )
 
 
@@ -175,127 +189,229 @@ def pipeline_from_dict(
     path: Path | None = None,
     text: str = "",
     overrides: list[str] | None = None,
+    defer: bool = False,
 ) -> Pipeline:
-    """Check a pipeline given as data (what a TOML file parses to)."""
+    """Check a pipeline given as data (what a TOML file parses to).
+
+    Every mistake in its shape is collected, not only the first; they are raised together
+    (or, with ``defer``, kept in ``Pipeline.problems`` when the pipeline can be built).
+    """
     data = copy.deepcopy(data)
+    set_by: dict[tuple[str, ...], str] = {}
     for item in overrides or []:
-        apply_override(data, item, name)
+        set_by[apply_override(data, item, name)] = item
+    problems = _Problems(name, set_by)
     secrets: set[str] = set()
-    data = _interpolate(data, secrets, name, trail="")
+    data = _interpolate(data, secrets, problems, ())
     secrets |= url_credentials(data)
-    unknown = set(data) - TOP_LEVEL_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ConfigError(
+    for key in sorted(set(data) - TOP_LEVEL_KEYS):
+        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+        problems.add(
             f"{name}: unknown top-level key '{key}'; valid: {', '.join(sorted(TOP_LEVEL_KEYS))}",
-            hint="plugin options go inside their [[sources]], [[transforms]] or [sink] table",
+            hint=f"did you mean '{close[0]}'?"
+            if close
+            else "plugin options go inside their [[sources]], [[transforms]] or [sink] table",
+            path=(key,),
         )
-    run = data.get("run", {})
-    if not isinstance(run, dict):
-        raise ConfigError(f"{name}: [run] must be a table")
-    for key in run:
-        if key not in RUN_DEFAULTS:
-            raise ConfigError(
-                f"[run] in {name}: unknown key '{key}'; valid: {', '.join(RUN_DEFAULTS)}"
-            )
-    settings = {**RUN_DEFAULTS, **run}
-    if settings["on_error"] not in ("quarantine", "fail"):
-        raise ConfigError(
-            f"[run] in {name}: on_error is {settings['on_error']!r}; choose 'quarantine' or 'fail'"
-        )
-    batch_size = settings["batch_size"]
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ConfigError(f"[run] in {name}: batch_size must be a positive integer")
+    settings = _run_settings(data.get("run", {}), problems)
     ratio = settings["max_reject_ratio"]
-    if ratio is not None and (
-        not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1
-    ):
-        raise ConfigError(
-            f"[run] in {name}: max_reject_ratio must be a number from 0 to 1, got {ratio!r}",
-            hint="e.g. max_reject_ratio = 0.05 (fail when more than 5% of records are rejected)",
-        )
-    checkpoint = parse_checkpoint(settings["checkpoint"], name)
+    checkpoint = parse_checkpoint(settings["checkpoint"], name)  # checked: None if it was wrong
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise ConfigError(f"{name}: `plugins` must be a list of file paths or module names")
-
-    sources = _tables(data, "sources", "source", name, required=True)
-    transforms = _tables(data, "transforms", "transform", name, required=False)
+        problems.add(
+            f"{name}: `plugins` must be a list of file paths or module names", path=("plugins",)
+        )
+        plugins = []
+    sources = _tables(data, "sources", "source", problems, required=True)
+    transforms = _tables(data, "transforms", "transform", problems, required=False)
     if "sink" not in data:
-        raise ConfigError(
+        problems.add(
             f"{name}: no [sink] table",
             hint='add\n  [sink]\n  plugin = "parquet"\n  path = "out/dataset"',
         )
-    sink = _table(data["sink"], "sink", f"[sink] in {name}")
+        sink = Section("sink", f"[sink] in {name}", "", {})
+    else:
+        sink = _table(data["sink"], "sink", f"[sink] in {name}", problems, ("sink",))
     executor = _table(
-        data.get("executor", {"plugin": "local"}), "executor", f"[executor] in {name}"
+        data.get("executor", {"plugin": "local"}),
+        "executor",
+        f"[executor] in {name}",
+        problems,
+        ("executor",),
     )
-    return Pipeline(
+    pipe = Pipeline(
         name=name,
         base_dir=base_dir or Path.cwd(),
         path=path,
         text=text,
         plugins=plugins,
         on_error=settings["on_error"],
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         sources=sources,
         transforms=transforms,
         sink=sink,
         executor=executor,
         secrets=secrets,
+        problems=problems.errors,
         max_reject_ratio=None if ratio is None else float(ratio),
         checkpoint=checkpoint,
     )
+    broken = not sources or any(not s.plugin for s in (sink, executor))
+    if problems.errors and (broken or not defer):
+        raise combine(problems.errors)  # type: ignore[misc]
+    return pipe
 
 
-def _tables(data: dict, key: str, kind: str, name: str, *, required: bool) -> list[Section]:
+class _Problems:
+    """The mistakes found in a pipeline, each blamed on the ``--set`` that made it if one did."""
+
+    def __init__(self, name: str, set_by: dict[tuple[str, ...], str]) -> None:
+        self.name = name
+        self.set_by = set_by
+        self.errors: list[ConfigError] = []
+
+    def add(self, message: str, *, hint: str | None = None, path: tuple[str, ...] = ()) -> None:
+        item = self.set_by.get(path) if path else None
+        if item is not None:
+            message = f"--set {item}: {message.replace(f' in {self.name}', '')}"
+        self.errors.append(ConfigError(message, hint=hint, key=path[-1] if path else None))
+
+    def overrides(self, path: tuple[str, ...]) -> dict[str, str]:
+        """The ``--set`` items that set keys of the table at ``path``: {key: item}."""
+        n = len(path)
+        return {p[n]: item for p, item in self.set_by.items() if len(p) == n + 1 and p[:n] == path}
+
+
+def _run_settings(run: Any, problems: _Problems) -> dict[str, Any]:
+    """The ``[run]`` table with its defaults; a bad value is a problem and the default."""
+    name = problems.name
+    if not isinstance(run, dict):
+        problems.add(f"{name}: [run] must be a table", path=("run",))
+        return dict(RUN_DEFAULTS)
+    settings = dict(RUN_DEFAULTS)
+    for key, value in run.items():
+        if key not in RUN_DEFAULTS:
+            close = difflib.get_close_matches(key, RUN_DEFAULTS, n=1)
+            problems.add(
+                f"[run] in {name}: unknown key '{key}'; valid: {', '.join(RUN_DEFAULTS)}",
+                hint=f"did you mean '{close[0]}'?" if close else None,
+                path=("run", key),
+            )
+        elif key == "on_error" and value not in ("quarantine", "fail"):
+            problems.add(
+                f"[run] in {name}: on_error is {value!r}; choose 'quarantine' or 'fail'",
+                path=("run", key),
+            )
+        elif key == "batch_size" and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            problems.add(
+                f"[run] in {name}: batch_size must be a positive integer, got {value!r}",
+                path=("run", key),
+            )
+        elif (
+            key == "max_reject_ratio"
+            and value is not None
+            and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1
+            )
+        ):
+            problems.add(
+                f"[run] in {name}: max_reject_ratio must be a number from 0 to 1, got {value!r}",
+                hint="e.g. max_reject_ratio = 0.05 (fail when more than 5% of records are rejected)",
+                path=("run", key),
+            )
+        elif key == "checkpoint" and not _checkpoint_ok(value, name, problems):
+            continue
+        else:
+            settings[key] = value
+    return settings
+
+
+def _checkpoint_ok(value: Any, name: str, problems: _Problems) -> bool:
+    """Whether ``[run] checkpoint`` is valid; a problem when it is not."""
+    try:
+        parse_checkpoint(value, name)
+    except ConfigError as exc:
+        problems.add(exc.message, hint=exc.hint, path=("run", "checkpoint"))
+        return False
+    return True
+
+
+def _tables(
+    data: dict, key: str, kind: str, problems: _Problems, *, required: bool
+) -> list[Section]:
+    name = problems.name
     tables = data.get(key, [])
     if isinstance(tables, dict):
-        raise ConfigError(f"{name}: use [[{key}]] (an array of tables), not [{key}]")
+        problems.add(f"{name}: use [[{key}]] (an array of tables), not [{key}]", path=(key,))
+        return []
     if not isinstance(tables, list):
-        raise ConfigError(f"{name}: `{key}` must be an array of tables ([[{key}]])")
+        problems.add(f"{name}: `{key}` must be an array of tables ([[{key}]])", path=(key,))
+        return []
     if required and not tables:
-        raise ConfigError(
+        problems.add(
             f"{name}: no [[{key}]] table",
             hint=f'add\n  [[{key}]]\n  plugin = "text"\n  paths = ["articles/*.txt"]',
         )
-    return [_table(t, kind, f"[[{key}]] #{i} in {name}") for i, t in enumerate(tables, 1)]
+    return [
+        _table(t, kind, f"[[{key}]] #{i} in {name}", problems, (key, str(i)))
+        for i, t in enumerate(tables, 1)
+    ]
 
 
-def _table(table: Any, kind: str, label: str) -> Section:
+def _table(
+    table: Any, kind: str, label: str, problems: _Problems, path: tuple[str, ...]
+) -> Section:
+    """One plugin's table; with ``plugin = ""`` when it is too broken to build (a problem
+    says why)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{label}: must be a table of options")
+        problems.add(f"{label}: must be a table of options", path=path)
+        return Section(kind=kind, label=label, plugin="", options={})
     options = dict(table)
     plugin = options.pop("plugin", None)
     if not isinstance(plugin, str) or not plugin:
-        raise ConfigError(f'{label}: missing `plugin = "..."` (which {kind} plugin to use)')
-    return Section(kind=kind, label=label, plugin=plugin, options=options)
+        problems.add(
+            f'{label}: missing `plugin = "..."` (which {kind} plugin to use)',
+            path=(*path, "plugin"),
+        )
+        plugin = ""
+    return Section(
+        kind=kind, label=label, plugin=plugin, options=options, set_by=problems.overrides(path)
+    )
 
 
-def _interpolate(value: Any, secrets: set[str], name: str, trail: str) -> Any:
+def _interpolate(value: Any, secrets: set[str], problems: _Problems, path: tuple) -> Any:
+    """``${NAME}``, ``${NAME:-default}`` and ``${NAME:?message}`` in every string.
+
+    ``path`` is where ``value`` is: keys, and entry numbers of lists (from 1, as ``--set``
+    numbers ``[[sources]]``).
+    """
     if isinstance(value, str):
+        trail = ".".join(str(p) for p in path)
 
         def substitute(match: re.Match[str]) -> str:
-            var = match.group(1)
-            if var not in os.environ:
-                raise ConfigError(
-                    f"{name}: `{trail}` uses ${{{var}}}, but the environment variable {var} "
-                    "is not set",
+            var, op, arg = match.group(1), match.group(2), match.group(3) or ""
+            found = os.environ.get(var)
+            if found is None or (found == "" and op in (":-", ":?")):
+                if op in (":-", "-"):
+                    return arg  # written in the file: not a secret
+                problems.add(
+                    f"{problems.name}: `{trail}` uses ${{{var}}}, but the environment variable "
+                    f"{var} is not set" + (f": {arg}" if op in (":?", "?") and arg else ""),
                     hint=f"export {var}=... before running, or write the value in the file",
+                    path=tuple(str(p) for p in path),
                 )
-            secret = os.environ[var]
-            if secret:
-                secrets.add(secret)
-            return secret
+                return match.group(0)
+            if found:
+                secrets.add(found)
+            return found
 
         return _ENV.sub(substitute, value)
     if isinstance(value, dict):
-        return {
-            k: _interpolate(v, secrets, name, f"{trail}.{k}" if trail else k)
-            for k, v in value.items()
-        }
+        return {k: _interpolate(v, secrets, problems, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, secrets, name, f"{trail}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, secrets, problems, (*path, i)) for i, v in enumerate(value, 1)]
     return value
 
 
@@ -349,8 +465,9 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-def apply_override(data: dict[str, Any], item: str, name: str = "") -> None:
-    """Apply ``section.key=value`` (``sink.path=out``, ``sources.1.paths=[...]``, ``run.batch_size=10``)."""
+def apply_override(data: dict[str, Any], item: str, name: str = "") -> tuple[str, ...]:
+    """Apply ``section.key=value`` (``sink.path=out``, ``sources.1.paths=[...]``,
+    ``run.batch_size=10``); return the key's path (``("sources", "1", "paths")``)."""
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set sink.path=out/x")
     key, raw = item.split("=", 1)
@@ -365,6 +482,7 @@ def apply_override(data: dict[str, Any], item: str, name: str = "") -> None:
                     f"({'.'.join(parts[:i])} has {len(node)} entries)"
                 )
             node = node[int(part) - 1]
+            parts[i] = str(int(part))
         else:
             if part in ("sources", "transforms") and part not in node:
                 raise ConfigError(f"--set {key}: {name} has no [[{part}]]")
@@ -374,3 +492,4 @@ def apply_override(data: dict[str, Any], item: str, name: str = "") -> None:
             f"--set {key}: cannot set a key inside a list; name the entry, e.g. sources.1.paths"
         )
     node[parts[-1]] = value
+    return tuple(parts)

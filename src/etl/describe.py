@@ -136,24 +136,41 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     for field in schema:
         if field["name"] in added_by:
             field["added_in"] = added_by[field["name"]]
-    rejects = sum(pq.ParquetFile(f).metadata.num_rows for f in ds.rejects_files())
+    reject_tables = [pq.read_table(f, columns=["reason", "input"]) for f in ds.rejects_files()]
+    by_reason: list[dict[str, Any]] = []
+    if reject_tables:
+        import pyarrow as pa
+
+        from etl.history import rejects_by_reason
+
+        by_reason = rejects_by_reason(pa.concat_tables(reject_tables))
+    rejects = sum(e["count"] for e in by_reason)
     return {
         "path": str(ds.root),
         "rows": rows,
         "files": len(files),
         "rejects": rejects,
+        "rejects_by_reason": by_reason,
         "schema": schema,
         "schema_history": history,
-        "runs": [
-            {
-                "run_id": m.get("run_id"),
-                "finished_at": m.get("finished_at"),
-                "written": m.get("summary", {}).get("written"),
-                "rejected": m.get("summary", {}).get("rejected"),
-            }
-            for m in runs
-        ],
+        "runs": [run_line(m) for m in runs],
         "sample": sample_rows,
+    }
+
+
+def run_line(manifest: dict[str, Any]) -> dict[str, Any]:
+    """One run in ``etl inspect`` and ``etl report``: the counts every view shows alike."""
+    from etl.accounting import changed, new_duplicates
+
+    summary = manifest.get("summary", {})
+    return {
+        "run_id": manifest.get("run_id"),
+        "finished_at": manifest.get("finished_at"),
+        "written": summary.get("written", 0),
+        "duplicates": new_duplicates(summary),
+        "reread": summary.get("reread", 0),
+        "rejected": summary.get("rejected", 0),
+        "changed": changed(summary),
     }
 
 

@@ -27,9 +27,54 @@ class EtlError(Exception):
 
 
 class ConfigError(EtlError):
-    """A mistake in a pipeline file, an option or a command line: exit code 2."""
+    """A mistake in a pipeline file, an option or a command line: exit code 2.
+
+    Args:
+        message: what went wrong, naming the file, the table and the key.
+        hint: what the user can do about it.
+        key: the option or key at fault, where there is one (so that a mistake that came
+            from ``--set`` can be blamed on it).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes found in one look, reported together (the first :attr:`SHOWN`).
+
+    Args:
+        errors: the mistakes, in the order of the file (nested ConfigErrors are flattened).
+    """
+
+    SHOWN = 20
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+        self.errors = flat
+        super().__init__(f"{len(flat)} problems")
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.errors)} problems:"]
+        for number, error in enumerate(self.errors[: self.SHOWN], 1):
+            lines.append(f"  {number}. {error.message}")
+            if error.hint:
+                lines.append("     hint: " + error.hint.replace("\n", "\n     "))
+        if len(self.errors) > self.SHOWN:
+            lines.append(f"  ... and {len(self.errors) - self.SHOWN} more")
+        return "\n".join(lines)
+
+
+def combine(errors: list[ConfigError]) -> ConfigError | None:
+    """One error for ``errors``: None for none, the error itself for one, else all of them."""
+    if not errors:
+        return None
+    return errors[0] if len(errors) == 1 else ConfigErrors(errors)
 
 
 class PluginError(EtlError):

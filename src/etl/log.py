@@ -6,6 +6,7 @@ Logs go to stderr; stdout is kept for results (summaries, --json output).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -18,7 +19,7 @@ _settings: tuple[str, int] | None = None
 _applied = False
 
 
-def configure(fmt: str = "auto", verbosity: int = 0) -> None:
+def configure(fmt: str = "auto", verbosity: int = 0, *, events: bool = False) -> None:
     """Set up logging once per CLI call.
 
     structlog itself is imported and configured on the first event that passes the level:
@@ -28,12 +29,27 @@ def configure(fmt: str = "auto", verbosity: int = 0) -> None:
     Args:
         fmt: "console", "json" or "auto" (console on a terminal, else JSON).
         verbosity: -1 quiet (errors only), 0 warnings, 1 info (-v), 2 debug (-vv).
+        events: log the run's events (info) at the default verbosity too: someone who asked
+            for JSON logs by name feeds them to a machine, which wants the run's events.
     """
     global _settings, _applied
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
+    if events and verbosity == 0:
+        verbosity = 1
     _settings = (fmt, verbosity)
     _applied = False
+
+
+def use_color(stream: Any) -> bool:
+    """Colours on ``stream``: only on a terminal, and never when ``NO_COLOR`` is set to
+    anything but the empty string (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def settings() -> tuple[str, int] | None:
@@ -59,7 +75,7 @@ def _structlog() -> Any:
         renderer: Any = (
             structlog.processors.JSONRenderer()
             if fmt == "json"
-            else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+            else structlog.dev.ConsoleRenderer(colors=use_color(sys.stderr))
         )
         structlog.configure(
             processors=[

@@ -135,7 +135,7 @@ def _collect(path: str | Path, titles: int) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    from etl.describe import open_dataset
+    from etl.describe import open_dataset, run_line
 
     ds = Dataset(Path(path))
     if not ds.root.is_dir():
@@ -158,21 +158,16 @@ def _collect(path: str | Path, titles: int) -> dict[str, Any]:
     )
     info: dict[str, Any] = {"path": str(ds.root), "rows": table.num_rows}
     per_run_rows = dict(_counts(table, "run_id", top=10**9))
-    info["runs"] = [
-        {
-            "run_id": m.get("run_id"),
-            "finished_at": m.get("finished_at"),
-            "rows": per_run_rows.get(m.get("run_id"), 0),
-            "written": m.get("summary", {}).get("written", 0),
-            "duplicates": m.get("summary", {}).get("duplicates", 0),
-            "rejected": m.get("summary", {}).get("rejected", 0),
-        }
-        for m in runs
-    ]
+    # the counts of etl inspect and etl runs: duplicates of the corpus, not re-reads;
+    # runs that changed nothing are counted, not listed
+    lines = [{**run_line(m), "rows": per_run_rows.get(m.get("run_id"), 0)} for m in runs]
+    info["runs"] = [r for r in lines if r["changed"]]
+    info["runs_total"] = len(lines)
+    info["runs_unchanged"] = len(lines) - len(info["runs"])
     info["publishers"] = _counts(table, "publisher")
     info["languages"] = _counts(table, "language")
     info["sources"] = _counts(table, "source")
-    info["duplicates"] = sum(r["duplicates"] or 0 for r in info["runs"])
+    info["duplicates"] = sum(r["duplicates"] or 0 for r in lines)
     info["rejects"] = (
         sorted(Counter(rejects.column("reason").to_pylist()).items(), key=lambda p: -p[1])
         if rejects is not None
@@ -263,7 +258,7 @@ def render(info: dict[str, Any]) -> str:
     parts = []
     kpis = [
         ("articles", info["rows"]),
-        ("runs", len(info["runs"])),
+        ("runs", info.get("runs_total", len(info["runs"]))),
         ("publishers", len(info["publishers"])),
         ("duplicates skipped", info["duplicates"]),
         ("rejects", sum(n for _, n in info["rejects"])),
@@ -271,6 +266,12 @@ def render(info: dict[str, Any]) -> str:
     kpi_html = "".join(f"<div class='kpi'><b>{v:,}</b><span>{esc(k)}</span></div>" for k, v in kpis)
     parts.append(section("Summary", f"<div class='kpis'>{kpi_html}</div>", wide=True))
     if info["runs"]:
+        unchanged = info.get("runs_unchanged", 0)
+        note = (
+            f"<p class='muted'>{unchanged:,} more runs changed nothing (not shown).</p>"
+            if unchanged
+            else ""
+        )
         rows = [
             (r["run_id"], r["rows"], r["written"] or 0, r["duplicates"] or 0, r["rejected"] or 0)
             for r in info["runs"]
@@ -279,7 +280,8 @@ def render(info: dict[str, Any]) -> str:
             section(
                 "Runs",
                 figure(_runs_plot(plt, info["runs"]), "articles per run")
-                + _table(rows[-20:], ("run", "rows now", "written", "duplicates", "rejected")),
+                + _table(rows[-20:], ("run", "rows now", "written", "duplicates", "rejected"))
+                + note,
             )
         )
     if info["published"]:
@@ -322,9 +324,10 @@ def render(info: dict[str, Any]) -> str:
         else "<p class='muted'>No rejects.</p>"
     )
     dup_rows = [(r["run_id"], r["duplicates"] or 0) for r in info["runs"] if r["duplicates"]]
-    dup_body = "<h2>Duplicates skipped (same id as an article already present)</h2>" + (
-        _table(dup_rows, ("run", "duplicates")) if dup_rows else "<p class='muted'>None.</p>"
-    )
+    dup_body = (
+        "<h2>Duplicates skipped (the same text as another article; articles read again "
+        "from inputs ingested before are not counted)</h2>"
+    ) + (_table(dup_rows, ("run", "duplicates")) if dup_rows else "<p class='muted'>None.</p>")
     parts.append(section("Rejects by reason", reject_body + dup_body))
     if info["titles"]:
         rows = [

@@ -8,10 +8,9 @@ for every input after the sink has deduplicated.
 
 from __future__ import annotations
 
-import traceback
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,9 +20,21 @@ from etl import log
 from etl.context import Context
 from etl.errors import ConfigError, PluginError, RunError
 from etl.plugin import ReadsMany
-from etl.rejects import Rejects
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
 from etl.store.hashing import NOT_HASHED
+
+# the reasons and the counts live in etl.stream_stats (re-exported: executors and the
+# accounting import them from here)
+from etl.stream_stats import (
+    CODE_FAULT_PREFIXES,
+    LIMIT_REASONS,
+    NOTHING_REASON,
+    RETRY_REASONS,
+    StreamStats,
+    error_line,
+    is_code_fault,
+    is_retry_reason,
+)
 
 if TYPE_CHECKING:
     from etl.plugin import Plugin, Source, Transform, WorkUnit
@@ -32,81 +43,18 @@ INPUT_COLUMN = "__etl_input"
 #: a chunk of units read at once (Source.read_many) holds at most this many input bytes
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 
-#: reject reasons that may not recur on a re-read (I/O trouble, a plugin's exception, a
-#: fetch that failed, a permission since fixed): their inputs are not remembered as ingested.
-#: A source may add its own by starting the reason with "transient" or "HTTP ".
-RETRY_REASONS = frozenset(
-    {
-        "source error",
-        "unreadable",
-        "read failed",
-        "timeout",
-        "fetch failed",
-        "connection refused",
-        "permission denied",
-        "not found",
-    }
-)
-#: reject reasons of an input not read past a limit: the inputs memory must not read it
-#: whole to hash it either (it remembers it by size and mtime)
-LIMIT_REASONS = frozenset({"too large", "decompression bomb"})
-#: the reject an input gets that gave neither articles nor a reject of its own
-NOTHING_REASON = "no articles"
-
-
-def is_retry_reason(reason: str) -> bool:
-    return reason in RETRY_REASONS or reason.startswith(("transient", "HTTP "))
-
-
-#: reasons of a transform's rejects that are faults in code, not in the data
-CODE_FAULT_PREFIXES = ("transform error", "python function error")
-
-
-def is_code_fault(reason: str) -> bool:
-    """A reject that a fixed pipeline may not repeat: its input is read again next run."""
-    return is_retry_reason(reason) or reason.startswith(CODE_FAULT_PREFIXES)
-
-
-@dataclass
-class StreamStats:
-    """Counts one stream produced; executors merge them (they are plain data)."""
-
-    #: every reject, in order (spilled to disk past a few thousand: see etl.rejects)
-    rejects: Rejects = field(default_factory=Rejects)
-    counters: Counter[str] = field(default_factory=Counter)
-    #: rows read per unit index
-    read: Counter[int] = field(default_factory=Counter)
-    #: rows dropped by transforms per unit index
-    dropped: Counter[int] = field(default_factory=Counter)
-    #: rejects per unit index
-    rejected: Counter[int] = field(default_factory=Counter)
-    #: rows in and out of each transform, by section label
-    transform_rows: dict[str, list[int]] = field(default_factory=dict)
-    #: of ``rejected``: rows a transform rejected (they were read first)
-    rows_rejected: Counter[int] = field(default_factory=Counter)
-    #: unit indexes not to remember as ingested (a read that failed in a way that may pass)
-    retry: set[int] = field(default_factory=set)
-    #: content hash of the raw input bytes, per unit index, where the source reported it
-    digests: dict[int, str] = field(default_factory=dict)
-
-    def merge(self, other: StreamStats) -> None:
-        self.rejects.extend(other.rejects)
-        self.counters.update(other.counters)
-        self.read.update(other.read)
-        self.dropped.update(other.dropped)
-        self.rejected.update(other.rejected)
-        self.rows_rejected.update(other.rows_rejected)
-        self.retry.update(other.retry)
-        self.digests.update(other.digests)
-        for key, (n_in, n_out) in other.transform_rows.items():
-            mine = self.transform_rows.setdefault(key, [0, 0])
-            mine[0] += n_in
-            mine[1] += n_out
-
-
-def error_line(exc: BaseException) -> str:
-    """The last line of the exception's traceback: ``ValueError: bad date``."""
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+__all__ = [
+    "CODE_FAULT_PREFIXES",
+    "INPUT_COLUMN",
+    "LIMIT_REASONS",
+    "NOTHING_REASON",
+    "RETRY_REASONS",
+    "StreamStats",
+    "Streamer",
+    "error_line",
+    "is_code_fault",
+    "is_retry_reason",
+]
 
 
 class Streamer:
@@ -138,6 +86,10 @@ class Streamer:
         self.hook = hook
         self.stats = StreamStats()
         self._transform_ctx = [Context(run, t.name, t.section) for t in transforms]
+        #: for progress: the first unit being read (or waiting in a chunk), and the unit of
+        #: the oldest row held back to join a batch; units before both are finished
+        self.reading: int | None = None
+        self.held_from: int | None = None
         self._rejected_rows: Counter[int] = Counter()
         # The schema between each pair of stages: sources emit the article schema, and each
         # transform sees the columns before it plus (null) the ones it declares, so it can
@@ -157,8 +109,8 @@ class Streamer:
             return
         self.stats.rejects.extend(rejects)
         logger = log.get_logger(run_id=self.run.run_id, stage="stream", plugin=ctx.plugin)
-        for reject in rejects[:10]:
-            logger.info(
+        for reject in rejects[:10]:  # -vv: -v is one event per stage and plugin
+            logger.debug(
                 "rejected",
                 input=reject["input"],
                 location=reject["location"],
@@ -194,7 +146,7 @@ class Streamer:
         ctx.overflow = lambda full: self._collect(full, index)
         batch_no = 0
         try:
-            for batch in source.read(unit, ctx):
+            for batch in _timed(source.read(unit, ctx), self.stats.seconds, source.section):
                 self._collect(ctx, index)
                 if batch.num_rows == 0:
                     continue
@@ -235,7 +187,9 @@ class Streamer:
         source = self.sources[chunk[0][1].source_index]
         ctx = Context(self.run, source.name, source.section)
         try:
+            started = time.perf_counter()
             batch, positions = source.read_many([unit for _, unit in chunk], ctx)
+            self.stats.seconds[source.section] += time.perf_counter() - started
             positions = np.asarray(positions, dtype=np.int32)
             if len(positions) != batch.num_rows or (
                 len(positions) and (positions.min() < 0 or positions.max() >= len(chunk))
@@ -298,9 +252,11 @@ class Streamer:
                 yield from self.read_many(chunk)
                 chunk, chunk_bytes = [], 0
             if not many[source_index]:
+                self.reading = index
                 yield from self.read_unit(index, unit)
                 continue
             chunk.append((index, unit))
+            self.reading = chunk[0][0]
             chunk_source = source_index
             chunk_bytes += unit.input.size or 0
         if chunk:
@@ -318,6 +274,7 @@ class Streamer:
                 continue
             pending.append(batch)
             rows += batch.num_rows
+            self.held_from = pending[0].column(INPUT_COLUMN)[0].as_py()
             if rows >= target:
                 joined = _concat(pending)
                 offset = 0
@@ -326,6 +283,7 @@ class Streamer:
                     offset += target
                 pending = [joined.slice(offset)] if offset < rows else []
                 rows -= offset
+                self.held_from = pending[0].column(INPUT_COLUMN)[0].as_py() if pending else None
         if pending and rows:
             yield _concat(pending)
 
@@ -345,7 +303,9 @@ class Streamer:
         ):
             n_in = batch.num_rows
             batch = _with_declared(batch, self._stages[stage])
+            started = time.perf_counter()
             out = self._process(transform, ctx, batch, self._stages[stage])
+            self.stats.seconds[transform.section] += time.perf_counter() - started
             if ctx.rejects:
                 self._count_article_rejects(batch, out, ctx.rejects)
             self._collect(ctx, None)
@@ -478,6 +438,20 @@ class Streamer:
             out = self.transform(batch)
             if out.num_rows:
                 yield out
+
+
+def _timed(batches: Iterator[Any], seconds: Counter[str], key: str) -> Iterator[Any]:
+    """``batches``, the time spent making each added to ``seconds[key]``."""
+    clock = time.perf_counter
+    while True:
+        started = clock()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            seconds[key] += clock() - started
+            return
+        seconds[key] += clock() - started
+        yield batch
 
 
 def _with_declared(batch: pa.RecordBatch, declared: pa.Schema) -> pa.RecordBatch:

@@ -21,7 +21,7 @@ def seed_run(tmp_path: Path, *extra: str):
 def test_seed_pipeline_summary_and_rows(tmp_path):
     proc = seed_run(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "1 read, 1 written, 0 skipped as already present" in proc.stdout
+    assert "1 read, 1 written, 0 duplicates, 0 read again" in proc.stdout
     assert "0 rejected" in proc.stdout
     assert str(tmp_path / "seed") in proc.stdout
     table = read_dataset(tmp_path / "seed")
@@ -36,7 +36,8 @@ def test_rerun_adds_nothing_and_full_rerun_skips_as_duplicates(tmp_path):
     assert "0 read, 1 skipped as unchanged" in again.stdout
     full = seed_run(tmp_path, "--full")
     assert full.returncode == 0
-    assert "1 read, 0 written, 1 skipped as already present" in full.stdout
+    # read again from an input ingested before: not a duplicate of the corpus
+    assert "1 read, 0 written, 0 duplicates, 1 read again (already in the dataset)" in full.stdout
     assert read_dataset(tmp_path / "seed").num_rows == 1
     runs = sorted((tmp_path / "seed" / "_etl" / "runs").glob("*.json"))
     assert len(runs) == 3

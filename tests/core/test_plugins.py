@@ -110,5 +110,11 @@ def test_logging_is_set_up_only_when_something_is_logged(tmp_path: Path):
     verbose = subprocess.run([*run, "-v", "--log-format", "json"], capture_output=True, text=True)
     assert verbose.stdout.split()[-1] == "True"
     events = [json.loads(line) for line in verbose.stderr.splitlines()]
-    assert [e["event"] for e in events] == ["run started", "run committed"]
+    # one event per stage and plugin
+    assert [e["event"] for e in events] == [
+        "run started",
+        "source done",
+        "sink done",
+        "run committed",
+    ]
     assert all(e["level"] == "info" and e["run_id"] for e in events)

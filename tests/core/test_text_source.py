@@ -121,7 +121,7 @@ def test_real_legacy_encodings_from_the_corpora(tmp_path):
     # UTF-32 subtitles the same text as the UTF-16 BE ones: same id, one row each
     assert "chardet/iso-2022-kr___ude_iso2.txt" not in rows
     assert "chardet/UTF-32__bom-utf-32-le.srt" not in rows
-    assert "4 skipped as already present" in proc.stdout  # + the UTF-8 BOM subtitles
+    assert "4 duplicates" in proc.stdout  # + the UTF-8 BOM subtitles
     proc_summary = proc.stdout
     assert "2 rejected" in proc_summary
     assert rows["newspaper/pixable.com1.txt"]["text"].count("\n") >= 1  # bare CR became LF

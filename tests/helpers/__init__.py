@@ -80,7 +80,7 @@ def run_etl(
     from etl import log
     from etl.cli import cli
 
-    env = {"ETL_PROGRESS": "0", **(env or {})}
+    env = {"ETL_PROGRESS": "0", "ETL_CACHE_DIR": "", **(env or {})}
     refused = [k for k in _NEEDS_A_PROCESS if k in env]
     if refused:
         raise ValueError(f"{', '.join(refused)} needs a real process: use run_etl_process")

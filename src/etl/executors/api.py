@@ -108,7 +108,8 @@ class Job(ABC):
     def stream_here(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read, transform and write every unit in this process.
 
-        ``progress(units done, articles written)`` is called as units start.
+        ``progress(units done, articles written)`` is called as work finishes: units done
+        are those whose articles were all written or dropped.
         """
 
     @abstractmethod
@@ -133,6 +134,10 @@ class Job(ABC):
     @abstractmethod
     def written(self) -> int:
         """Articles written so far (for progress)."""
+
+    def rejected(self) -> int:
+        """Rejects so far (for progress)."""
+        return len(self.stats().rejects)
 
     def summary_counter(self, key: str, n: int) -> None:  # noqa: B027 - optional
         """Add an executor's counter to the run summary (shown with -v)."""

@@ -168,8 +168,7 @@ class DaskExecutor(Executor):
         if self._client is None:  # else kept from the run's last checkpoint
             self._client, self._cluster = self._connect()
         client = self._client
-        progress = Progress(len(units))
-        done_units = 0
+        progress = Progress(units, rejected=job.rejected)
         futures: dict[Any, int] = {}
         finished = False
         try:
@@ -202,8 +201,7 @@ class DaskExecutor(Executor):
                     futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
                     job.take(self._result(future))
                     received += 1
-                    done_units += bounds[number][1] - bounds[number][0]
-                    progress.update(done_units, job.written())
+                    progress.finished_range(*bounds[number], job.written())
                 if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
                     now = set(self._workers(client))
                     gone = seen - now
@@ -222,7 +220,7 @@ class DaskExecutor(Executor):
         except Exception as exc:
             raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
         finally:
-            progress.close(done_units, job.written())
+            progress.close(job.written(), ok=finished)
             if futures:
                 # the run already failed; a failing cancel must not hide why
                 with contextlib.suppress(Exception):

@@ -20,9 +20,11 @@ class LocalExecutor(Executor):
     def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
 
-        progress = Progress(len(job.units))
+        progress = Progress(job.units, rejected=job.rejected)
+        ok = False
         try:
-            job.stream_here(progress.update)
+            job.stream_here(progress.finished_prefix if progress.mode != "none" else None)
+            ok = True
         finally:
-            progress.close(len(job.units), job.written())
+            progress.close(job.written(), ok=ok)
         return job.stats()

@@ -239,12 +239,11 @@ class ProcessesExecutor(Executor):
         workers = min(workers, total_chunks)
         spec_bytes = job.worker_spec()
         ctx = multiprocessing.get_context(self.opts.start_method)
-        progress = Progress(len(units))
+        progress = Progress(units, rejected=job.rejected)
         log.get_logger(run_id=job.run.run_id, stage="stream").info(
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks
         )
         todo = chunks(units, bounds)
-        done_units = 0
         finished = False
         try:
             pool = self._take_pool(ctx, spec_bytes, workers)
@@ -277,17 +276,16 @@ class ProcessesExecutor(Executor):
                             # the next chunk first, so the worker never waits on the driver
                             worker.pending.remove(message.chunk)
                             self._feed(worker, todo)
-                            start, stop = bounds[message.chunk]
-                            done_units += stop - start
                         # raises the worker's error, if it sent one
                         self._answer(pool, job.take(message))
                         received += 1
-                        progress.update(done_units, job.written())
+                        start, stop = bounds[message.chunk]
+                        progress.finished_range(start, stop, job.written())
                     elif not worker.process.is_alive():
                         raise self._died(worker, job)
             finished = True
         finally:
-            progress.close(done_units, job.written())
+            progress.close(job.written(), ok=finished)
             if not finished:  # else kept for the run's next checkpoint (close() stops them)
                 self.close()
         return job.stats()

@@ -176,9 +176,15 @@ class PluginManager(pluggy.PluginManager):
         if found is None:
             installed = ", ".join(sorted(self.registry[kind])) or "none"
             where = f" ({section})" if section else ""
+            close = difflib.get_close_matches(name, self.registry[kind], n=1, cutoff=0.5)
+            other = [k for k in KINDS if k != kind and name in self.registry[k]]
+            guess = f"; did you mean '{close[0]}'?" if close else ""
+            if other:
+                guess = f"; '{name}' is a {other[0]} plugin"
             raise ConfigError(
-                f"no {kind} plugin named '{name}'{where}. Installed: {installed}",
+                f"no {kind} plugin named '{name}'{where}. Installed: {installed}{guess}",
                 hint=_install_hint(kind, name),
+                key="plugin",
             )
         return found.cls
 

@@ -161,52 +161,70 @@ def validate_options(
     cls: type[Plugin], config: Mapping[str, Any], section: str, base_dir: Path
 ) -> dict[str, Any]:
     """Check ``config`` against ``cls.options``; return every option's value."""
+    from etl.errors import combine
+
     where = f"plugin '{cls.name}' ({section})"
     declared = {opt.name: opt for opt in cls.options}
-    unknown = [key for key in config if key not in declared]
-    if unknown:
-        key = unknown[0]
+    problems: list[ConfigError] = []
+    for key in config:
+        if key in declared:
+            continue
         close = difflib.get_close_matches(key, declared, n=1)
         valid = ", ".join(declared) or "none"
         hint = f"did you mean '{close[0]}'?" if close else None
-        raise ConfigError(f"{where}: unknown option '{key}'; valid: {valid}", hint=hint)
+        problems.append(
+            ConfigError(f"{where}: unknown option '{key}'; valid: {valid}", hint=hint, key=key)
+        )
     values: dict[str, Any] = {}
     for opt in cls.options:
-        if opt.name not in config:
-            if opt.required:
-                raise ConfigError(
-                    f"{where}: missing required option '{opt.name}'",
-                    hint=f"add `{opt.name} = ...` ({opt.help})" if opt.help else None,
-                )
-            values[opt.name] = opt.default
-            continue
-        value = config[opt.name]
-        allowed = _TYPES[opt.type]
-        if isinstance(value, bool) and bool not in allowed and opt.type != "any":
-            allowed = ()
-        if not isinstance(value, allowed):
-            raise ConfigError(
-                f"{where}: option '{opt.name}' must be {opt.type}, got "
-                f"{type(value).__name__} {value!r}"
-            )
-        if opt.choices is not None and value not in opt.choices:
-            choices = ", ".join(repr(c) for c in opt.choices)
-            raise ConfigError(f"{where}: option '{opt.name}' is {value!r}; choose one of {choices}")
-        if (opt.min is not None or opt.max is not None) and opt.out_of_bounds(value):
-            raise ConfigError(
-                f"{where}: option '{opt.name}' must be {opt.bounds()}, got {value!r}",
-                hint=f"leave it out for the default, {opt.default!r}"
-                if opt.default is not None and not opt.required
-                else None,
-            )
-        if opt.type == "float":
-            value = float(value)
-        elif opt.type == "path":
-            value = resolve_path(value, base_dir)
-        elif opt.type == "paths":
-            items = [value] if isinstance(value, str) else value
-            if not all(isinstance(v, str) for v in items):
-                raise ConfigError(f"{where}: option '{opt.name}' must be a list of strings")
-            value = [resolve_path(v, base_dir) for v in items]
-        values[opt.name] = value
+        try:
+            _check_option(opt, config, values, where, base_dir)
+        except ConfigError as exc:
+            exc.key = opt.name
+            problems.append(exc)
+    error = combine(problems)
+    if error is not None:
+        raise error
     return values
+
+
+def _check_option(
+    opt: Option, config: Mapping[str, Any], values: dict[str, Any], where: str, base_dir: Path
+) -> None:
+    """Check one option's value and put it (or its default) in ``values``."""
+    if opt.name not in config:
+        if opt.required:
+            raise ConfigError(
+                f"{where}: missing required option '{opt.name}'",
+                hint=f"add `{opt.name} = ...` ({opt.help})" if opt.help else None,
+            )
+        values[opt.name] = opt.default
+        return
+    value = config[opt.name]
+    allowed = _TYPES[opt.type]
+    if isinstance(value, bool) and bool not in allowed and opt.type != "any":
+        allowed = ()
+    if not isinstance(value, allowed):
+        raise ConfigError(
+            f"{where}: option '{opt.name}' must be {opt.type}, got {type(value).__name__} {value!r}"
+        )
+    if opt.choices is not None and value not in opt.choices:
+        choices = ", ".join(repr(c) for c in opt.choices)
+        raise ConfigError(f"{where}: option '{opt.name}' is {value!r}; choose one of {choices}")
+    if (opt.min is not None or opt.max is not None) and opt.out_of_bounds(value):
+        raise ConfigError(
+            f"{where}: option '{opt.name}' must be {opt.bounds()}, got {value!r}",
+            hint=f"leave it out for the default, {opt.default!r}"
+            if opt.default is not None and not opt.required
+            else None,
+        )
+    if opt.type == "float":
+        value = float(value)
+    elif opt.type == "path":
+        value = resolve_path(value, base_dir)
+    elif opt.type == "paths":
+        items = [value] if isinstance(value, str) else value
+        if not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{where}: option '{opt.name}' must be a list of strings")
+        value = [resolve_path(v, base_dir) for v in items]
+    values[opt.name] = value

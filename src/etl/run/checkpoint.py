@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from etl.accounting import InputRows
+from etl.accounting import InputRows, changed
 from etl.errors import EtlError
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ SUMMED = (
     "replaced",
     "inputs_to_retry",
     "inputs_other_pipeline",
+    "reread",
 )
 
 
@@ -143,7 +144,12 @@ def total(plan: Plan, parts: list[dict[str, Any]], started: float) -> dict[str, 
     counters: Counter[str] = Counter()
     transforms: dict[str, dict[str, int]] = {}
     timings: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    first: dict[str, list[str]] = {}
     for part in parts:
+        seconds.update(part.get("plugin_seconds", {}))
+        for reason, places in part.get("rejects_first", {}).items():
+            first[reason] = (first.get(reason, []) + places)[:3]
         reasons.update(part["rejects_by_reason"])
         counters.update(part["counters"])
         for key, rows in part["transforms"].items():
@@ -156,6 +162,8 @@ def total(plan: Plan, parts: list[dict[str, Any]], started: float) -> dict[str, 
         "inputs_skipped": plan.skipped_inputs,
         **{key: sum(part.get(key, 0) for part in parts) for key in SUMMED},
         "rejects_by_reason": dict(reasons.most_common()),
+        "rejects_first": first,
+        "plugin_seconds": {k: round(v, 4) for k, v in seconds.items()},
         "counters": dict(counters),
         "transforms": transforms,
         "per_input": InputRows(pa.concat_tables([p["per_input"].table for p in parts])),
@@ -164,6 +172,7 @@ def total(plan: Plan, parts: list[dict[str, Any]], started: float) -> dict[str, 
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     summary["timings"]["total"] = round(time.perf_counter() - started, 4)
+    summary["changed"] = changed(summary)
     return summary
 
 

@@ -21,7 +21,13 @@ from typing import Any
 import pyarrow as pa
 
 from etl import __version__, log
-from etl.accounting import InputRows, Totals, input_rows
+from etl.accounting import (
+    InputRows,
+    Totals,
+    count_rereads,
+    first_inputs,
+    input_rows,
+)
 from etl.errors import ConfigError, EtlError, RunError
 from etl.rejects import Rejects
 from etl.run import interrupt
@@ -34,6 +40,7 @@ from etl.run.checkpoint import (
     so_far,
     total,
 )
+from etl.run.events import log_stages
 from etl.run.fingerprint import pipeline_fingerprints
 from etl.run.job import DriverJob
 from etl.run.limits import check_rejects
@@ -105,6 +112,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             _run_part(part, job, store, schema_plan, committed, opened if number == 1 else 0)
             slices.took(time.perf_counter() - t0)
         summary = total(plan, committed, started)
+        log_stages(plan, summary, logger)
         logger.info(
             "run committed",
             stage="commit",
@@ -177,6 +185,7 @@ def _run_part(
         summary["per_input"] = account = store.memory.account(
             part.units, summary["per_input"], part.fingerprints
         )
+        count_rereads(summary, account, store.memory.table().column("key"))
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
         summary["inputs_to_retry"] = int(
             (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()
@@ -399,6 +408,9 @@ def summarize(
         "replaced": plan.replaced_rows,
         "inputs_other_pipeline": plan.stale_inputs,
         "rejects_by_reason": dict(reasons.most_common()),
+        # input names may hold a value that came from the environment
+        "rejects_first": plan.pipeline.redact(first_inputs(stats.rejects)),
+        "plugin_seconds": {k: round(v, 4) for k, v in stats.seconds.items()},
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},
         "per_input": input_rows(plan.units, [s.name for s in plan.sources], stats, totals),
@@ -414,6 +426,16 @@ def safe_rejects(plan: Plan, rows: Rejects | list[dict[str, Any]]) -> pa.Table:
     return rejects.table(plan.pipeline.secrets)
 
 
+def _user() -> str | None:
+    """Who ran it (for `etl runs`); None where the system cannot say."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
 def manifest(plan: Plan, summary: dict[str, Any], mode: str) -> dict[str, Any]:
     """The run manifest: what ran, with what, and what it did (secrets redacted, everywhere:
     input names and error details may hold a value that came from the environment)."""
@@ -426,6 +448,7 @@ def manifest(plan: Plan, summary: dict[str, Any], mode: str) -> dict[str, Any]:
             "started_at": plan.run.started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "host": socket.gethostname(),
+            "user": _user(),
             "pid": os.getpid(),
             "pipeline_file": str(p.path) if p.path else None,
             "pipeline_text": p.redact(p.text),

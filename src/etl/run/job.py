@@ -10,6 +10,7 @@ same key is counted a duplicate); the rows of committed keys are replaced at com
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,8 @@ class DriverJob(Job):
         self._units: list[np.ndarray] = []
         self.totals = Totals()
         self._stats = StreamStats()
+        #: the streamer of stream_here while it runs (progress reads its rejects)
+        self._live: Any = None
         #: ids written by this run, in pieces (for the store's id index)
         self._ids: list[pa.Array] = []
         # chunk results wait here until every earlier chunk is in
@@ -68,18 +71,33 @@ class DriverJob(Job):
     # in this process
 
     def stream_here(self, progress: Callable[[int, int], None] | None = None) -> None:
-        streamer = self.plan.streamer()
+        streamer = self._live = self.plan.streamer()
+        started = 0
+
+        def finished() -> int:
+            """Units before the one being read (or waiting in a chunk of a source that
+            reads many at once), and before any row still held back to join a batch, are
+            finished: all their articles were written or dropped."""
+            marks = (started, streamer.reading, streamer.held_from)
+            return min(m for m in marks if m is not None)
 
         def units() -> Any:
+            nonlocal started
             for index, unit in enumerate(self.units):
-                if progress is not None:
-                    progress(index, self.totals.written)
+                started = index
+                # every 64th unit: the display is throttled anyway, and a run of 100k
+                # small inputs should not pay for a report per input
+                if progress is not None and not index & 63:
+                    progress(finished(), self.totals.written)
                 yield index, unit
 
         try:
             for batch in streamer.stream(units()):
                 self.write(batch)
+                if progress is not None:
+                    progress(finished(), self.totals.written)
         finally:
+            self._live = None
             self._stats.merge(streamer.stats)
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -94,7 +112,9 @@ class DriverJob(Job):
             clean = clean.filter(pa.array(mask))
         self.totals.add(units, mask)
         if clean.num_rows:
+            started = time.perf_counter()
             self.sink.write(clean)
+            self._stats.seconds[self.sink.section] += time.perf_counter() - started
             self._ids.append(clean.column("id"))
             self._units.append(units if mask is None else units[mask])
             if self.key is not None:
@@ -198,6 +218,10 @@ class DriverJob(Job):
 
     def stats(self) -> StreamStats:
         return self._stats
+
+    def rejected(self) -> int:
+        live = self._live
+        return len(self._stats.rejects) + (len(live.stats.rejects) if live is not None else 0)
 
     def written(self) -> int:
         return self.totals.written

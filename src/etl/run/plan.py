@@ -82,9 +82,12 @@ class Plan:
 
 
 def _build(pm: PluginManager, section: Section, base_dir: Any) -> Plugin:
-    cls = pm.get(section.kind, section.plugin, section.label)
     try:
+        cls = pm.get(section.kind, section.plugin, section.label)
         return cls(section.options, section=section.label, base_dir=base_dir)
+    except ConfigError as exc:
+        blame_overrides(exc, section)
+        raise
     except EtlError:
         raise
     except Exception as exc:
@@ -95,6 +98,41 @@ def _build(pm: PluginManager, section: Section, base_dir: Any) -> Plugin:
             if cls.supplier
             else None,
         ) from exc
+
+
+def blame_overrides(exc: ConfigError, section: Section) -> None:
+    """Say so when the key at fault came from ``--set``, not from the pipeline file."""
+    from etl.errors import ConfigErrors
+
+    for error in exc.errors if isinstance(exc, ConfigErrors) else [exc]:
+        item = section.set_by.get(error.key or "")
+        if item is not None:
+            table = section.label.rsplit(" in ", 1)[0]
+            error.message = error.message.replace(
+                f"({section.label})", f"({table}, from --set {item})"
+            )
+            error.args = (error.message,)
+
+
+def _build_all(pm: PluginManager, pipeline: Pipeline) -> list[Plugin | None]:
+    """Every plugin of the pipeline, in order; the mistakes of all of them raised together."""
+    from etl.errors import combine
+
+    problems = list(pipeline.problems)
+    built: list[Plugin | None] = []
+    for section in pipeline.sections():
+        if not section.plugin:  # too broken to build; pipeline.problems says why
+            built.append(None)
+            continue
+        try:
+            built.append(_build(pm, section, pipeline.base_dir))
+        except ConfigError as exc:
+            problems.append(exc)
+            built.append(None)
+    error = combine(problems)
+    if error is not None:
+        raise error
+    return built
 
 
 def build_plan(
@@ -127,10 +165,15 @@ def build_plan(
 
 def redact_error(exc: EtlError, pipeline: Pipeline) -> None:
     """Show values that came from the environment as ``***`` in an error's message and hint."""
+    from etl.errors import ConfigErrors
+
     if pipeline.secrets:
         exc.message = pipeline.redact(exc.message)
         exc.hint = pipeline.redact(exc.hint)
         exc.args = (exc.message,)
+        if isinstance(exc, ConfigErrors):
+            for error in exc.errors:
+                redact_error(error, pipeline)
 
 
 def _build_plan(
@@ -157,10 +200,19 @@ def _build_plan(
         reprocess=reprocess,
         batch_size=pipeline.batch_size,
     )
-    sources = [_build(pm, s, pipeline.base_dir) for s in pipeline.sources]
-    transforms = [_build(pm, s, pipeline.base_dir) for s in pipeline.transforms]
-    sink = _build(pm, pipeline.sink, pipeline.base_dir)
-    executor = _build(pm, pipeline.executor, pipeline.base_dir)
+    built = _build_all(pm, pipeline)
+    from etl.run.preflight import scheme_error
+
+    wrong_place = scheme_error(built[-2])
+    if wrong_place is not None:
+        wrong_place.key = "path"
+        blame_overrides(wrong_place, pipeline.sink)
+        raise wrong_place
+    n, m = len(pipeline.sources), len(pipeline.transforms)
+    sources: list[Any] = built[:n]
+    transforms: list[Any] = built[n : n + m]
+    sink: Any = built[n + m]
+    executor: Any = built[n + m + 1]
     schema = ARTICLE_SCHEMA
     for transform in transforms:
         try:

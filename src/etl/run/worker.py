@@ -14,6 +14,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -223,7 +224,9 @@ class Session(WorkerSession):
                 units = all_units[mask]
             totals.add(all_units, mask)
             if clean.num_rows:
+                started = time.perf_counter()
                 writer.write(clean, units)
+                streamer.stats.seconds[sink.section] += time.perf_counter() - started
             plan.hook.etl_after_batch_written(
                 run=plan.run,
                 batch=clean,

@@ -205,7 +205,9 @@ class Store:
             renames.append([layout.relative(path), layout.relative(final)])
             return path
 
-        if rejects is not None and rejects.num_rows:
+        # written even when empty: every run has one, so a reader's glob over the rejects
+        # folder (the documented query) finds a file on any dataset
+        if rejects is not None:
             pq.write_table(
                 rejects,
                 stage(f"rejects{STAGED_SUFFIX}", self.rejects_dir / f"{run_id}{REJECTS_SUFFIX}"),

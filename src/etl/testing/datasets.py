@@ -70,7 +70,8 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``etl`` command in a subprocess, progress display off.
+    """Run the real ``etl`` command in a subprocess, progress display and the plugin
+    listing's cache off.
 
     Args:
         args: the command's arguments (``"run", "pipeline.toml", "--full"``).
@@ -90,7 +91,7 @@ def run_cli(
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, "ETL_PROGRESS": "0", **(env or {})},
+        env={**os.environ, "ETL_PROGRESS": "0", "ETL_CACHE_DIR": "", **(env or {})},
         timeout=timeout,
     )
 
