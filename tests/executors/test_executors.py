@@ -150,12 +150,13 @@ def test_on_error_fail_in_a_worker_stops_the_run(tmp_path):
 def test_bad_executor_options_are_config_errors(tmp_path):
     make_corpus(tmp_path / "in", n=2)
     p = pipeline(tmp_path)
-    proc = run_etl_process(
+    # `validate` starts no worker: in this process
+    proc = run_etl(
         "validate", str(p), "--set", "executor.plugin=processes", "--set", "executor.workers=0"
     )
     assert proc.returncode == 2
     assert "plugin 'processes'" in proc.stderr and "'workers' must be at least 1" in proc.stderr
-    proc = run_etl_process(
+    proc = run_etl(
         "validate", str(p), "--set", "executor.plugin=dask", "--set", "executor.on_worker_loss=x"
     )
     assert proc.returncode == 2
