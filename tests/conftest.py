@@ -24,3 +24,25 @@ def pytest_collection_modifyitems(config, items):
     for index, item in enumerate(items):
         first.setdefault(item.path, index)
     items.sort(key=lambda item: (-slow[item.path], first[item.path]))
+
+
+#: test files that share an expensive session fixture, handed to one xdist worker as one
+#: unit (with --dist loadfile each worker would otherwise build the fixture for itself)
+SHARE_A_WORKER = {
+    # plugin_env: a virtualenv with two scaffolded plugins pip-installed into it
+    "tests/plugin_dev/test_plugin_selection.py": "plugin_env",
+    "tests/plugin_dev/test_scaffold_package.py": "plugin_env",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist given on the command line: xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SHARE_A_WORKER.get(scope, scope)
+
+    return Scheduling(config, log)
