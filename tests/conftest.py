@@ -1,5 +1,7 @@
 """Fixtures and settings shared by the whole test suite (plain helpers are in tests/helpers)."""
 
+from collections import Counter
+
 from hypothesis import settings
 
 # No per-example time limit: on a loaded machine, or with a test per core (pytest -n), an
@@ -7,3 +9,40 @@ from hypothesis import settings
 # limit is not what these properties test).
 settings.register_profile("etl", deadline=None)
 settings.load_profile("etl")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with more tests marked ``slow`` run first, each file's tests in their order.
+
+    With ``-n`` (pytest-xdist, ``--dist loadfile``) whole files are handed to the workers in
+    this order (pyproject.toml turns off xdist's own reordering, which puts files with the
+    most tests first and so left the long few-test files, Spark and the killed workers, to
+    the end): the long files start early, and the many short ones fill the end evenly.
+    """
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.path, index)
+    items.sort(key=lambda item: (-slow[item.path], first[item.path]))
+
+
+#: test files that share an expensive session fixture, handed to one xdist worker as one
+#: unit (with --dist loadfile each worker would otherwise build the fixture for itself)
+SHARE_A_WORKER = {
+    # plugin_env: a virtualenv with two scaffolded plugins pip-installed into it
+    "tests/plugin_dev/test_plugin_selection.py": "plugin_env",
+    "tests/plugin_dev/test_scaffold_package.py": "plugin_env",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist given on the command line: xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SHARE_A_WORKER.get(scope, scope)
+
+    return Scheduling(config, log)

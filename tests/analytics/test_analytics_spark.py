@@ -8,6 +8,9 @@ import pytest
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
+#: JVM options of the test's driver (what is measured is Spark's reading, not its JIT)
+JVM_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
 
 @pytest.fixture(scope="module")
 def spark():
@@ -22,6 +25,9 @@ def spark():
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
+        # a few small queries: the JIT's C1 tier alone, and one GC thread, start the driver
+        # JVM on about half the CPU that its server defaults (C2, parallel GC) spend
+        .config("spark.driver.extraJavaOptions", JVM_FLAGS)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
