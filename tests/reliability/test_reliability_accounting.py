@@ -1,6 +1,7 @@
 """Every input accounted for: per input, ``records = written + duplicates + dropped + rejected``
 and ``records >= 1`` (rows or a reject), on the corpora tree in tests/data/corpora (real files
-of every kind; see tests/data/MANIFEST.tsv: every file, but only a sample of the HTML pages),
+of every kind; see tests/data/MANIFEST.tsv) with a sample of the HTML pages of
+plugins/etl-html/tests/data/html (its own MANIFEST.tsv; one copy of them in the repository),
 with every file source that is installed pointed at all of it (so each also meets files it
 cannot parse)."""
 
@@ -19,6 +20,8 @@ from etl.run import build_plan, run_plan
 from tests.helpers import CORPORA
 
 PLUGINS = Path(__file__).parent / "plugins"
+#: the real HTML pages: the html plugin's test data (its MANIFEST.tsv says where they come from)
+PAGES = Path(__file__).parents[2] / "plugins" / "etl-html" / "tests" / "data" / "html"
 
 
 #: HTML pages kept per corpus of corpora/html, besides those with odd names: the pages are
@@ -34,13 +37,14 @@ def corpora(tmp_path: Path) -> Path:
     and every page whose name is not plain ASCII without spaces, each with the files beside
     it that share its stem (gold text, metadata)."""
     assert CORPORA.is_dir(), f"the corpora tree is missing: {CORPORA}"
+    assert PAGES.is_dir(), f"the HTML pages are missing: {PAGES}"
     tree = tmp_path / "corpora"
-    for path in sorted(CORPORA.rglob("*")):
-        if path.is_file():
-            rel = path.relative_to(CORPORA)
-            if rel.parts[0] != "html" or _kept(path):
-                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, tree / rel)
+    for root, into, keep in ((CORPORA, tree, None), (PAGES, tree / "html", _kept)):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and (keep is None or keep(path)):
+                rel = path.relative_to(root)
+                (into / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, into / rel)
     return tree
 
 
@@ -48,6 +52,8 @@ def _kept(path: Path) -> bool:
     stems = sorted(p.name.split(".html")[0] for p in path.parent.iterdir() if ".html" in p.name)
     mine = [stem for stem in stems if path.name.startswith(stem + ".")]
     keep = set(stems[:PAGES_PER_CORPUS]) | {s for s in stems if not s.isascii() or " " in s}
+    if path.name == "MANIFEST.tsv":  # the plugin's sources list: the corpora's is copied
+        return False
     return not mine or any(stem in keep for stem in mine)
 
 
