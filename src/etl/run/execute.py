@@ -208,6 +208,8 @@ def _run_part(
         if past and not any(done is summary for done in committed):
             summary["pending"] = store.committed_point(run_id)  # the next run finishes it
             committed.append(summary)
+        if past and not store.committed_point(run_id):
+            store.abort(run_id)  # stopped while the finished commit removed its staging
         raise
 
 
