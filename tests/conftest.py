@@ -1,8 +1,21 @@
 """Fixtures and settings shared by the whole test suite (plain helpers are in tests/helpers)."""
 
+import os
+import sys
 from collections import Counter
+from pathlib import Path
 
 from hypothesis import settings
+
+# the Python processes the tests start do not see pandas (tests/helpers/hide_pandas says why);
+# pytest's own processes (the xdist workers inherit this environment) do
+os.environ["ETL_TESTS_HIDE_PANDAS"] = "1"
+_HIDE_PANDAS = str(Path(__file__).parent / "helpers" / "hide_pandas")
+if _HIDE_PANDAS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [_HIDE_PANDAS, os.environ.get("PYTHONPATH")])
+    )
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "hides_pandas", False)]
 
 # No per-example time limit: on a loaded machine, or with a test per core (pytest -n), an
 # example can take longer than hypothesis's 200 ms without anything being wrong (a timing

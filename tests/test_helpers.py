@@ -82,6 +82,7 @@ def test_a_run_in_process_leaves_no_state_behind(tmp_path, monkeypatch):
     assert not [m for m in set(sys.modules) - modules if m.startswith("etl_local_")]
 
 
+@pytest.mark.slow
 def test_in_process_and_subprocess_runs_agree(tmp_path):
     seed = ROOT / "examples" / "seed.toml"
     inside = run_etl("run", str(seed), "--set", f"sink.path={tmp_path / 'a'}")

@@ -3,10 +3,12 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_seed_pipeline_end_to_end(tmp_path):
     out = tmp_path / "seed"
     proc = subprocess.run(

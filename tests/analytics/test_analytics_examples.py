@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from tests.helpers import WITH_PANDAS
 from tests.helpers.analytics import EXAMPLES, written
 
 pytestmark = pytest.mark.slow
@@ -28,6 +30,7 @@ duckdb_queries = _load("duckdb_queries")
 def script_summary(script: str, dataset) -> dict:
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), str(dataset)],
+        env={**os.environ, **WITH_PANDAS},
         capture_output=True,
         text=True,
         timeout=300,

@@ -118,6 +118,7 @@ def test_report_on_missing_dataset(tmp_path):
     CHROMIUM is None,
     reason="needs Debian's chromium (apt-get install -y chromium) to render the report",
 )
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path):
     import matplotlib.image as mpimg
     import numpy as np

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT, run_etl, write_pipeline
 from tests.helpers.terminal import run_in_terminal
 
@@ -46,6 +48,7 @@ def test_json_logs_carry_the_run_events_without_v(tmp_path):
     assert plain.returncode == 0 and plain.stderr == "", plain.stderr
 
 
+@pytest.mark.slow
 def test_no_color_turns_colours_off_on_a_terminal(tmp_path):
     args = ("-v", "run", str(SEED), "--set", f"sink.path={tmp_path / 'c'}", "--full")
     code, coloured = run_in_terminal(*args, env={"ETL_PROGRESS": "0"})
@@ -56,6 +59,7 @@ def test_no_color_turns_colours_off_on_a_terminal(tmp_path):
     assert "run committed" in plain and "\x1b[" not in plain  # ...and not with NO_COLOR
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly():
     """`etl plugins | head -1`: the reader went away; no "internal error", no traceback."""
     proc = subprocess.Popen(

@@ -56,6 +56,7 @@ def test_validate_says_the_folder_is_writable_and_writes_nothing(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in", "p.toml"]
 
 
+@pytest.mark.slow
 def test_a_read_only_filesystem_fails_validate(tmp_path):
     """A read-only mount (a tmpfs mounted ro in a private mount namespace)."""
     if shutil.which("unshare") is None:

@@ -34,6 +34,7 @@ def slow_pipeline(tmp_path, n=12, delay=0.1, extra=""):
     )
 
 
+@pytest.mark.slow
 def test_a_live_bar_in_a_real_terminal_with_rate_eta_and_finished_counts(tmp_path):
     pipeline = slow_pipeline(tmp_path)
     code, screen = run_in_terminal("run", str(pipeline), columns=200)

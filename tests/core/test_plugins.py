@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from etl import Option, Source, Transform
 from etl.errors import ConfigError, PluginError
 from etl.plugins import get_plugin_manager
+from tests.helpers import WITH_PANDAS
 
 
 def test_builtins_registered_with_supplier(etl_pm):
@@ -70,6 +72,7 @@ def test_local_plugin_file_is_loaded(tmp_path: Path):
         get_plugin_manager(local=["nope.py"], base_dir=tmp_path, entry_points=False)
 
 
+@pytest.mark.slow
 def test_start_up_imports_nothing_heavy():
     """`etl --help` needs no pyarrow and `etl plugins` no pandas (pyarrow imports pandas the
     first time an array or scalar is built from Python values: not at module level)."""
@@ -81,7 +84,11 @@ def test_start_up_imports_nothing_heavy():
         "print('pandas' in sys.modules)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env={**os.environ, **WITH_PANDAS},  # pandas importable: the test is that none imports it
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out == ["False", "False"]
 

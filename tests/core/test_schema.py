@@ -25,6 +25,7 @@ NOT_WHITESPACE = "\u200b\ufeff\u180e"
 @given(
     st.text(alphabet=st.sampled_from(list("ab.é中" + WHITESPACE + NOT_WHITESPACE)), max_size=300)
 )
+@pytest.mark.slow
 @settings(max_examples=300)
 def test_word_count_equals_str_split(text):
     assert word_counts(pa.array([text])).to_pylist() == [len(text.split())]

@@ -137,6 +137,7 @@ def test_local_plugin_file_is_shipped_to_workers(tmp_path, executor, request):
     assert Path(loaded).read_bytes() == plugin.read_bytes()
 
 
+@pytest.mark.slow
 def test_on_error_fail_in_a_worker_stops_the_run(tmp_path):
     make_corpus(tmp_path / "in", n=10)
     p = pipeline(tmp_path, extra='[run]\non_error = "fail"\n')
@@ -163,6 +164,7 @@ def test_bad_executor_options_are_config_errors(tmp_path):
     assert "choose one of 'fail', 'retry'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_dask_missing_says_how_to_install(tmp_path):
     make_corpus(tmp_path / "in", n=2)
     p = pipeline(tmp_path)

@@ -28,6 +28,7 @@ def test_merge_under_workers_replaces_the_old_version(tmp_path, executor, reques
     check_merge_replaces_an_edited_article(tmp_path, *sets)
 
 
+@pytest.mark.slow
 def test_a_merge_under_processes_killed_mid_apply_leaves_one_row_per_uri(tmp_path):
     corpus = tmp_path / "corpus"
     paths = make_corpus(corpus, 12)

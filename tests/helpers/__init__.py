@@ -40,12 +40,17 @@ __all__ = [
     "CORPORA",
     "DATA",
     "ROOT",
+    "WITH_PANDAS",
     "read_dataset",
     "read_rejects",
     "run_etl",
     "run_etl_process",
     "write_pipeline",
 ]
+
+#: the environment a child process needs to import pandas (the suite's children do not see it:
+#: tests/helpers/hide_pandas/sitecustomize.py)
+WITH_PANDAS = {"ETL_TESTS_HIDE_PANDAS": "0"}
 
 #: environment variables an in-process run cannot honour: a crash point ends the process
 #: (here: the test run), and PYTHONPATH is read at interpreter start only

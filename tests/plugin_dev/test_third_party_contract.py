@@ -121,6 +121,7 @@ def test_a_raising_transform_rejects_only_the_articles_it_fails_on(tmp_path):
     ],
     ids=["processes", "dask"],
 )
+@pytest.mark.slow
 def test_same_rows_under_every_executor(tmp_path, executor):
     local, other = tmp_path / "local", tmp_path / "other"
     for folder in (local, other):

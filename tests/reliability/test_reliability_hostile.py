@@ -75,6 +75,7 @@ def run_one(source: str, data: bytes) -> dict:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
+@pytest.mark.slow
 @given(data=contents)
 def test_source_never_crashes_and_accounts_for_its_input(source, data):
     summary = run_one(source, data)

@@ -133,6 +133,7 @@ def test_within_one_run_the_first_row_of_a_key_wins(tmp_path):
 MERGE_CRASH_POINTS = ["write", "before-commit-point", "after-commit-point", "mid-apply"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", [*MERGE_CRASH_POINTS, "before-manifest", "after-manifest"])
 def test_a_merge_killed_at_any_point_of_its_commit_leaves_one_row_per_uri(tmp_path, point):
     corpus = tmp_path / "corpus"

@@ -55,6 +55,7 @@ def run_sources(tmp: Path, paths: list[Path], sources=FILE_SOURCES, **sink) -> d
 # paths
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(value=st.one_of(st.none(), st.text(), st.integers(), st.floats(), st.binary().map(repr)))
 def test_partition_segment_is_always_one_safe_folder_name(value):
@@ -171,6 +172,7 @@ def test_decompression_bomb_is_rejected(tmp_path, source):
     }
 
 
+@pytest.mark.slow
 def test_archives_with_escaping_members_are_not_extracted(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

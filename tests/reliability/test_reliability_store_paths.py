@@ -82,6 +82,7 @@ def test_inspect_and_report_read_one_committed_state_while_overwrites_commit(tmp
     assert len(seen) > 4 and set(seen) == {120}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["after-commit-point", "before-commit-point"])
 def test_ctrl_c_during_the_commit_says_what_was_committed(tmp_path, point):
     """Issue 16 case 4: SIGINT once COMMIT.json existed said "nothing was committed"."""

@@ -286,6 +286,7 @@ def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     assert Handler.hits["/missing.jsonl"] == 3
 
 
+@pytest.mark.slow
 def test_a_body_cut_short_keeps_the_rows_before_and_rejects_the_rest(server):
     from etl.testing import run_source
 

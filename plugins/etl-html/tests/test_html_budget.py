@@ -31,6 +31,7 @@ MEASURE = (
 )
 
 
+@pytest.mark.slow
 def test_a_huge_page_is_read_plainly_in_seconds(tmp_path):
     """The 20 MB page: read by the plain extraction (its paragraphs, its title), within a
     bound that trafilatura's 150 s could not meet, under 500 MB."""
