@@ -233,8 +233,8 @@ def extract(
         url: where the page came from, if known (helps resolve links and the site name).
         http_charset: the charset of the HTTP response that carried the page, if any.
         encoding: ``"auto"`` or a codec name that overrides the page's own.
-        favor: ``"auto"`` (trafilatura's precision mode without link-dense blocks, its
-            recall mode when that finds little), or one of trafilatura's own modes:
+        favor: ``"auto"`` (trafilatura's precision mode without link-dense blocks), or
+            one of trafilatura's own modes:
             ``"balanced"``, ``"precision"`` (less boilerplate), ``"recall"`` (more text).
         include_comments: keep readers' comments in the text.
         include_tables: keep the text of tables.
@@ -263,7 +263,6 @@ def extract(
                 declared = page_metadata(tree)
                 found = main_text(
                     trafilatura,
-                    html,
                     tree,
                     web_url,
                     favor=favor,
@@ -432,7 +431,7 @@ class HtmlSource(FileSource):
             "str",
             "auto",
             choices=("auto", "balanced", "precision", "recall"),
-            help="'auto' (precision, link-dense blocks dropped, recall if it finds little) "
+            help="'auto' (trafilatura's precision mode, link-dense blocks dropped) "
             "or one of trafilatura's own modes",
         ),
         Option("include_comments", "bool", False, help="keep readers' comments in the text"),

@@ -183,8 +183,6 @@ def page_metadata(tree: Any) -> dict[str, Any]:
             out["title"] = _clean(node.get("headline"))
         if "authors" not in out and _names(node.get("author")):
             out["authors"] = list(dict.fromkeys(_names(node.get("author"))))
-        if "publisher" not in out and _names(node.get("publisher")):
-            out["publisher"] = _names(node.get("publisher"))[0]
     if "title" not in out:
         title = next((tags[k] for k in _TITLE_META if k in tags), None)
         if title:
@@ -193,23 +191,22 @@ def page_metadata(tree: Any) -> dict[str, Any]:
         author = next((tags[k] for k in _AUTHOR_META if k in tags), None)
         if author and not author.startswith(("http://", "https://")):
             out["authors"] = split_names(author)
-    if "publisher" not in out:
-        publisher = next((tags[k] for k in _PUBLISHER_META if k in tags), None)
-        if publisher:
-            out["publisher"] = publisher
+    # the site's own name (og:site_name) before JSON-LD's publisher, which on hosted blogs
+    # and syndicated pages names the platform ("Blogger") rather than the site
+    publisher = next((tags[k] for k in _PUBLISHER_META if k in tags), None)
+    publisher = publisher or next((n for node in ld for n in _names(node.get("publisher"))), None)
+    if publisher:
+        out["publisher"] = publisher
     return out
 
 
 #: a block of the main text whose characters are mostly link text is navigation
 #: ("read more: <link>", lists of related articles), not the article
 _MAX_LINK_SHARE = 0.5
-#: below this many characters the precise extraction may have missed the article
-_SHORT_TEXT = 500
 
 
 def main_text(
     trafilatura: Any,
-    html: str,
     tree: Any,
     url: str | None,
     *,
@@ -222,7 +219,6 @@ def main_text(
 
     Args:
         trafilatura: the imported module (imported by the caller, which reports its absence).
-        html: the page's text (parsed anew for a second reading).
         tree: the page parsed by ``trafilatura.utils.load_html`` (trafilatura prunes it).
         url: the page's web address, if any.
         favor: ``"auto"``, ``"balanced"``, ``"precision"`` or ``"recall"``.
@@ -232,9 +228,7 @@ def main_text(
             htmldate takes only its fast path, which never loads dateparser).
 
     ``favor="auto"``: trafilatura's precision mode, then every block whose text is mostly
-    link text dropped; when that leaves under ``_SHORT_TEXT`` characters and the recall
-    mode (same filter) finds at least twice as much, the recall mode's text. The other
-    values are trafilatura's own modes, unchanged.
+    link text dropped. The other values are trafilatura's own modes, unchanged.
     """
 
     def run(mode: str, page: Any) -> dict[str, Any]:
@@ -258,13 +252,7 @@ def main_text(
 
     if favor != "auto":
         return {**run(favor, tree), "mode": favor}
-    found = {**run("precision", tree), "mode": "auto: precision"}
-    if len(found.get("text") or "") < _SHORT_TEXT:
-        # trafilatura prunes the tree it is given: a second reading parses the page anew
-        more = run("recall", trafilatura.utils.load_html(html))
-        if len(more.get("text") or "") >= 2 * len(found.get("text") or ""):
-            found = {**more, "mode": "auto: recall (precision found little)"}
-    return found
+    return {**run("precision", tree), "mode": "auto: precision"}
 
 
 def _date_params(extensive: bool) -> dict[str, Any]:

@@ -47,7 +47,9 @@ def test_json_ld_article_wins_over_webpage_and_meta_tags():
     assert found["date_source"] == "json-ld NewsArticle"
     assert found["title"] == "JSON-LD headline"
     assert found["authors"] == ["Carla Columnist"]  # the URL is not a name
-    assert found["publisher"] == "Example Media"
+    assert found["publisher"] == "The Daily Example"  # og:site_name: the site's own name
+    page = PAGE.replace('<meta property="og:site_name" content="The Daily Example">', "")
+    assert page_metadata(lxml.html.document_fromstring(page))["publisher"] == "Example Media"
 
 
 def test_meta_tags_when_there_is_no_json_ld():

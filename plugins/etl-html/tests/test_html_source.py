@@ -135,6 +135,12 @@ def test_gold_metadata(corpus_run):
     meta = json.loads((HTML / "newspaper4k" / "spanish_article.meta.json").read_text("utf-8"))
     assert spanish["title"].startswith(meta["title"])
     assert spanish["language"] == "es"
+    # the date as the page declares it (JSON-LD, with its offset) and its UTC instant
+    naija = by_input[str(HTML / "newspaper4k" / "article_with_divs.html")]
+    assert naija["published_at"] == datetime(2018, 10, 6, 6, 57, tzinfo=UTC)
+    assert naija["meta"]["date"] == "2018-10-06T08:57:00+02:00"
+    assert naija["meta"]["date_source"] == "json-ld BlogPosting"
+    assert naija["authors"] == ["LinkNaija"] and naija["publisher"].startswith("LinkNaija")
     # a page without a canonical URL keeps its file path as uri
     golf = by_input[str(trafi / "golf.de-augusta.html")]
     assert golf["uri"] == str(trafi / "golf.de-augusta.html")
