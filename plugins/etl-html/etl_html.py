@@ -214,7 +214,7 @@ def extract(
     *,
     http_charset: str | None = None,
     encoding: str = "auto",
-    favor: str = "balanced",
+    favor: str = "auto",
     include_comments: bool = False,
     include_tables: bool = True,
     max_extract_bytes: int | None = DEFAULT_MAX_EXTRACT_BYTES,
@@ -233,7 +233,9 @@ def extract(
         url: where the page came from, if known (helps resolve links and the site name).
         http_charset: the charset of the HTTP response that carried the page, if any.
         encoding: ``"auto"`` or a codec name that overrides the page's own.
-        favor: ``"balanced"``, ``"precision"`` (less boilerplate) or ``"recall"`` (more text).
+        favor: ``"auto"`` (trafilatura's precision mode without link-dense blocks), or
+            one of trafilatura's own modes:
+            ``"balanced"``, ``"precision"`` (less boilerplate), ``"recall"`` (more text).
         include_comments: keep readers' comments in the text.
         include_tables: keep the text of tables.
         max_extract_bytes: a page with more characters of HTML than this is read by
@@ -246,22 +248,29 @@ def extract(
     if not html.strip():
         raise NoArticle("empty page", f"{len(data)} bytes")
     web_url = url if url and url.startswith(("http://", "https://")) else None
+    declared: dict[str, Any] = {}
     try:
         with Budget(seconds):
             if max_extract_bytes is not None and len(html) > max_extract_bytes:
                 found = plain_extraction(html)
                 meta["extraction"] = f"plain (over max_extract_bytes {max_extract_bytes})"
             else:
-                doc = trafilatura.bare_extraction(
-                    html,
-                    url=web_url,
-                    with_metadata=True,
+                from etl_html_page import main_text, page_metadata
+
+                tree = trafilatura.utils.load_html(html)
+                if tree is None:
+                    raise NoArticle("no article text", f"{len(html)} characters, not HTML")
+                declared = page_metadata(tree)
+                found = main_text(
+                    trafilatura,
+                    tree,
+                    web_url,
+                    favor=favor,
                     include_comments=include_comments,
                     include_tables=include_tables,
-                    favor_precision=favor == "precision",
-                    favor_recall=favor == "recall",
+                    need_date="published_at" not in declared,
                 )
-                found = doc.as_dict() if hasattr(doc, "as_dict") else (doc or {})
+                meta["extraction"] = found.pop("mode")
     except OverBudget:
         raise NoArticle(
             "extraction timeout", f"{len(html)} characters of HTML, more than {seconds:g} s"
@@ -282,15 +291,21 @@ def extract(
     for key in ("categories", "tags"):
         if found.get(key):
             meta[key] = ", ".join(str(v) for v in found[key])
-    if found.get("date"):
+    published_at = declared.get("published_at")
+    if published_at is not None:
+        meta["date"] = declared["published"]
+        meta["date_source"] = declared["date_source"]
+    elif found.get("date"):
+        published_at = parse_date(found.get("date"))
         meta["date"] = str(found["date"])
+        meta["date_source"] = "htmldate"
     return {
         "text": text,
-        "title": (found.get("title") or "").strip() or None,
+        "title": declared.get("title") or (found.get("title") or "").strip() or None,
         "uri": found.get("url") or url,
-        "published_at": parse_date(found.get("date")),
-        "publisher": (found.get("sitename") or "").strip() or None,
-        "authors": split_authors(found.get("author")),
+        "published_at": published_at,
+        "publisher": declared.get("publisher") or (found.get("sitename") or "").strip() or None,
+        "authors": declared.get("authors") or split_authors(found.get("author")),
         "language": lang,
         "metadata": meta,
     }
@@ -414,9 +429,10 @@ class HtmlSource(FileSource):
         Option(
             "favor",
             "str",
-            "balanced",
-            choices=("balanced", "precision", "recall"),
-            help="extraction trade-off: less boilerplate (precision) or more text (recall)",
+            "auto",
+            choices=("auto", "balanced", "precision", "recall"),
+            help="'auto' (trafilatura's precision mode, link-dense blocks dropped) "
+            "or one of trafilatura's own modes",
         ),
         Option("include_comments", "bool", False, help="keep readers' comments in the text"),
         Option("include_tables", "bool", True, help="keep the text of tables"),
