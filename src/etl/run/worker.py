@@ -124,6 +124,7 @@ def build_worker_plan(spec: WorkerSpec, where: str) -> Plan:
 
     log.configure(*spec.log)
     pipeline = spec.pipeline
+    log.add_secrets(pipeline.secrets)  # storage credentials travel with the pipeline
     try:
         pm = get_plugin_manager(base_dir=pipeline.base_dir, disable=spec.disable)
         for entry in pipeline.plugins:
