@@ -47,6 +47,7 @@ def _everything_written(tmp_path: Path, *outputs: str) -> str:
     return "\n".join(texts)
 
 
+@pytest.mark.slow
 def test_inputs_in_a_bucket_read_with_storage_options_equal_a_local_run(tmp_path, s3):
     local_in = tmp_path / "in"
     local_in.mkdir()
@@ -87,18 +88,21 @@ def test_inputs_in_a_bucket_read_with_storage_options_equal_a_local_run(tmp_path
     assert again.returncode == 0 and "0 read, 13 skipped" in again.stdout, again.stdout
 
 
-def test_a_wrong_secret_is_one_message_that_does_not_show_it(tmp_path, s3):
+def test_one_object_read_with_a_secret_written_in_the_file(tmp_path, s3):
+    """The quick form of the test above: the endpoint comes from storage_options (without it
+    the listing would look for AWS itself and fail), and a secret written in the file, not
+    taken from ${ENV}, is redacted too."""
     pipe = _pipeline(
         tmp_path,
         s3.url("in/*.txt"),
         tmp_path / "out",
-        f"storage_options = {s3.toml(secret='wrong-Secret-Value-77')}",
+        f"storage_options = {s3.toml(secret=SECRET)}",
     )
     s3.fs().pipe(f"{s3.bucket}/in/a.txt", b"A text long enough to be an article.")
     done = run_etl("run", str(pipe))
-    # moto takes any credentials; the listing works and the secret never shows
-    assert "wrong-Secret-Value-77" not in done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert read_dataset(tmp_path / "out").column("uri").to_pylist() == [s3.url("in/a.txt")]
+    assert SECRET not in _everything_written(tmp_path / "out", done.stdout, done.stderr)
 
 
 def test_storage_options_must_be_a_table(tmp_path, s3):
