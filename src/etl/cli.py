@@ -282,8 +282,9 @@ def _add_commands() -> None:
     from etl.commands.check import config, validate
     from etl.commands.init import init
     from etl.commands.runs import rejects, runs
+    from etl.commands.unlock import unlock
 
-    for command in (init, validate, config, runs, rejects):
+    for command in (init, validate, config, runs, rejects, unlock):
         cli.add_command(command)
 
 

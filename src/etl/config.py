@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from etl.errors import ConfigError, combine
+from etl.storage import storage_secrets
 
 #: ``${NAME}``, ``${NAME:-default}`` (``-``: only when unset), ``${NAME:?message}``
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -204,6 +205,9 @@ def pipeline_from_dict(
     secrets: set[str] = set()
     data = _interpolate(data, secrets, problems, ())
     secrets |= url_credentials(data)
+    # credentials written into a section's storage_options (key, secret, token...) are
+    # secrets even when written in the file: they must reach no manifest or log
+    secrets |= storage_secrets(data)
     for key in sorted(set(data) - TOP_LEVEL_KEYS):
         close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
         problems.add(

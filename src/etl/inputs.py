@@ -216,7 +216,12 @@ def _decompressor(kind: str, stream: IO[bytes]) -> Any:
 
 
 def _open_raw(
-    ref: InputRef, timeout: float, retries: int, backoff: float, watch: Watch
+    ref: InputRef,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    watch: Watch,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """(the byte stream, the HTTP response or None)."""
     if ref.problem is not None:  # the listing refused it: a reject, nothing opened
@@ -225,10 +230,10 @@ def _open_raw(
         response = open_http(ref.key, timeout, retries, backoff, watch=watch)
         return response, response
     if is_url(ref.key):
-        fsspec = _fsspec()
-        return with_retries(
-            ref.key, lambda: fsspec.open(ref.key, "rb").open(), retries, backoff, watch
-        ), None
+        from etl.storage import filesystem
+
+        fs, path = filesystem(ref.key, storage_options)
+        return with_retries(ref.key, lambda: fs.open(path, "rb"), retries, backoff, watch), None
     return open_local(ref.key), None
 
 
@@ -289,6 +294,7 @@ def open_input(
     max_ratio: float = MAX_RATIO,
     buffer_size: int = 1 << 20,
     deadline: float | None = DEFAULT_DEADLINE,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[io.BufferedReader]:
     """A buffered binary stream of the input's (decompressed) content.
 
@@ -306,10 +312,12 @@ def open_input(
         buffer_size: the read buffer (``peek`` sees this far ahead).
         deadline: seconds a remote input may take in all, from opening it to its last
             byte (retries included); None: no limit. Local files have none.
+        storage_options: the source's ``storage_options`` for an fsspec URL (endpoint,
+            region, credentials...: :mod:`etl.storage`).
     """
     watch = Watch(deadline if is_url(ref.key) else None)
     try:
-        f, response = _open_raw(ref, timeout, retries, backoff, watch)
+        f, response = _open_raw(ref, timeout, retries, backoff, watch, storage_options)
         with _stream(ref, f, response, max_bytes, max_ratio, buffer_size, watch) as stream:
             yield stream
     finally:
@@ -368,6 +376,7 @@ def read_input_bytes(
     timeout: float = DEFAULT_TIMEOUT,
     backoff: float = DEFAULT_BACKOFF,
     deadline: float | None = DEFAULT_DEADLINE,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The whole (decompressed) content of an input, at most ``max_bytes``.
 
@@ -384,6 +393,7 @@ def read_input_bytes(
         timeout=timeout,
         backoff=backoff,
         deadline=deadline,
+        storage_options=storage_options,
     ) as stream:
         return stream.read()
 

@@ -5,7 +5,7 @@ fingerprint from the listing (see :func:`object_fingerprint`). Nothing is read h
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 from stat import S_ISLNK
@@ -57,6 +57,7 @@ def expand_paths(
     section: str,
     include: Sequence[str] = ("*",),
     outside_links: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[InputRef]:
     """Every input that ``paths`` names, in a stable order, each once.
 
@@ -70,6 +71,8 @@ def expand_paths(
     /etc/passwd``) is an input whose reading is the reject ``link outside the input
     folder``, unless ``outside_links``. A path named as it is in ``paths`` is read wherever
     it leads: the pipeline named it.
+
+    ``storage_options`` go to the fsspec filesystem of a URL (:mod:`etl.storage`).
     """
     seen: set[str] = set()
     for pattern in paths:
@@ -77,7 +80,7 @@ def expand_paths(
         if is_http(pattern):
             refs: Iterator[InputRef] = iter([InputRef(pattern)])
         elif is_url(pattern):
-            refs = _expand_fsspec(pattern, include, plugin, section)
+            refs = _expand_fsspec(pattern, include, plugin, section, storage_options)
         else:
             refs = _expand_local(pattern, include, outside_links)
         for ref in refs:
@@ -313,15 +316,22 @@ def _fsspec(plugin: str = "inputs") -> Any:
 
 
 def _expand_fsspec(
-    pattern: str, include: Sequence[str], plugin: str, section: str
+    pattern: str,
+    include: Sequence[str],
+    plugin: str,
+    section: str,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[InputRef]:
-    fsspec = _fsspec(plugin)
+    from etl.storage import filesystem
+
+    _fsspec(plugin)
     try:
-        fs, path = fsspec.core.url_to_fs(pattern)
-    except (ImportError, ValueError) as exc:
+        fs, path = filesystem(pattern, storage_options, plugin=plugin)
+    except ConfigError as exc:
         raise ConfigError(
-            f"plugin '{plugin}' ({section}): paths: cannot open '{pattern}': {exc}",
-            hint="object stores need their fsspec package too (s3fs for s3://, gcsfs for gs://)",
+            f"plugin '{plugin}' ({section}): paths: cannot open '{pattern}': "
+            f"{exc.message.rpartition(': ')[2]}",
+            hint="check the URL and the section's storage_options",
         ) from exc
     try:
         if any(c in path for c in _GLOB_CHARS):

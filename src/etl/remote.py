@@ -79,12 +79,25 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
 )
 
 
+#: where an fsspec store is and how to log in (etl.storage); every file source has it, since
+#: listing ``paths`` needs it as much as reading does
+STORAGE_OPTION = Option(
+    "storage_options",
+    "dict",
+    {},
+    help="options for the object store of s3://, gs://... paths (endpoint_url, region, "
+    "key, secret, anon, profile...), passed to fsspec; credentials are redacted",
+    fingerprint=False,
+)
+
+
 def remote_kwargs(opts: Any) -> dict[str, Any]:
     """The fetch settings of a plugin's options (the defaults where it has none)."""
     return {
         "retries": getattr(opts, "retries", DEFAULT_RETRIES),
         "timeout": getattr(opts, "timeout", DEFAULT_TIMEOUT),
         "deadline": getattr(opts, "deadline", DEFAULT_DEADLINE),
+        "storage_options": getattr(opts, "storage_options", None) or {},
     }
 
 

@@ -66,6 +66,7 @@ def test_common_options_come_around_the_own_ones():
         "retries",
         "timeout",
         "deadline",
+        "storage_options",
     ]
     options = {o.name: o for o in Shouting.options}
     assert options["include"].default == ["*.txt"]
@@ -75,7 +76,13 @@ def test_common_options_come_around_the_own_ones():
     assert options["timeout"].bounds() == "more than 0"
     assert Shouting.own_options == (options["suffix"],)
     # no retries/timeout, no size limit by default
-    assert names(Lines) == ["paths", "include", "allow_outside_links", "max_bytes"]
+    assert names(Lines) == [
+        "paths",
+        "include",
+        "allow_outside_links",
+        "max_bytes",
+        "storage_options",
+    ]
     assert {o.name: o.default for o in Lines.options}["max_bytes"] is None
     assert names(FileSource) == [
         "paths",
@@ -85,6 +92,7 @@ def test_common_options_come_around_the_own_ones():
         "retries",
         "timeout",
         "deadline",
+        "storage_options",
     ]
 
 
@@ -103,6 +111,7 @@ def test_class_attributes_and_overrides_recompose_the_options():
         "retries",
         "timeout",
         "deadline",
+        "storage_options",
     ]
     assert {o.name: o.default for o in NoLimit.options}["include"] == ["*.md"]
 
@@ -124,6 +133,7 @@ def test_class_attributes_and_overrides_recompose_the_options():
         "retries",
         "timeout",
         "deadline",
+        "storage_options",
     ]
     assert {o.name: o.default for o in Stricter.options}["max_bytes"] == 1000
 

@@ -31,6 +31,7 @@ from etl.executors.api import ChunkResult, WorkerSession
 from etl.plugin import WriteResult
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN
+from etl.transforms.python import function_files, place_function_files
 
 if TYPE_CHECKING:
     from etl.plugin import WorkUnit
@@ -51,6 +52,7 @@ class WorkerSpec:
         run: the driver's run (id, start time, batch size...).
         disable: plugin or distribution names the driver did not load.
         shipped: for each local plugin file of ``pipeline.plugins``: (file name, its bytes).
+        functions: for each function file of a ``python`` transform: (file name, its bytes).
         suppliers: plugin name -> the distribution that supplies it on the driver (for hints).
         log: (format, verbosity) of the driver's logging.
     """
@@ -59,6 +61,8 @@ class WorkerSpec:
     run: RunInfo
     disable: tuple[str, ...] = ()
     shipped: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    #: the function files of ``python`` transforms, by the file as the pipeline names it
+    functions: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     suppliers: dict[str, str] = field(default_factory=dict)
     log: tuple[str, int] = ("json", 0)
 
@@ -93,6 +97,7 @@ def make_spec(plan: Plan) -> WorkerSpec:
         run=replace(plan.run, extra={}),
         disable=tuple(sorted(plan.pm.blocked_names)),
         shipped=shipped,
+        functions=function_files(pipeline),
         suppliers=suppliers,
         log=log.settings() or ("console", 0),
     )
@@ -124,6 +129,10 @@ def build_worker_plan(spec: WorkerSpec, where: str) -> Plan:
 
     log.configure(*spec.log)
     pipeline = spec.pipeline
+    log.add_secrets(pipeline.secrets)  # storage credentials travel with the pipeline
+    if spec.functions:
+        placed = {k: _materialize(name, data) for k, (name, data) in spec.functions.items()}
+        pipeline = place_function_files(pipeline, placed)
     try:
         pm = get_plugin_manager(base_dir=pipeline.base_dir, disable=spec.disable)
         for entry in pipeline.plugins:

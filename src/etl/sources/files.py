@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from etl.inputs import REMOTE_OPTIONS, InputError, expand_paths, open_input, read_input_bytes
 from etl.inputs import remote_kwargs as _remote_kwargs
 from etl.plugin import Option, Source, WorkUnit
+from etl.remote import STORAGE_OPTION
 
 if TYPE_CHECKING:
     import io
@@ -112,6 +113,7 @@ class FileSource(Source):
             )
         if cls.remote_options:
             options.extend(REMOTE_OPTIONS)
+        options.append(STORAGE_OPTION)
         return tuple(options)
 
     @classmethod
@@ -136,6 +138,7 @@ class FileSource(Source):
             section=self.section,
             include=self.opts.include,
             outside_links=self.opts.allow_outside_links,
+            storage_options=vars(self.opts).get("storage_options"),
         ):
             yield WorkUnit(ref)
 

@@ -1,7 +1,13 @@
 """The store's writer lock: one run writes a dataset at a time.
 
-A lock file created with O_EXCL names its holder (host, pid, the pid's start time, run id).
-A holder that is a dead process of this host is broken safely (see :meth:`WriterLock._break`).
+A lock file created with O_EXCL names its holder (host, pid, the pid's start time, run id)
+and its lease (seconds). While it holds the lock, the holder renews the lease: a heartbeat
+thread touches the file every quarter of the lease (its mtime is the last renewal, set by
+the file's server). A holder that is a dead process of this host is broken at once; a
+holder on another host is broken once its lease has run out (no renewal for a whole lease:
+the process or its host is gone), safely (see :meth:`WriterLock._break`). Before its commit
+point a run checks that the lock still names it (:meth:`WriterLock.check`), so a run that
+stalled past its lease and lost the lock commits nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,20 @@ from etl.store.fsio import fsync_dir
 
 #: seconds after which a ``lock.break`` guard is taken for one a dead breaker left
 _GUARD_STALE = 10
+#: the lease a lock is taken with: seconds without a renewal after which another host may
+#: break it (``ETL_LOCK_LEASE`` sets another; clocks of hosts sharing a dataset must agree
+#: to within a small part of it)
+LEASE_ENV = "ETL_LOCK_LEASE"
+DEFAULT_LEASE = 60.0
+
+
+def lease_seconds() -> float:
+    """The lease new locks are taken with (``ETL_LOCK_LEASE``, else 60 s)."""
+    try:
+        value = float(os.environ.get(LEASE_ENV, "") or DEFAULT_LEASE)
+    except ValueError:
+        return DEFAULT_LEASE
+    return value if value > 0 else DEFAULT_LEASE
 
 
 def _process_start(pid: int) -> int | None:
@@ -38,6 +58,9 @@ class WriterLock:
     def __init__(self, path: Path, root: Path) -> None:
         self.path = path
         self.root = root
+        #: what this process wrote into the lock it holds (None: it holds none)
+        self.held: dict[str, Any] | None = None
+        self._beat: _Heartbeat | None = None
 
     def acquire(self, run_id: str, *, wait: float = 0.0) -> None:
         """Take the lock, or fail naming its holder; with ``wait`` > 0 retry that long."""
@@ -48,6 +71,7 @@ class WriterLock:
             "pid": os.getpid(),
             "pid_start": _process_start(os.getpid()),
             "started_at": datetime.now(UTC).isoformat(),
+            "lease": lease_seconds(),
         }
         deadline = time.monotonic() + wait
         blocked_since: float | None = None  # when a stale lock's guard first kept us out
@@ -82,15 +106,48 @@ class WriterLock:
                     else "another run"
                 )
                 raise RunError(
-                    f"dataset {self.root} is being written by {who}",
+                    f"dataset {self.root} is being written by {who}{self._lease_text(holder)}",
                     hint="wait for it to finish, or run with --wait; if that process is gone "
-                    f"for good on another host, delete {self.path}",
+                    f"for good, `etl unlock {self.root}` removes its lock",
                 ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
                 f.flush()
                 os.fsync(f.fileno())
+            self.held = me
+            self._beat = _Heartbeat(self, float(me["lease"]))
             return
+
+    def _lease_text(self, holder: dict[str, Any] | None) -> str:
+        """``; lease renewed 3 s ago, runs out in 57 s`` (nothing for a lock without one)."""
+        age = self.age()
+        lease = holder.get("lease") if holder else None
+        if age is None or not isinstance(lease, int | float):
+            return ""
+        return f"; lease renewed {age:.0f} s ago, runs out in {max(lease - age, 0):.0f} s"
+
+    def age(self) -> float | None:
+        """Seconds since the lock was last renewed (None: no lock)."""
+        try:
+            return max(time.time() - self.path.stat().st_mtime, 0.0)
+        except OSError:
+            return None
+
+    def check(self) -> None:
+        """Raise RunError unless the lock still names this process's run (a run that stalled
+        past its lease may have lost it to another host's run)."""
+        if self.held is None:
+            return
+        current = self.read()
+        if not _same(current, self.held):
+            raise RunError(
+                f"dataset {self.root}: this run lost its writer lock (it was not renewed for "
+                f"its whole lease of {self.held['lease']:g} s, and "
+                + ("another run took it" if current else "it was removed")
+                + "); nothing of this run was committed",
+                hint="run again; if the machine was suspended or overloaded, set a longer "
+                f"lease with {LEASE_ENV}",
+            )
 
     def read(self) -> dict[str, Any] | None:
         try:
@@ -104,18 +161,40 @@ class WriterLock:
             return {"pid": -1} if age > 10 else None
 
     def release(self) -> None:
+        if self._beat is not None:
+            self._beat.stop()
+            self._beat = None
         holder = self.read()
         if holder and holder.get("pid") == os.getpid():
             fault_point("before-unlock")
             self.path.unlink(missing_ok=True)
+        self.held = None
 
-    @staticmethod
-    def _holder_dead(holder: dict[str, Any]) -> bool:
-        """True if the holder is a process of this host that is gone (or a reused pid)."""
+    def renew(self) -> bool:
+        """Renew the lease (touch the lock) if the lock still names this run; False when it
+        does not (then it is left alone: it is another run's now)."""
+        if self.held is None or not _same(self.read(), self.held):
+            return False
+        try:
+            # the server's clock sets the mtime (on NFS too): one clock for every host
+            os.utime(self.path)
+        except OSError:
+            return False
+        return True
+
+    def expired(self, holder: dict[str, Any]) -> bool:
+        """True if ``holder`` took its lock with a lease that has run out."""
+        lease = holder.get("lease")
+        age = self.age()
+        return isinstance(lease, int | float) and age is not None and age > lease
+
+    def _holder_dead(self, holder: dict[str, Any]) -> bool:
+        """True if the holder is a process of this host that is gone (or a reused pid), or a
+        process elsewhere whose lease ran out."""
         if holder.get("pid") == -1:
             return True
         if holder.get("host") != socket.gethostname():
-            return False
+            return self.expired(holder)
         pid = holder.get("pid")
         if not isinstance(pid, int) or pid <= 0:
             return True
@@ -153,11 +232,68 @@ class WriterLock:
         try:
             os.close(fd)
             current = self.read()
-            if current is not None and all(
-                current.get(k) == holder.get(k) for k in ("run_id", "host", "pid", "started_at")
+            # the same holder, and (for another host's) still not renewed meanwhile
+            if _same(current, holder) and (
+                current.get("host") == socket.gethostname() or self.expired(current)
             ):
                 self.path.unlink(missing_ok=True)
                 fsync_dir(self.path.parent)
         finally:
             guard.unlink(missing_ok=True)
         return True
+
+    def break_stale(self) -> dict[str, Any] | None:
+        """Remove the lock if its holder is gone (see :meth:`_holder_dead`); return the
+        holder removed, or None when there was no lock or it was not stale."""
+        holder = self.read()
+        if holder is None or not self._holder_dead(holder):
+            return None
+        return holder if self._break(holder) and self.read() is None else None
+
+    def force(self, holder: dict[str, Any]) -> bool:
+        """Remove ``holder``'s lock whatever its lease says (``etl unlock --force``), unless
+        another run took it meanwhile; True if it is gone."""
+        guard = self.path.with_name("lock.break")
+        try:
+            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.close(fd)
+            if _same(self.read(), holder):
+                self.path.unlink(missing_ok=True)
+                fsync_dir(self.path.parent)
+        finally:
+            guard.unlink(missing_ok=True)
+        return self.read() is None
+
+
+def _same(current: dict[str, Any] | None, holder: dict[str, Any]) -> bool:
+    """Whether a lock's content names the same holder."""
+    return current is not None and all(
+        current.get(k) == holder.get(k) for k in ("run_id", "host", "pid", "started_at")
+    )
+
+
+class _Heartbeat:
+    """Renews a held lock's lease every quarter of it, in a daemon thread, until stopped
+    (or until the lock no longer names the run: then :meth:`WriterLock.check` fails the
+    commit)."""
+
+    def __init__(self, lock: WriterLock, lease: float) -> None:
+        import threading
+
+        self._lock = lock
+        self._every = lease / 4
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="etl-lock-lease", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            if not self._lock.renew():
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -244,6 +244,9 @@ class Store:
             "deletes": deletes,
             "manifest": {**manifest, "summary": summary},
         }
+        # a run that stalled past its lease may have lost the lock to another host's run:
+        # then it must not commit (the other run owns the dataset now)
+        self.lock.check()
         manifest_text = protocol.write_commit_point(layout, run_id, record)
         rest = {k: v for k, v in record.items() if k != "manifest"}
         protocol.apply(layout, run_id, finish_sink, written=(rest, manifest_text))

@@ -380,3 +380,60 @@ class PythonTransform(Transform):
                 f'add columns = {{{unknown[0]} = "string"}} (its type) to the pipeline'
             )
         return conform(out, batch.schema)
+
+
+# shipping function files to workers (processes, dask)
+
+
+def function_files(pipeline: Any) -> dict[str, tuple[str, bytes]]:
+    """The function files of the pipeline's ``python`` transforms, to ship to workers:
+    ``{"tag.py": ("tag.py", its bytes)}`` by the file as the pipeline names it.
+
+    Read once on the driver, so every worker runs the code the driver checked, and a worker
+    needs no view of the pipeline's folder (as for the pipeline's plugin files). A file
+    that cannot be read is left out: the worker then says what the driver would have.
+    """
+    shipped: dict[str, tuple[str, bytes]] = {}
+    for section in pipeline.transforms:
+        target = _file_target(section)
+        if target is None or target in shipped:
+            continue
+        path = (Path(pipeline.base_dir) / target).resolve()
+        try:
+            shipped[target] = (path.name, path.read_bytes())
+        except OSError:
+            continue
+    return shipped
+
+
+def place_function_files(pipeline: Any, placed: dict[str, Path]) -> Any:
+    """The pipeline with each shipped function file's ``python`` transform pointing at the
+    worker's copy (``placed``: the file as the pipeline names it -> where the copy is)."""
+    import dataclasses
+
+    transforms = []
+    for section in pipeline.transforms:
+        target = _file_target(section)
+        if target is not None and target in placed:
+            attr = str(section.options["function"]).rpartition(":")[2]
+            # the copy lives in the worker's temporary folder, outside the pipeline's: the
+            # driver already checked the original's place
+            options = {
+                **section.options,
+                "function": f"{placed[target]}:{attr}",
+                "allow_outside": True,
+            }
+            section = dataclasses.replace(section, options=options)
+        transforms.append(section)
+    return dataclasses.replace(pipeline, transforms=transforms)
+
+
+def _file_target(section: Any) -> str | None:
+    """The function file a ``python`` transform's section names, or None (a module)."""
+    if section.plugin != PythonTransform.name:
+        return None
+    spec = section.options.get("function")
+    if not isinstance(spec, str):
+        return None
+    target, sep, _ = spec.rpartition(":")
+    return target if sep and (target.endswith(".py") or "/" in target) else None

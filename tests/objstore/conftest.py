@@ -1,0 +1,93 @@
+"""A real S3-compatible server on 127.0.0.1 (moto's server mode), once per test session.
+
+Each test gets a bucket of its own (``s3`` fixture): the server is shared, the data is not.
+The credentials are made up; moto takes any. Nothing connects beyond 127.0.0.1: the
+endpoint is given in every pipeline's ``storage_options`` and the AWS variables below keep
+botocore from looking for a real account.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+KEY_ID = "etl-test-key-id"
+SECRET = "etl-Test-Secret-0451"
+_buckets = itertools.count(1)
+
+
+@dataclass
+class S3:
+    """The server's endpoint and one test's bucket."""
+
+    endpoint: str
+    bucket: str
+
+    def url(self, path: str = "") -> str:
+        return f"s3://{self.bucket}/{path}".rstrip("/")
+
+    def options(self, secret: str = SECRET) -> dict[str, Any]:
+        """storage_options for a pipeline section (the secret as given: ``${VAR}`` or plain)."""
+        return {
+            "endpoint_url": self.endpoint,
+            "key": KEY_ID,
+            "secret": secret,
+            "region": "us-east-1",
+        }
+
+    def toml(self, secret: str = "${ETL_TEST_S3_SECRET}") -> str:
+        """The same, as an inline TOML table."""
+        return (
+            f'{{ endpoint_url = "{self.endpoint}", region = "us-east-1", key = "{KEY_ID}", '
+            f'secret = "{secret}" }}'
+        )
+
+    def fs(self) -> Any:
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=KEY_ID,
+            secret=SECRET,
+            endpoint_url=self.endpoint,
+            client_kwargs={"region_name": "us-east-1"},
+            skip_instance_cache=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a free port of 127.0.0.1, for the whole session."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch) -> S3:
+    """A new, empty bucket on the session's server; ``ETL_TEST_S3_SECRET`` set for pipelines."""
+    import boto3
+
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("ETL_TEST_S3_SECRET", SECRET)
+    bucket = f"news{next(_buckets)}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return S3(s3_server, bucket)
