@@ -185,7 +185,8 @@ class _Worker:
 
 
 def _context(method: str) -> Any:
-    """The multiprocessing context; a fork server preloads :mod:`etl.executors.warm`.
+    """The multiprocessing context; a fork server preloads :mod:`etl.run.warm` (named, not
+    imported: this process never needs it, and executors import no runner module).
 
     The fork server is started once per driver process (the first run that needs it) and
     stays until the driver exits; it does not see environment changes made after it
@@ -193,7 +194,7 @@ def _context(method: str) -> Any:
     """
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["etl.executors.warm"])
+        ctx.set_forkserver_preload(["etl.run.warm"])
     return ctx
 
 

@@ -150,8 +150,8 @@ def build_plan(
     ``full``: read every input and add what is new (``etl run --full``); ``reprocess``: read
     every input and replace the rows they gave before (``etl run --reprocess``);
     ``start_executor``: the plan is about to run, so let the executor start what takes time
-    (its ``prepare()``, when it has one: the ``processes`` executor's fork server) while the
-    units are listed.
+    (``Executor.prepare``: the ``processes`` executor's fork server) while the units are
+    listed.
     """
     try:
         return _build_plan(
@@ -231,9 +231,8 @@ def _build_plan(
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     plan = Plan(pipeline, pm, run, sources, transforms, sink, executor, schema)
-    prepare = getattr(executor, "prepare", None)
-    if start_executor and list_units and prepare is not None:
-        prepare()  # runs beside the listing (another process), which is serial work here
+    if start_executor and list_units:
+        executor.prepare()  # runs beside the listing (another process), which is serial here
     if list_units:
         with _no_gc():
             _list_units(plan)
