@@ -43,6 +43,8 @@ class Sample:
     wall: float
     cpu: float
     rss_mb: float
+    #: peak RSS of the largest other process of the tree (a worker), 0 without one
+    worker_rss_mb: float = 0.0
 
 
 @dataclass
@@ -58,21 +60,52 @@ class Case:
         return statistics.median(getattr(s, attr) for s in self.samples)
 
 
+def _become_subreaper() -> bool:
+    """Make this process adopt its orphaned descendants (Linux), so that the CPU time of
+    every process a child starts can be collected: a fork server and the workers it forks
+    are not the child's own children, and outlive it by a moment."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+SUBREAPER = _become_subreaper()
+
+
 def measure(cmd: list[str], output: Path) -> Sample:
-    """Run ``cmd`` as a child; its wall time, CPU time and peak RSS."""
+    """Run ``cmd`` as a child; its wall time, the CPU time (user + system) of its whole
+    process tree, its peak RSS and the largest peak RSS of the other processes of the tree.
+
+    The child's rusage (``os.wait4``) counts the children it waited for; as a subreaper this
+    process then waits for the descendants it did not (a fork server and its workers) and
+    adds theirs.
+    """
     if output.is_dir():
         shutil.rmtree(output)
     elif output.exists():
         output.unlink()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
+    cpu = usage.ru_utime + usage.ru_stime
+    others = 0.0
+    while SUBREAPER:  # the orphans it left (it reaped its own children)
+        try:
+            _, _, orphan = os.wait4(-1, 0)
+        except ChildProcessError:
+            break
+        cpu += orphan.ru_utime + orphan.ru_stime
+        others = max(others, orphan.ru_maxrss / 1024)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-3000:]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return Sample(wall, cpu, usage.ru_maxrss / 1024, others)
 
 
 def etl_command() -> list[str]:
@@ -89,11 +122,17 @@ def installed_plugins() -> set[tuple[str, str]]:
 
 
 def write_pipeline(
-    path: Path, source: str, inputs: Path, out: Path, transforms=(), executor: str = "local"
+    path: Path,
+    source: str,
+    inputs: Path,
+    out: Path,
+    transforms=(),
+    executor: str = "local",
+    workers: int = 2,
 ) -> Path:
     lines = ["[[sources]]", f'plugin = "{source}"', f'paths = ["{inputs}"]', ""]
     if executor != "local":
-        lines += ["[executor]", f'plugin = "{executor}"', ""]
+        lines += ["[executor]", f'plugin = "{executor}"', f"workers = {workers}", ""]
     for name, options in transforms:
         lines += ["[[transforms]]", f'plugin = "{name}"']
         lines += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
@@ -141,8 +180,9 @@ def main() -> None:
     parser.add_argument(
         "--processes",
         action="store_true",
-        help='also run etl with executor "processes" (all cores) against the same floor',
+        help='also run etl with executor "processes" (--workers workers) against the same floor',
     )
+    parser.add_argument("--workers", type=int, default=2, help="workers of the processes rows")
     parser.add_argument("--json", type=Path, help="also write the medians here")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -170,10 +210,11 @@ def main() -> None:
                     inputs,
                     out / f"etl-{kind}-processes",
                     executor="processes",
+                    workers=args.workers,
                 )
                 pairs.append(
                     (
-                        f"{kind}, processes ({os.cpu_count()} workers)",
+                        f"{kind}, processes ({args.workers} workers)",
                         floor,
                         etl_case(f"etl {kind} processes", many, out / f"etl-{kind}-processes"),
                     )
@@ -232,11 +273,17 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
+def _mb(value: float) -> str:
+    return f"{value:.0f}" if value else "-"
+
+
 def summary(case: Case, n: int) -> dict:
     return {
         "wall": case.median("wall"),
         "cpu": case.median("cpu"),
         "rss_mb": case.median("rss_mb"),
+        "worker_rss_mb": case.median("worker_rss_mb"),
+        "cpus": [round(s.cpu, 3) for s in case.samples],
         "articles_per_s": n / case.median("wall"),
         "walls": [round(s.wall, 3) for s in case.samples],
     }
@@ -290,11 +337,15 @@ def markdown(results: dict, notes: list[str]) -> str:
     m = results["machine"]
     lines = [
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, pyarrow "
-        f"{m['pyarrow']}; medians of alternated runs.",
+        f"{m['pyarrow']}; medians of alternated runs; load average {m['load_1min_at_end']} "
+        "at the end (over the core count, the wall ratios of the processes rows mean little).",
+        "CPU s: user + system of the whole process tree (driver, fork server, workers). "
+        "RSS: peak of the driver; worker RSS: the largest peak of the other processes.",
         "",
         "| articles | input | floor wall s | etl wall s | **wall ratio** | floor CPU s | "
-        "etl CPU s | floor RSS MB | etl RSS MB | RSS ratio | etl articles/s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "etl CPU s | CPU ratio | floor RSS MB | etl RSS MB | RSS ratio | worker RSS MB | "
+        "etl articles/s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, size in results["sizes"].items():
         for kind, pair in size.items():
@@ -304,8 +355,9 @@ def markdown(results: dict, notes: list[str]) -> str:
             lines.append(
                 f"| {int(n):,} | {kind} | {f['wall']:.2f} | {e['wall']:.2f} | "
                 f"**{e['wall'] / f['wall']:.2f}x** | {f['cpu']:.2f} | {e['cpu']:.2f} | "
+                f"{e['cpu'] / f['cpu']:.2f}x | "
                 f"{f['rss_mb']:.0f} | {e['rss_mb']:.0f} | {e['rss_mb'] / f['rss_mb']:.2f}x | "
-                f"{e['articles_per_s']:,.0f} |"
+                f"{_mb(e['worker_rss_mb'])} | {e['articles_per_s']:,.0f} |"
             )
     sizes = list(results["sizes"])
     if len(sizes) >= 2:
@@ -317,9 +369,13 @@ def markdown(results: dict, notes: list[str]) -> str:
             # a processes row shares its input's floor: said once, on the input's own row
             for impl in ("floor", "etl") if ", processes" not in kind else ("etl",):
                 a, b = results["sizes"][lo][kind][impl], results["sizes"][hi][kind][impl]
+                workers = ""
+                if a.get("worker_rss_mb") and b.get("worker_rss_mb"):
+                    workers = f", largest worker x{b['worker_rss_mb'] / a['worker_rss_mb']:.2f}"
                 lines.append(
                     f"- {impl} {kind}: wall x{b['wall'] / a['wall']:.1f} for x"
                     f"{int(hi) / int(lo):.0f} articles; peak RSS x{b['rss_mb'] / a['rss_mb']:.2f}"
+                    f"{workers}"
                 )
     for n, size in results["sizes"].items():
         t = size.get("transforms")

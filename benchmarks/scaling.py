@@ -208,7 +208,8 @@ def _has_plugin(kind: str, name: str) -> bool:
 
 
 def write_pipeline(folder: Path, corpus: Path, kind: str = "auto") -> tuple[Path, str]:
-    """``nlp``: text -> normalize -> dedup (near) -> parquet; ``burn``: the stand-in."""
+    """``nlp``: text -> normalize -> dedup (near) -> parquet; ``normalize``: text ->
+    normalize -> parquet (the pipeline of issue 20's targets); ``burn``: the stand-in."""
     if kind == "auto":
         found = _has_plugin("transform", "normalize") and _has_plugin("transform", "dedup")
         kind = "nlp" if found else "burn"
@@ -219,6 +220,10 @@ def write_pipeline(folder: Path, corpus: Path, kind: str = "auto") -> tuple[Path
             '[[transforms]]\nplugin = "dedup"\nmethod = "near"\n'
         )
         label = "text -> normalize -> dedup (near: MinHash/LSH) -> parquet"
+    elif kind == "normalize":
+        plugins = ""
+        transforms = '[[transforms]]\nplugin = "normalize"\n'
+        label = "text -> normalize -> parquet"
     else:
         plugins = f"plugins = [{str(HERE)!r}]\n"
         transforms = '[[transforms]]\nplugin = "burn"\n'
@@ -327,9 +332,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--pipeline",
-        choices=("auto", "nlp", "burn"),
+        choices=("auto", "nlp", "normalize", "burn"),
         default="auto",
-        help="nlp: normalize + near dedup (needs etl-nlp); burn: the stand-in in this file",
+        help="nlp: normalize + near dedup (needs etl-nlp); normalize: normalize only; "
+        "burn: the stand-in in this file",
     )
     parser.add_argument(
         "--chunk-size", type=int, default=0, help="work units per task (0: automatic)"

@@ -80,7 +80,9 @@ def run(
     # SIGTERM (kill, systemd, Kubernetes, CI) stops the run as Ctrl-C does: a message, the
     # lock released, the staging removed, what checkpoints committed kept (exit 143)
     with stop_on_signals():
-        plan = build_plan(pipe, full=full, reprocess=reprocess, disable=disable)
+        plan = build_plan(
+            pipe, full=full, reprocess=reprocess, disable=disable, start_executor=not dry_run
+        )
         if wait:
             plan.run.extra["wait"] = wait
         if dry_run:

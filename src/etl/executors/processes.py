@@ -184,6 +184,20 @@ class _Worker:
         self.conn.close()
 
 
+def _context(method: str) -> Any:
+    """The multiprocessing context; a fork server preloads :mod:`etl.run.warm` (named, not
+    imported: this process never needs it, and executors import no runner module).
+
+    The fork server is started once per driver process (the first run that needs it) and
+    stays until the driver exits; it does not see environment changes made after it
+    started.
+    """
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["etl.run.warm"])
+    return ctx
+
+
 class ProcessesExecutor(Executor):
     """All cores of this machine: work units spread over worker processes."""
 
@@ -207,8 +221,9 @@ class ProcessesExecutor(Executor):
         Option(
             "start_method",
             "str",
-            "spawn",
-            help="how workers start: spawn or forkserver (fork is unsafe with threads)",
+            "forkserver",
+            help="how workers start: forkserver (forks of one server that imported the "
+            "framework once) or spawn (each imports it; fork is unsafe with threads)",
             choices=("spawn", "forkserver"),
         ),
     )
@@ -227,6 +242,17 @@ class ProcessesExecutor(Executor):
         self._pool: list[_Worker] = []
         self._started = 0
 
+    def prepare(self) -> None:
+        """Start the fork server now, before the driver lists the units: it imports the
+        framework in its own process while the driver lists (a serial step), so the
+        workers fork from a ready server when the run starts."""
+        if self.opts.start_method != "forkserver":
+            return
+        from multiprocessing import forkserver
+
+        _context(self.opts.start_method)
+        forkserver.ensure_running()
+
     def execute(self, job: Job) -> StreamStats:
         from etl.progress import Progress
 
@@ -238,7 +264,7 @@ class ProcessesExecutor(Executor):
             return job.stats()
         workers = min(workers, total_chunks)
         spec_bytes = job.worker_spec()
-        ctx = multiprocessing.get_context(self.opts.start_method)
+        ctx = _context(self.opts.start_method)
         progress = Progress(units, rejected=job.rejected)
         log.get_logger(run_id=job.run.run_id, stage="stream").info(
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks

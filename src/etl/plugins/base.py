@@ -298,6 +298,11 @@ class Executor(Plugin):
         """
         raise NotImplementedError
 
+    def prepare(self) -> None:  # noqa: B027 - optional lifecycle step
+        """Called by a run about to execute, before the units are listed: start what takes
+        time and can run beside the listing (another process; never block here). Not
+        called by ``etl validate`` or a dry run; ``close`` is called after the run."""
+
     def close(self) -> None:  # noqa: B027 - optional lifecycle step
         """Called once after the run's last ``execute``, also when the run failed: stop what
         ``execute`` kept for the next call (worker processes, a cluster connection)."""

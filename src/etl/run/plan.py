@@ -143,11 +143,15 @@ def build_plan(
     reprocess: bool = False,
     list_units: bool = True,
     disable: tuple[str, ...] = (),
+    start_executor: bool = False,
 ) -> Plan:
     """Check the pipeline against its plugins and list its work units; read nothing.
 
     ``full``: read every input and add what is new (``etl run --full``); ``reprocess``: read
-    every input and replace the rows they gave before (``etl run --reprocess``).
+    every input and replace the rows they gave before (``etl run --reprocess``);
+    ``start_executor``: the plan is about to run, so let the executor start what takes time
+    (``Executor.prepare``: the ``processes`` executor's fork server) while the units are
+    listed.
     """
     try:
         return _build_plan(
@@ -157,6 +161,7 @@ def build_plan(
             reprocess=reprocess,
             list_units=list_units,
             disable=disable,
+            start_executor=start_executor,
         )
     except EtlError as exc:  # a message may quote an option that came from ${ENV}
         redact_error(exc, pipeline)
@@ -184,6 +189,7 @@ def _build_plan(
     reprocess: bool,
     list_units: bool,
     disable: tuple[str, ...],
+    start_executor: bool = False,
 ) -> Plan:
     if pm is None:
         pm = get_plugin_manager(local=pipeline.plugins, base_dir=pipeline.base_dir, disable=disable)
@@ -225,6 +231,8 @@ def _build_plan(
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     plan = Plan(pipeline, pm, run, sources, transforms, sink, executor, schema)
+    if start_executor and list_units:
+        executor.prepare()  # runs beside the listing (another process), which is serial here
     if list_units:
         with _no_gc():
             _list_units(plan)

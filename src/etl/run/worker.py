@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from etl.accounting import Totals
 from etl.config import Pipeline
 from etl.context import RunInfo
 from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
-from etl.executors.api import ChunkResult, WorkerSession
+from etl.executors.api import ChunkResult, WorkerSession, unpack_units
 from etl.plugin import WriteResult
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN
@@ -189,8 +188,8 @@ class Session(WorkerSession):
     ) -> ChunkResult:
         """Run one chunk's units through source and transforms.
 
-        ``units`` is the pickled list of (unit index, WorkUnit); it is unpickled here, after
-        the plugins are loaded, so that units whose data refer to a plugin's classes load.
+        ``units`` is :func:`~etl.executors.api.pack_units`' bytes; they are unpacked here,
+        after the plugins are loaded, so that units whose data refer to a plugin's classes load.
 
         A sink without worker files: the chunk's batches go back as Arrow IPC. Otherwise,
         with ``ask``, the chunk's articles are held (up to ``hold_bytes`` of Arrow memory)
@@ -198,7 +197,7 @@ class Session(WorkerSession):
         or for a chunk that gives more, they are written as they stream and the driver
         drops duplicates when it adopts the files.
         """
-        items: list[tuple[int, WorkUnit]] = pickle.loads(units)
+        items = unpack_units(units)
         streamer = self.plan.streamer()
         if not self.files:
             return ChunkResult(
