@@ -33,6 +33,7 @@ FNS = HERE / "fns.py"
 CASES = [
     ("normalize", "normalize", {}),
     ("language", "language", {}),
+    ("language (max_chars 300)", "language", {"max_chars": 300}),
     ("dedup exact", "dedup", {}),
     ("dedup near (128 perm)", "dedup", {"method": "near"}),
     ("filter", "filter", {"where": "word_count >= 50 and language in ('en', 'de')"}),

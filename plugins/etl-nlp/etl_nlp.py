@@ -3,9 +3,9 @@
 * ``normalize``: Unicode normal form (NFC by default), mojibake repaired with ftfy, whitespace
   collapsed (paragraph breaks kept), boilerplate lines removed by pattern; counts recomputed,
   ``id`` unchanged.
-* ``language``: language identification with py3langid, whose model ships inside its wheel
-  (nothing is downloaded at run time); writes ``language`` (ISO 639-1) and
-  ``language_confidence``.
+* ``language``: language identification with py3langid's model, which ships inside its wheel
+  (nothing is downloaded at run time), applied to the whole batch with numpy
+  (``etl_nlp_langid``); writes ``language`` (ISO 639-1) and ``language_confidence``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from etl_nlp_langid import labels
 
 from etl import MissingDependency, Option, Transform, hookimpl
 from etl.schema import char_counts, extend_schema, set_column, word_counts
@@ -149,16 +150,16 @@ _IDENTIFIERS: dict[tuple[str, ...], Any] = {}
 
 
 def identifier(languages: tuple[str, ...] = ()) -> Any:
-    """The py3langid identifier (normalised probabilities), loaded once per process."""
+    """The batch identifier over py3langid's model (``etl_nlp_langid``), loaded once per process."""
     found = _IDENTIFIERS.get(languages)
     if found is None:
         try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            import py3langid  # noqa: F401
         except ImportError as exc:
             raise MissingDependency("language", "py3langid", "py3langid") from exc
-        found = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        if languages:
-            found.set_languages(list(languages))
+        from etl_nlp_langid import BatchLangid
+
+        found = BatchLangid(languages)
         _IDENTIFIERS[languages] = found
     return found
 
@@ -185,7 +186,7 @@ class LanguageTransform(Transform):
         Option(
             "max_chars",
             "int",
-            2000,
+            1000,
             min=0,
             help="classify the first this many characters (title first); 0 for all",
         ),
@@ -201,11 +202,11 @@ class LanguageTransform(Transform):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         ident = identifier()
-        unknown = [code for code in self.opts.languages if code not in ident.nb_classes]
+        unknown = [code for code in self.opts.languages if code not in ident.classes]
         if unknown:
             raise self.error(
                 f"option 'languages': unknown code(s) {', '.join(map(str, unknown))}",
-                hint=f"known: {', '.join(sorted(set(ident.nb_classes)))}",
+                hint=f"known: {', '.join(sorted(set(ident.classes)))}",
             )
         self.languages = tuple(self.opts.languages)
         # the model is not kept on the instance: executors ship plugins to workers by value,
@@ -223,19 +224,13 @@ class LanguageTransform(Transform):
         if self.opts.max_chars:
             text = pc.utf8_slice_codeunits(text, 0, self.opts.max_chars)
         text = pc.utf8_trim_whitespace(text)
-        classify = identifier(self.languages).classify
-        langs: list[str | None] = []
-        confs: list[float | None] = []
-        for value in text.to_pylist():
-            if not value:
-                langs.append(None)
-                confs.append(None)
-                continue
-            lang, conf = classify(value)
-            langs.append(_ISO_639_1.get(lang, lang))
-            confs.append(round(float(conf), 6))
-        language = pa.array(langs, pa.string())
-        confidence = pa.array(confs, pa.float64())
+        ident = identifier(self.languages)
+        best, conf, _ = ident.classify(text)
+        empty = pc.fill_null(pc.equal(text, ""), True)
+        language = pc.if_else(empty, pa.scalar(None, pa.string()), labels(ident, best, _ISO_639_1))
+        confidence = pc.if_else(
+            empty, pa.scalar(None, pa.float64()), pa.array(np.round(conf.astype(np.float64), 6))
+        )
         if self.opts.min_confidence > 0:
             low = pc.fill_null(pc.less(confidence, self.opts.min_confidence), False)
             language = pc.if_else(low, pa.scalar(None, pa.string()), language)
