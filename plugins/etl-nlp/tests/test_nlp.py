@@ -202,3 +202,24 @@ def test_accuracy_on_the_sentence_set_from_spacy():
         for g, r in zip(found.to_pylist(), rows, strict=True)
     )
     assert right / len(rows) >= 0.88, f"{right}/{len(rows)}"
+
+
+def test_whitespace_only_on_untidy_rows_gives_the_whole_chain_result():
+    # rows found tidy on the bytes skip the regex chain: the result must be the chain's
+    import random
+
+    import pyarrow.compute as pc
+
+    rng = random.Random(3)
+    alphabet = [*"ab .\n\t", "\u00a0", "\u3000", "\x0b", "\r\n", "\r", "é", "\n\n\n"]
+    texts = ["", " ", "\n", "tidy text.\n\nTwo paragraphs."]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(800)]
+    values = pa.array(texts)
+    chain = pc.replace_substring_regex(values, r"\r\n?", "\n")
+    chain = pc.replace_substring_regex(chain, etl_nlp._HSPACE + "+", " ")
+    chain = pc.replace_substring_regex(chain, r"(?m)^ | $", "")
+    chain = pc.replace_substring_regex(chain, r"\n{3,}", "\n\n")
+    chain = pc.utf8_trim(chain, "\n ")
+    got = etl_nlp.NormalizeTransform({"form": "none", "fix_mojibake": False}).normalize(values)
+    assert got.to_pylist() == chain.to_pylist()
+    assert len(etl_nlp._untidy_rows(values)) < len(texts)  # some rows were skipped
