@@ -174,62 +174,67 @@ def _byte_counts(text: pa.Array) -> tuple[np.ndarray, ...]:
     offsets, data = utf8_bytes(text)
     n = len(offsets) - 1
     m = len(data)
+    zero = np.zeros(n, dtype=np.int64)
     if m == 0:
-        zero = np.zeros(n, dtype=np.int64)
         return zero, zero, zero, zero, zero
+    nonempty = np.flatnonzero(offsets[:-1] < offsets[1:])
+    firsts = offsets[nonempty]
+
+    def per_row(flags: np.ndarray) -> np.ndarray:
+        # positions and a binary search: reduceat over a bool array is several times slower
+        return _per_row(np.flatnonzero(flags), offsets)
+
     space = _space_mask(data)
-    row_start = np.zeros(m, dtype=bool)
-    row_start[offsets[:-1][offsets[:-1] < m]] = True
     # words: a non-space byte after a space or at the start of its row
     begins = ~space
-    begins[1:] &= space[:-1] | row_start[1:]
-    words = _per_row(np.flatnonzero(begins), offsets)
+    begins[1:] &= space[:-1]
+    begins[firsts] = ~space[firsts]
+    words = per_row(begins)
     # whitespace characters: the space bytes that are not UTF-8 continuation bytes
-    spaces = _per_row(np.flatnonzero(space & ((data < 0x80) | (data >= 0xC0))), offsets)
-    # the last byte of each line that is not a space or tab: before each newline and each
-    # row's end, the nearest byte that is not a space or tab, if it is in the same line
-    blank = (data == 32) | (data == 9)
-    newline = data == 10
-    solid_at = np.arange(m, dtype=np.int32)  # offsets are int32, so m fits
-    solid_at[blank] = -1
-    np.maximum.accumulate(solid_at, out=solid_at)
-    nonempty = offsets[:-1] < offsets[1:]
-    line_ends = np.concatenate([np.flatnonzero(newline), offsets[1:][nonempty]])
-    line_rows = np.concatenate(
-        [
-            np.searchsorted(offsets, np.flatnonzero(newline), side="right") - 1,
-            np.flatnonzero(nonempty),
-        ]
-    )
-    order = np.argsort(line_ends, kind="stable")
-    line_ends, line_rows = line_ends[order], line_rows[order]
-    before = line_ends - 1
-    inside = before >= offsets[line_rows]
-    last = solid_at[np.maximum(before, 0)]
-    keep = inside & (last >= offsets[line_rows])
-    last = last[keep]
-    last = last[~newline[last]]
+    spaces = per_row(space & ((data < 0x80) | (data >= 0xC0)))
+    # each line's last byte that is not a space or tab (if any): walk back from the byte
+    # before each newline and each row end over spaces and tabs, no further than the line.
+    # One numpy step per trailing blank: lines rarely end in more than a few
+    newlines = np.flatnonzero(data == 10)
+    # row ends first: at a tie (a row starting with a newline) the row before ends first
+    ends = np.concatenate([offsets[1:][nonempty], newlines])
+    line_rows = np.concatenate([nonempty, np.searchsorted(offsets, newlines, side="right") - 1])
+    is_newline = np.r_[np.zeros(len(nonempty), np.int64), np.ones(len(newlines), np.int64)]
+    order = np.argsort(ends, kind="stable")
+    ends, line_rows, is_newline = ends[order], line_rows[order], is_newline[order]
+    # a line starts after the newline before it, or at its row's start
+    floor = np.maximum(offsets[line_rows], np.r_[0, ends[:-1] + is_newline[:-1]])
+    last = ends - 1
+    active = np.flatnonzero(last >= floor)
+    found = np.full(len(ends), -1, dtype=np.int64)
+    while len(active):
+        at = last[active]
+        blank = (data[at] == 32) | (data[at] == 9)
+        found[active[~blank]] = at[~blank]
+        active = active[blank]
+        last[active] -= 1
+        active = active[last[active] >= floor[active]]
+    last = found[found >= 0]
+    last = last[data[last] != 10]
     lines = _per_row(last, offsets)
-    ends = _TERMINAL_ASCII[data[last]]
+    terminal_end = _TERMINAL_ASCII[data[last]]
     for form in _TERMINAL_MULTI:
         k = len(form) - 1
         ok = last >= k
         for j, byte in enumerate(form):
             ok &= data[np.maximum(last - k + j, 0)] == byte
-        ends |= ok
-    terminal = _per_row(last[ends], offsets)
-    # symbols: '#', the three bytes of '…' (counted at its first), runs of dots // 3
+        terminal_end |= ok
+    terminal = _per_row(last[terminal_end], offsets)
+    # symbols: '#', '…' (counted at its first byte), and each run of dots // 3
     marks = [np.flatnonzero(data == 0x23)]
     e2 = np.flatnonzero(data[:-2] == 0xE2)
     marks.append(e2[(data[e2 + 1] == 0x80) & (data[e2 + 2] == 0xA6)])
-    dot = data == 0x2E
-    run_start = dot.copy()
-    run_start[1:] &= ~dot[:-1] | row_start[1:]
-    starts = np.flatnonzero(run_start)
-    if len(starts):
-        run_end = dot.copy()
-        run_end[:-1] &= ~dot[1:] | row_start[1:]
-        per_run = (np.flatnonzero(run_end) + 1 - starts) // 3
-        marks.append(np.repeat(starts, per_run))
+    dots = np.flatnonzero(data == 0x2E)
+    if len(dots):
+        row_of = np.searchsorted(offsets, dots, side="right") - 1
+        new_run = np.r_[True, (dots[1:] != dots[:-1] + 1) | (row_of[1:] != row_of[:-1])]
+        starts = np.flatnonzero(new_run)
+        lengths = np.diff(np.r_[starts, len(dots)])
+        marks.append(np.repeat(dots[starts], lengths // 3))
     symbols = _per_row(np.sort(np.concatenate(marks)), offsets)
     return words, spaces, lines, terminal, symbols
