@@ -13,6 +13,10 @@ float rounding.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,52 @@ DEPTH = 6
 #: texts scored together: they share most of their features, so each feature's row of the
 #: model is read once per group
 _GROUP = 128
+
+
+def _openblas() -> tuple[Any, Any] | None:
+    """(get, set) of the thread count of the OpenBLAS numpy loaded, or None where unknown.
+
+    Looked up as threadpoolctl does (the library mapped into this process), without it.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps.read())))
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "")):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                return get, put
+    return None
+
+
+_BLAS: list[tuple[Any, Any] | None] = []
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Products on one thread, restored after: OpenBLAS's threads on these small products
+    cost more than they give (3-4x slower here on 2 busy cores), and the executors already
+    run one worker per core."""
+    if not _BLAS:
+        _BLAS.append(_openblas())
+    blas = _BLAS[0]
+    if blas is None:
+        yield
+        return
+    get, put = blas
+    before = get()
+    put(1)
+    try:
+        yield
+    finally:
+        put(before)
 
 
 class BatchLangid:
@@ -101,16 +151,8 @@ class BatchLangid:
         # per group of texts: their distinct features' rows of the model, once each, and a
         # (texts x features) weight matrix, so the sum is one BLAS product
         bounds = np.searchsorted(udoc, np.arange(0, n + _GROUP, _GROUP))
-        for g in range(len(bounds) - 1):
-            lo, hi = int(bounds[g]), int(bounds[g + 1])
-            if lo == hi:
-                continue
-            feats_here, local = np.unique(ufeat[lo:hi], return_inverse=True)
-            d0 = g * _GROUP
-            d1 = min(d0 + _GROUP, n)
-            weights = np.zeros((d1 - d0, len(feats_here)), dtype=np.float32)
-            weights[udoc[lo:hi] - d0, local] = weight[lo:hi]
-            scores[d0:d1] = weights @ self.ptc[feats_here]
+        with _one_blas_thread():
+            self._products(scores, bounds, udoc, ufeat, weight, n)
         scores[has] += self.pc
         # no features: py3langid scores 0.0 for every class, i.e. uniform after the softmax
         scores *= (1.0 / np.sqrt(np.maximum(lengths, 1))).astype(np.float32)[:, None]
@@ -122,6 +164,26 @@ class BatchLangid:
             scores[:, j] = 0.0
         best = scores.argmax(axis=1)
         return best, scores[np.arange(n), best], has
+
+    def _products(
+        self,
+        scores: np.ndarray,
+        bounds: np.ndarray,
+        udoc: np.ndarray,
+        ufeat: np.ndarray,
+        weight: np.ndarray,
+        n: int,
+    ) -> None:
+        for g in range(len(bounds) - 1):
+            lo, hi = int(bounds[g]), int(bounds[g + 1])
+            if lo == hi:
+                continue
+            feats_here, local = np.unique(ufeat[lo:hi], return_inverse=True)
+            d0 = g * _GROUP
+            d1 = min(d0 + _GROUP, n)
+            weights = np.zeros((d1 - d0, len(feats_here)), dtype=np.float32)
+            weights[udoc[lo:hi] - d0, local] = weight[lo:hi]
+            scores[d0:d1] = weights @ self.ptc[feats_here]
 
 
 def labels(identifier: BatchLangid, best: np.ndarray, aliases: dict[str, Any]) -> pa.Array:
