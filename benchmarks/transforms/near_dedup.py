@@ -50,6 +50,15 @@ def main() -> int:
     parser.add_argument("--num-perm", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    result = evaluate(args.articles, args.threshold, args.num_perm, args.seed)
+    for line in result["lines"]:
+        print(line)
+    return 0
+
+
+def evaluate(articles: int, threshold: float, num_perm: int, seed: int = 1) -> dict:
+    """Recall and false positives of near dedup on ``articles`` generated articles."""
+    args = argparse.Namespace(articles=articles, threshold=threshold, num_perm=num_perm, seed=seed)
     texts, origin = corpus(args.articles, seed=args.seed)
     sets = [shingles(t) for t in texts]
     root = list(range(len(texts)))
@@ -100,21 +109,25 @@ def main() -> int:
         1 for s, b in zip(best_earlier, flagged, strict=True) if b and t - 0.05 <= s < t
     )
     pairs_above = sum(1 for s in similar.values() if s >= t)
-    print(
+    lines = [
         f"articles: {len(texts)}; pairs within families: {len(similar)}, {pairs_above} at "
-        f"or above {t}; most similar unrelated pair of 20,000 sampled: {unrelated:.3f}"
-    )
-    print(f"bands x rows: {transform.bands} x {transform.rows} of num_perm {args.num_perm}")
-    print(f"true duplicates (an earlier article >= {t}): {true_dups}")
-    print(f"recall: {found}/{true_dups} = {found / max(true_dups, 1):.2%}")
-    print(
+        f"or above {t}; most similar unrelated pair of 20,000 sampled: {unrelated:.3f}",
+        f"bands x rows: {transform.bands} x {transform.rows} of num_perm {args.num_perm}",
+        f"true duplicates (an earlier article >= {t}): {true_dups}",
+        f"recall: {found}/{true_dups} = {found / max(true_dups, 1):.2%}",
         f"false positives: {wrong}/{sum(flagged)} marked = {wrong / max(sum(flagged), 1):.2%} "
         f"({wrong}/{len(texts) - true_dups} non-duplicates = "
         f"{wrong / max(len(texts) - true_dups, 1):.2%}); of them within 0.05 below the "
-        f"threshold: {near_miss}"
-    )
-    print(f"time: {elapsed:.2f} s = {len(texts) / elapsed:,.0f} articles/s")
-    return 0
+        f"threshold: {near_miss}",
+        f"time: {elapsed:.2f} s = {len(texts) / elapsed:,.0f} articles/s",
+    ]
+    return {
+        "true": true_dups,
+        "found": found,
+        "false_positives": wrong,
+        "negatives": len(texts) - true_dups,
+        "lines": lines,
+    }
 
 
 if __name__ == "__main__":

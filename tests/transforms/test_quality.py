@@ -60,3 +60,32 @@ def test_bad_option_is_a_config_error():
         run_transform("quality", ROWS, {"drop_below": 2})
     with pytest.raises(ConfigError, match="unknown option 'min_word'"):
         run_transform("quality", ROWS, {"min_word": 2})
+
+
+def test_byte_counts_equal_the_regex_counts_they_replace():
+    # the checks count on the UTF-8 bytes with numpy; the regexes they replaced define them
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from etl.schema import _WHITESPACE
+    from etl.transforms.quality import _byte_counts
+
+    rng = random.Random(5)
+    alphabet = [*"ab .\n\t#…”’»!?)", "\u00a0", "\u3000", "\u2009", "é", "..", "\r"]
+    texts = ["", " ", "\n", ".", "...", "......", "a...b....", "x.\n \n y” \t\n\t»", "end.  "]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(600)]
+    values = pa.array(texts)
+    regexes = [
+        f"[^{_WHITESPACE}]+",
+        f"[{_WHITESPACE}]",
+        r"[^ \t\n][ \t]*(?:\n|$)",
+        r"[.!?…:;\"'”’»)\]][ \t]*(?:\n|$)",
+        r"#|…|\.\.\.",
+    ]
+    for regex, got in zip(regexes, _byte_counts(values), strict=True):
+        expected = pc.count_substring_regex(values, regex).to_numpy(zero_copy_only=False)
+        wrong = np.flatnonzero(expected != got)
+        assert not len(wrong), (regex, [texts[i] for i in wrong[:3]])
