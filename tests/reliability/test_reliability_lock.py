@@ -74,6 +74,7 @@ def test_second_run_fails_fast_naming_the_holder(tmp_path):
         holder.wait()
 
 
+@pytest.mark.slow  # a process of its own
 def test_wait_takes_the_lock_when_the_holder_finishes(tmp_path):
     pipeline, dataset = setup(tmp_path)
     holder = hold(dataset, 1.5)

@@ -271,6 +271,7 @@ def test_validate_catches_misspelt_option(tmp_path, etl_cli):
     assert "favor" in proc.stderr
 
 
+@pytest.mark.slow  # a process of its own
 def test_plugins_lists_html(etl_cli):
     run_etl, _, _ = etl_cli
     proc = run_etl("plugins", "--json")
