@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from etl.dataset import CRASH_EXIT
 from tests.helpers.reliability import (
     check_merge_replaces_an_edited_article,
-    edit,
     etl,
     etl_process,
-    make_corpus,
-    merge_pipeline,
+    merged_dataset,
     one_row_per_uri,
 )
 
@@ -30,16 +29,10 @@ def test_merge_under_workers_replaces_the_old_version(tmp_path, executor, reques
 
 @pytest.mark.slow
 def test_a_merge_under_processes_killed_mid_apply_leaves_one_row_per_uri(tmp_path):
-    corpus = tmp_path / "corpus"
-    paths = make_corpus(corpus, 12)
-    dataset = tmp_path / "ds"
-    pipeline = merge_pipeline(tmp_path / "p.toml", corpus, dataset)
-    etl("run", str(pipeline), check=True)
-    before = one_row_per_uri(dataset)
-    edited = edit(paths, 5)
+    pipeline, dataset, before, edited = merged_dataset(tmp_path, 5)
     sets = ["--set", "executor.plugin=processes", "--set", "executor.chunk_size=3"]
     proc = etl_process("run", str(pipeline), *sets, env={"ETL_CRASH_AT": "mid-apply"})
-    assert proc.returncode == 77, proc.stderr
+    assert proc.returncode == CRASH_EXIT, proc.stderr
     assert set(one_row_per_uri(dataset)) == set(before)
     etl("run", str(pipeline), check=True)
     rows = one_row_per_uri(dataset)

@@ -194,6 +194,17 @@ def one_row_per_uri(dataset: Path) -> dict[str, str]:
     return dict(zip(uris, table["text"].to_pylist(), strict=True))
 
 
+def merged_dataset(tmp_path: Path, edits: int) -> tuple[Path, Path, dict[str, str], dict]:
+    """Twelve articles merged by uri into ``tmp_path/ds`` (in this process), then ``edits``
+    of their files corrected: (pipeline, dataset, the rows before, the edited texts)."""
+    corpus = tmp_path / "corpus"
+    paths = make_corpus(corpus, 12)
+    dataset = tmp_path / "ds"
+    pipeline = merge_pipeline(tmp_path / "p.toml", corpus, dataset)
+    etl("run", str(pipeline), check=True)
+    return pipeline, dataset, one_row_per_uri(dataset), edit(paths, edits)
+
+
 def check_merge_replaces_an_edited_article(tmp_path: Path, *sets: str) -> None:
     """Three of twelve articles corrected, then one correction withdrawn (``sets``: extra
     ``--set`` arguments choosing the executor; a real process when there are some)."""

@@ -30,12 +30,10 @@ from etl.run.checkpoint import FIRST_TIMED_SLICE, Slices
 from tests.helpers.executors import local_dask_cluster
 from tests.helpers.reliability import (
     check_merge_replaces_an_edited_article,
-    edit,
     etl,
     etl_process,
-    make_corpus,
     manifests,
-    merge_pipeline,
+    merged_dataset,
     one_row_per_uri,
     read_dataset,
     rows_by_id,
@@ -466,13 +464,7 @@ def test_merge_mode_with_checkpoints_replaces_the_old_versions(tmp_path):
 
 @pytest.mark.slow
 def test_a_merge_killed_in_its_second_checkpoint_keeps_one_row_per_uri(tmp_path):
-    corpus = tmp_path / "corpus"
-    paths = make_corpus(corpus, 12)
-    dataset = tmp_path / "ds"
-    path = merge_pipeline(tmp_path / "p.toml", corpus, dataset)
-    etl("run", str(path), check=True)
-    before = one_row_per_uri(dataset)
-    edited = edit(paths, 6)
+    path, dataset, before, edited = merged_dataset(tmp_path, 6)
     proc = etl_process(
         "run", str(path), "--set", "run.checkpoint=2", env={"ETL_CRASH_AT": "mid-apply@2"}
     )

@@ -9,15 +9,14 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from etl.dataset import Dataset
+from etl.dataset import CRASH_EXIT, Dataset
 from tests.helpers.reliability import (
     check_merge_replaces_an_edited_article,
-    edit,
     etl,
     etl_process,
     make_corpus,
     manifests,
-    merge_pipeline,
+    merged_dataset,
     one_row_per_uri,
     read_dataset,
     rows_by_id,
@@ -136,16 +135,10 @@ MERGE_CRASH_POINTS = ["write", "before-commit-point", "after-commit-point", "mid
 @pytest.mark.slow
 @pytest.mark.parametrize("point", [*MERGE_CRASH_POINTS, "before-manifest", "after-manifest"])
 def test_a_merge_killed_at_any_point_of_its_commit_leaves_one_row_per_uri(tmp_path, point):
-    corpus = tmp_path / "corpus"
-    paths = make_corpus(corpus, 12)
-    dataset = tmp_path / "ds"
-    pipeline = merge_pipeline(tmp_path / "p.toml", corpus, dataset)
-    etl("run", str(pipeline), check=True)
-    before = one_row_per_uri(dataset)
-    new_texts = edit(paths, 5)
+    pipeline, dataset, before, new_texts = merged_dataset(tmp_path, 5)
 
     proc = etl_process("run", str(pipeline), env={"ETL_CRASH_AT": point})
-    assert proc.returncode == 77, proc.stderr
+    assert proc.returncode == CRASH_EXIT, proc.stderr
     rows = one_row_per_uri(dataset)  # readers never see a uri twice
     if point in ("write", "before-commit-point"):
         assert rows == before
