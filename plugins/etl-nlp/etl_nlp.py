@@ -207,6 +207,12 @@ def identifier(languages: tuple[str, ...] = ()) -> Any:
     return found
 
 
+#: characters every text is classified on first (see LanguageTransform._classify)
+PROBE_CHARS = 300
+#: a probe at least this confident is the answer; below it the text is read to max_chars
+SURE = 0.99
+
+
 class LanguageTransform(Transform):
     """Language of each article (ISO 639-1) with a confidence, by py3langid (model shipped)."""
 
@@ -231,7 +237,7 @@ class LanguageTransform(Transform):
             "int",
             1000,
             min=0,
-            help="classify the first this many characters (title first); 0 for all",
+            help="read at most this many characters (title first; 300 first, more only if unsure); 0 for all",
         ),
         Option("use_title", "bool", True, help="classify the title with the text"),
         Option(
@@ -264,11 +270,8 @@ class LanguageTransform(Transform):
             text = pc.binary_join_element_wise(
                 pc.fill_null(title, ""), pc.fill_null(text, ""), "\n"
             )
-        if self.opts.max_chars:
-            text = pc.utf8_slice_codeunits(text, 0, self.opts.max_chars)
-        text = pc.utf8_trim_whitespace(text)
         ident = identifier(self.languages)
-        best, conf, _ = ident.classify(text)
+        best, conf, text = self._classify(ident, text)
         empty = pc.fill_null(pc.equal(text, ""), True)
         language = pc.if_else(empty, pa.scalar(None, pa.string()), labels(ident, best, _ISO_639_1))
         confidence = pc.if_else(
@@ -278,6 +281,29 @@ class LanguageTransform(Transform):
             low = pc.fill_null(pc.less(confidence, self.opts.min_confidence), False)
             language = pc.if_else(low, pa.scalar(None, pa.string()), language)
         return language, confidence
+
+    def _classify(self, ident: Any, text: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """(class, confidence, the text classified) per row: the first PROBE_CHARS first.
+
+        The work is per byte, so a row whose beginning is already unambiguous (confidence
+        at least SURE) keeps that answer; only the others are classified again on up to
+        ``max_chars``, which is where a longer text changes the label or the confidence
+        that ``min_confidence`` compares with.
+        """
+        limit = self.opts.max_chars
+        full = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 0, limit) if limit else text)
+        if limit and limit <= PROBE_CHARS:
+            best, conf, _ = ident.classify(full)
+            return best, conf, full
+        probe = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 0, PROBE_CHARS))
+        best, conf, _ = ident.classify(probe)
+        longer = pc.greater(pc.utf8_length(full), pc.utf8_length(probe))
+        again = np.flatnonzero((conf < SURE) & pc.fill_null(longer, False).to_numpy(False))
+        if len(again):
+            best2, conf2, _ = ident.classify(pc.take(full, pa.array(again)))
+            best, conf = best.copy(), conf.copy()
+            best[again], conf[again] = best2, conf2
+        return best, conf, full
 
     def process(self, batch: pa.RecordBatch, ctx: Any) -> pa.RecordBatch:
         title = batch.column("title") if self.opts.use_title else None

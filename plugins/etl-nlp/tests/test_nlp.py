@@ -116,6 +116,19 @@ def test_language_of_real_articles():
     assert result.summary["counters"] == {"language undetermined": 2}
 
 
+def test_a_text_whose_start_is_not_prose_is_read_up_to_max_chars():
+    # the first 300 characters are numbers only: the quick first look is unsure, so the
+    # text is classified again on its first max_chars characters, which are German
+    numbers = " ".join(f"{i:04d}-{i * 7 % 1000:03d}" for i in range(40))
+    german = "Die Bundesregierung hat am Mittwoch neue Regeln für den Wohnungsbau beschlossen. "
+    rows = [{"text": numbers + "\n" + german * 10}]
+    first_look = run_transform(etl_nlp.LanguageTransform, rows, {"max_chars": 300})
+    assert first_look.table.column("language_confidence")[0].as_py() < etl_nlp.SURE
+    result = run_transform(etl_nlp.LanguageTransform, rows)
+    assert result.table.column("language").to_pylist() == ["de"]
+    assert result.table.column("language_confidence")[0].as_py() > 0.9
+
+
 def test_min_confidence_languages_and_overwrite():
     rows = [
         # a CSV of Polish UI strings in capitals, not prose: the model is unsure
