@@ -5,7 +5,8 @@ The metadata is what the page declares: JSON-LD, Open Graph, meta tags, ``<time 
 The ``html`` source's extraction (:mod:`etl_html`) asks :func:`page_metadata` for the
 publication date (with its time and zone when the page gives them), the title, the authors
 and the publisher, before trafilatura reads the page; whatever the page does not declare is
-left to trafilatura and htmldate. Only structured declarations are read here: a site's own
+left to trafilatura and htmldate. Only structured declarations are read here, and the
+page's ``<h1>`` to check a declared title against (:mod:`etl_html_meta`): a site's own
 markup conventions are not, so what works on one site works on the next.
 """
 
