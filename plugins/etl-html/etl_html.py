@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from etl_html_meta import pick_authors, site_names, split_authors
+
 from etl.budget import Budget, OverBudget
 from etl.dates import parse_iso
 from etl.decode import DecodeError, decode_bytes, detect, sniff_bom
@@ -201,13 +203,6 @@ def parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def split_authors(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    names = [a.strip() for a in re.split(r"\s*;\s*", value) if a.strip()]
-    return names or None
-
-
 def extract(
     data: bytes,
     url: str | None = None,
@@ -260,7 +255,10 @@ def extract(
                 tree = trafilatura.utils.load_html(html)
                 if tree is None:
                     raise NoArticle("no article text", f"{len(html)} characters, not HTML")
-                declared = page_metadata(tree)
+                declared = page_metadata(tree, web_url)
+                if declared.get("authors_are_publisher"):
+                    # a person in the visible byline, read while the tree is whole
+                    declared["byline"] = trafilatura.metadata.extract_author(tree)
                 found = main_text(
                     trafilatura,
                     tree,
@@ -305,7 +303,12 @@ def extract(
         "uri": found.get("url") or url,
         "published_at": published_at,
         "publisher": declared.get("publisher") or (found.get("sitename") or "").strip() or None,
-        "authors": declared.get("authors") or split_authors(found.get("author")),
+        "authors": pick_authors(
+            declared.get("authors"),
+            declared.get("authors_are_publisher", False),
+            split_authors(declared.get("byline") or found.get("author")),
+            site_names(declared.get("publisher") or found.get("sitename"), web_url),
+        ),
         "language": lang,
         "metadata": meta,
     }

@@ -5,7 +5,8 @@ The metadata is what the page declares: JSON-LD, Open Graph, meta tags, ``<time 
 The ``html`` source's extraction (:mod:`etl_html`) asks :func:`page_metadata` for the
 publication date (with its time and zone when the page gives them), the title, the authors
 and the publisher, before trafilatura reads the page; whatever the page does not declare is
-left to trafilatura and htmldate. Only structured declarations are read here: a site's own
+left to trafilatura and htmldate. Only structured declarations are read here, and the
+page's ``<h1>`` to check a declared title against (:mod:`etl_html_meta`): a site's own
 markup conventions are not, so what works on one site works on the next.
 """
 
@@ -15,6 +16,8 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
+
+from etl_html_meta import clean_authors, headline, is_publisher_name, site_names, strip_site_name
 
 # schema.org types whose datePublished/headline/author describe the page's article
 _ARTICLE_TYPES = re.compile(
@@ -154,15 +157,50 @@ def _meta_tags(tree: Any) -> dict[str, str]:
     return tags
 
 
-def page_metadata(tree: Any) -> dict[str, Any]:
+def _authors(ld: list[dict], tags: dict[str, str], names: set[str]) -> tuple[list[str], bool]:
+    """The first declared byline that names a person, else the first declared at all.
+
+    Returns the names and whether they are that fallback (no person declared).
+    In order: each JSON-LD article's ``author``, then the author meta tags. An author that
+    is the site's own name, or a JSON-LD ``Organization``, is a fallback: a person declared
+    elsewhere on the page comes first.
+    """
+    candidates: list[tuple[list[str], bool]] = []
+    for node in ld:
+        value = node.get("author")
+        found = clean_authors(_names(value), names)
+        if found:
+            values = value if isinstance(value, list) else [value]
+            organisation = all(
+                isinstance(v, dict) and "Organization" in str(v.get("@type")) for v in values
+            )
+            candidates.append((found, organisation))
+    for key in _AUTHOR_META:
+        value = tags.get(key)
+        if value and not value.startswith(("http://", "https://")):
+            found = clean_authors(split_names(value), names)
+            if found:
+                candidates.append((found, False))
+    for found, organisation in candidates:
+        if not organisation and not all(is_publisher_name(a, names) for a in found):
+            return found, False
+    return (candidates[0][0], True) if candidates else ([], False)
+
+
+def page_metadata(tree: Any, url: str | None = None) -> dict[str, Any]:
     """What a parsed page declares about its article.
 
     Returns a dict with any of ``published_at`` (UTC datetime), ``published`` (the date as
     the page wrote it, ISO 8601 with its offset), ``date_source``, ``title``, ``authors``
-    (list) and ``publisher``; a field the page does not declare is absent.
+    (list), ``authors_are_publisher`` (True where the only byline declared is the site's
+    own name or an organisation) and ``publisher``; a field the page does not declare is
+    absent. The title is the visible ``<h1>`` headline where the declared one is that
+    headline with the site's name around it, cut short or reworded (see
+    :mod:`etl_html_meta`); authors lose "By ..." and a trailing ", <publisher>".
 
     Args:
         tree: the page as an lxml HTML element tree (read, not changed).
+        url: the page's web address, if any (its host is one of the site's names).
     """
     out: dict[str, Any] = {}
     ld = _json_ld(tree)
@@ -178,25 +216,30 @@ def page_metadata(tree: Any) -> dict[str, Any]:
             out["published_at"], out["published"] = parsed
             out["date_source"] = source
             break
-    for node in ld:
-        if "title" not in out and _clean(node.get("headline")):
-            out["title"] = _clean(node.get("headline"))
-        if "authors" not in out and _names(node.get("author")):
-            out["authors"] = list(dict.fromkeys(_names(node.get("author"))))
-    if "title" not in out:
-        title = next((tags[k] for k in _TITLE_META if k in tags), None)
-        if title:
-            out["title"] = title
-    if "authors" not in out:
-        author = next((tags[k] for k in _AUTHOR_META if k in tags), None)
-        if author and not author.startswith(("http://", "https://")):
-            out["authors"] = split_names(author)
     # the site's own name (og:site_name) before JSON-LD's publisher, which on hosted blogs
     # and syndicated pages names the platform ("Blogger") rather than the site
     publisher = next((tags[k] for k in _PUBLISHER_META if k in tags), None)
     publisher = publisher or next((n for node in ld for n in _names(node.get("publisher"))), None)
     if publisher:
         out["publisher"] = publisher
+    names = site_names(publisher, url) | {n for node in ld for n in _names(node.get("publisher"))}
+    title = next(
+        (_clean(node.get("headline")) for node in ld if _clean(node.get("headline"))), None
+    )
+    title = title or next((tags[k] for k in _TITLE_META if k in tags), None)
+    if title:
+        # the visible headline where the declared title is it with the site's name around
+        # it, cut short or reworded; else the declared title without the site's name
+        out["title"] = headline(tree, title, names) or strip_site_name(title, names)
+    else:
+        # no declaration: <title> only vouches for an <h1>; else trafilatura decides
+        shown = headline(tree, _clean(tree.findtext(".//title")), names)
+        if shown:
+            out["title"] = shown
+    authors, fallback = _authors(ld, tags, names)
+    if authors:
+        out["authors"] = authors
+        out["authors_are_publisher"] = fallback
     return out
 
 
@@ -280,5 +323,35 @@ def _without_link_blocks(trafilatura: Any, body: Any) -> str:
         linked = sum(len("".join("".join(ref.itertext()).split())) for ref in el.iter("ref"))
         if linked / length > _MAX_LINK_SHARE and el.getparent() is not None:
             el.getparent().remove(el)
+    for ref in list(body.iter("ref")):
+        _drop_bracketed(ref)
     lxml.etree.strip_tags(body, "ref")
     return trafilatura.xml.xmltotxt(body, False)
+
+
+def _drop_bracketed(ref: Any) -> None:
+    """Drop a link written in brackets inside a paragraph ("... [read more]"), brackets too.
+
+    A bracketed link is a pointer to another page ("[more]", "[czytaj więcej]", "[1]"),
+    not a sentence of the article; too short to make its paragraph link-dense.
+    """
+    parent, before = ref.getparent(), ref.getprevious()
+    if parent is None:
+        return
+    lead = (before.tail if before is not None else parent.text) or ""
+    tail = ref.tail or ""
+    if not (lead.rstrip().endswith("[") and tail.lstrip().startswith("]")):
+        return
+    lead = lead.rstrip()[:-1]
+    tail = tail.lstrip()[1:]
+    if before is not None:
+        before.tail = lead
+    else:
+        parent.text = lead
+    # the text after the link joins what came before it
+    if before is not None:
+        before.tail = (before.tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    ref.tail = None
+    parent.remove(ref)

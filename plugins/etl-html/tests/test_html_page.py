@@ -126,3 +126,12 @@ def test_split_by_site_is_fixed_and_keeps_sites_apart():
         "badische-zeitung.de",
         "bostonherald.com",
     ]
+
+
+def test_auto_drops_a_bracketed_link_inside_a_paragraph():
+    more = '<p>A sentence of the article ends here. <b>[<a href="/more">read more</a>]</b></p>'
+    page = f"<html><body><article>{ARTICLE[:600]}{more}{ARTICLE[600:]}</article></body></html>"
+    auto = etl_html.extract(page.encode())
+    assert "A sentence of the article ends here." in auto["text"]
+    assert "read more" not in auto["text"] and "[" not in auto["text"]
+    assert "read more" in etl_html.extract(page.encode(), favor="precision")["text"]
