@@ -35,7 +35,7 @@ CASES = [
     ("language", "language", {}),
     ("language (max_chars 300)", "language", {"max_chars": 300}),
     ("dedup exact", "dedup", {}),
-    ("dedup near (128 perm)", "dedup", {"method": "near"}),
+    ("dedup near (256 bins)", "dedup", {"method": "near"}),
     ("filter", "filter", {"where": "word_count >= 50 and language in ('en', 'de')"}),
     ("quality", "quality", {}),
     ("fields", "fields", {"derive": {"published_date": "date(published_at)", "host": "host(uri)"}}),
