@@ -216,6 +216,33 @@ def test_words_are_cut_as_the_unicode_regex_cuts_them():
     assert joined[2] not in split.tolist() and split_starts.tolist() == [0, 3, 4]
 
 
+def test_a_signature_depends_on_its_text_only():
+    # not on the array's layout, the batch around it, whether the batch is ASCII (no
+    # lower-casing pass) or not, nor where the 1 MB slices of a batch fall
+    rng = np.random.default_rng(0)
+    words = [
+        "alpha",
+        "Beta",
+        "gamma",
+        "d\u00e9lta",
+        "\u03b5",
+        "\u6771\u4eac",
+        "internationalization",
+        "A1",
+    ]
+    texts = [" ".join(rng.choice(words, rng.integers(0, 900))) for _ in range(700)]
+    texts += ["", None, "...", "Hello world, this is a test of the system"]
+    batch = pa.array(texts)
+    sigs = minhash_signatures(batch, 256, 5)
+    assert (minhash_signatures(batch.cast(pa.large_string()), 256, 5) == sigs).all()
+    assert (minhash_signatures(pa.chunked_array([batch[:5], batch[5:]]), 256, 5) == sigs).all()
+    assert (minhash_signatures(pa.array(["x", *texts]).slice(1), 256, 5) == sigs).all()
+    for i in [*range(0, 700, 97), 700, 701, 702, 703]:
+        assert (minhash_signatures(pa.array([texts[i]], pa.string()), 256, 5)[0] == sigs[i]).all()
+    for bins in (2, 100, 200, 1024):
+        assert minhash_signatures(batch, bins, 5, seed=-7).shape == (len(texts), bins)
+
+
 def test_band_choice_follows_the_threshold():
     assert optimal_bands(0.8, 128) == (16, 8)
     bands, rows = optimal_bands(0.5, 128)

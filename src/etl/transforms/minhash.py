@@ -80,6 +80,13 @@ def mix64(x: np.ndarray, *, inplace: bool = False) -> np.ndarray:
 _GROUP_KEYS = mix64(np.arange(1, 9, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)) | _U64(1)
 
 
+def _as_strings(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One string array (a chunked one combined; an all-null one typed as strings)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text.cast(pa.string()) if pa.types.is_null(text.type) else text
+
+
 def _buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(offsets from 0, bytes padded with 16 zeros) of a string array, zero-copy but the pad."""
     large = pa.types.is_large_string(text.type)
@@ -151,8 +158,7 @@ def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _words(text: pa.Array, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """word_hashes' answer, the hashes followed by ``pad`` zeros."""
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    text = _as_strings(text)
     text = pc.fill_null(text, "")
     offsets, data = _buffers(text)
     size = int(offsets[-1])
@@ -277,8 +283,7 @@ def minhash_signatures(text: pa.Array, num_perm: int, shingle: int, seed: int = 
         The signatures, one row per text (the low 32 bits of each bin's minimum: two texts'
         different minima agree on them once in 4 billion).
     """
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    text = _as_strings(text)
     n = len(text)
     out = np.empty((n, num_perm), dtype=np.uint32)
     # about _CHUNK bytes of text at a time: every temporary then stays in the cache, which
