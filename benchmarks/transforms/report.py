@@ -125,9 +125,9 @@ def main() -> int:
     accuracy = {}
     with contextlib.suppress(ImportError):  # etl-nlp not installed: no language rows
         accuracy.update(language_accuracy())
-    if not args.only or "dedup near (128 perm)" in args.only:
-        near = near_dedup.evaluate(4000, 0.8, 128)
-        accuracy["dedup near (128 perm)"] = (
+    if not args.only or "dedup near (256 bins)" in args.only:
+        near = near_dedup.evaluate(4000, 0.8, 256)
+        accuracy["dedup near (256 bins)"] = (
             f"recall {near['found']}/{near['true']} = {near['found'] / near['true']:.1%}; "
             f"false positives {near['false_positives']}/{near['negatives']} = "
             f"{near['false_positives'] / near['negatives']:.2%}"

@@ -40,7 +40,7 @@ CASES = [
     # text is read to max_chars; real news is what users run (see real_batches)
     ("language (real news in 15 languages)", "language", {}),
     ("dedup exact", "dedup", {}),
-    ("dedup near (128 perm)", "dedup", {"method": "near"}),
+    ("dedup near (256 bins)", "dedup", {"method": "near"}),
     ("filter", "filter", {"where": "word_count >= 50 and language in ('en', 'de')"}),
     ("quality", "quality", {}),
     ("fields", "fields", {"derive": {"published_date": "date(published_at)", "host": "host(uri)"}}),

@@ -3,7 +3,10 @@ MinHash/LSH with numpy."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,10 +15,10 @@ import pytest
 from etl.errors import ConfigError
 from etl.testing import check_options, run_pipeline, run_transform
 from etl.transforms.dedup import (
-    _string_hashes,
     minhash_signatures,
     optimal_bands,
     shingle_hashes,
+    word_hashes,
 )
 from tests.helpers.transforms import ARTICLES, article
 
@@ -121,14 +124,17 @@ def test_dataset_sink_reads_the_sinks_dataset_through_the_cli(tmp_path):
     assert json.loads(other.stdout)["counters"] == {"dedup exact duplicates": 1}
 
 
-def test_string_hashes_depend_on_every_byte_and_only_on_content():
-    words = pa.array(["news", "news", "newt", "", "é", "e", "wen", "snew"])
-    h = _string_hashes(words)
-    assert h[0] == h[1]
-    assert len(set(h[1:].tolist())) == 7
+def test_word_hashes_depend_on_every_byte_and_only_on_content():
+    texts = ["news News newt é e wen snew", "x y news", "internationalisation internationalization"]
+    h, starts = word_hashes(pa.array(texts))
+    assert starts.tolist() == [0, 7, 10, 12]
+    assert h[0] == h[1]  # lower-cased
+    assert len(set(h[1:7].tolist())) == 6
     # the same word gives the same hash wherever it sits in the buffer
-    assert _string_hashes(pa.array(["x", "y", "news"]))[2] == h[0]
-    assert _string_hashes(words.slice(2))[0] == h[2]
+    assert h[9] == h[0]
+    assert word_hashes(pa.array(texts).slice(1))[0][2] == h[0]
+    # words longer than 8 bytes differ past their first 8 bytes too
+    assert h[10] != h[11]
 
 
 def test_shingles_of_short_and_empty_texts():
@@ -142,6 +148,99 @@ def test_signature_agreement_estimates_jaccard():
     estimate = np.mean(sigs[0] == sigs[1])
     assert abs(estimate - _jaccard(SEED, NEAR)) < 0.06
     assert np.mean(sigs[0] == sigs[2]) < 0.05
+
+
+def _near_dedup_benchmark():
+    """benchmarks/transforms/near_dedup.py as a module, without leaving its folder on
+    sys.path or its ``corpus`` in sys.modules (benchmarks/corpus.py has the same name)."""
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "transforms"
+    saved_path, saved_corpus = list(sys.path), sys.modules.pop("corpus", None)
+    try:
+        spec = importlib.util.spec_from_file_location("bench_near_dedup", folder / "near_dedup.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved_path
+        sys.modules.pop("corpus", None)
+        if saved_corpus is not None:
+            sys.modules["corpus"] = saved_corpus
+    return module
+
+
+def test_near_recall_and_false_positives_stay_as_good_on_the_generated_corpus():
+    # the benchmark's corpus at 2,000 articles (71 true duplicates): MinHash/LSH with 128
+    # permutations found 69 with 2 false positives; the one-permutation signature at the
+    # default length must not do worse
+    result = _near_dedup_benchmark().evaluate(2000, 0.8, 256, unrelated_pairs=0)
+    assert result["true"] == 71
+    assert result["found"] >= 69, result["lines"]
+    assert result["false_positives"] <= 2, result["lines"]
+
+
+def test_near_keeps_the_same_ids_whatever_the_batch_size():
+    texts, _ = _near_dedup_benchmark().corpus(300, seed=5)
+    rows = [{"text": t, "uri": str(i)} for i, t in enumerate(texts)]
+    kept = [
+        run_transform("dedup", rows, {"method": "near"}, batch_size=size)
+        .table.column("uri")
+        .to_pylist()
+        for size in (1, 7, 64, 300)
+    ]
+    assert 250 < len(kept[0]) < 300
+    assert all(k == kept[0] for k in kept[1:])
+
+
+def test_words_are_cut_as_the_unicode_regex_cuts_them():
+    # letters and digits of any script are word characters, everything else (curly quotes,
+    # dashes, no-break spaces, combining marks, underscores) separates words
+    texts = [
+        "\u201cÇa va\u201d\u2014dit-elle\u00a0: \u00abOUI\u00bb, 2024\u5e74 \u6771\u4eac_\u0394\u03b5\u03bb\u03c6\u03bf\u03af",
+        "Stra\u00dfe STRASSE e\u0301t\u00e9 \u0410\u0411\u0412 \U0001f600 \U00010400word \u0661\u0662 end",
+        "ascii only, with   spaces\tand\nnew lines; and_under_scores 42",
+        "",
+        "\u2014 \u00a0 \u2026",
+        "One two THREE four five six",
+    ]
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(pa.array(texts))
+    cleaned = pc.utf8_trim(pc.replace_substring_regex(lowered, r"[^\pL\pN]+", " "), " ")
+    for k in (1, 2, 5):
+        ours, starts = shingle_hashes(pa.array(texts), k)
+        reference, ref_starts = shingle_hashes(cleaned, k)
+        assert starts.tolist() == ref_starts.tolist()
+        assert ours.tolist() == reference.tolist()
+    # a word never runs from one text into the next
+    joined, _ = shingle_hashes(pa.array(["alpha beta gammadelta"]), 1)
+    split, split_starts = shingle_hashes(pa.array(["alpha beta gamma", "delta"]), 1)
+    assert joined[2] not in split.tolist() and split_starts.tolist() == [0, 3, 4]
+
+
+def test_a_signature_depends_on_its_text_only():
+    # not on the array's layout, the batch around it, whether the batch is ASCII (no
+    # lower-casing pass) or not, nor where the 1 MB slices of a batch fall
+    rng = np.random.default_rng(0)
+    words = [
+        "alpha",
+        "Beta",
+        "gamma",
+        "d\u00e9lta",
+        "\u03b5",
+        "\u6771\u4eac",
+        "internationalization",
+        "A1",
+    ]
+    texts = [" ".join(rng.choice(words, rng.integers(0, 900))) for _ in range(700)]
+    texts += ["", None, "...", "Hello world, this is a test of the system"]
+    batch = pa.array(texts)
+    sigs = minhash_signatures(batch, 256, 5)
+    assert (minhash_signatures(batch.cast(pa.large_string()), 256, 5) == sigs).all()
+    assert (minhash_signatures(pa.chunked_array([batch[:5], batch[5:]]), 256, 5) == sigs).all()
+    assert (minhash_signatures(pa.array(["x", *texts]).slice(1), 256, 5) == sigs).all()
+    for i in [*range(0, 700, 97), 700, 701, 702, 703]:
+        assert (minhash_signatures(pa.array([texts[i]], pa.string()), 256, 5)[0] == sigs[i]).all()
+    for bins in (2, 100, 200, 1024):
+        assert minhash_signatures(batch, bins, 5, seed=-7).shape == (len(texts), bins)
 
 
 def test_band_choice_follows_the_threshold():

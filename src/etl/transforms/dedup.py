@@ -3,40 +3,39 @@
 Exact: an article whose ``id`` (the hash of its text) was seen earlier in the run, or is
 already in the dataset named by ``dataset``, is a duplicate.
 
-Near: each text is lower-cased, cut into words (letters and digits), and its word
-``shingle``-grams are hashed with numpy (a polynomial hash over the UTF-8 bytes of the whole
-batch at once, then a 64-bit mixer); ``num_perm`` hash functions ``a*x + b (mod 2**64)`` give
-the MinHash signature (minimum per function, by ``np.minimum.reduceat``). Signatures are cut
-into ``bands`` of ``rows``, chosen for ``threshold`` as datasketch does (minimising the
-weighted false positive and false negative areas); an article that shares a band with a kept
-article and whose estimated Jaccard similarity with it is at least ``threshold`` is a near
-duplicate of it. Memory holds one signature (``num_perm`` x 8 bytes) and ``bands`` dictionary
-entries per kept article, and no text.
+Near: each text's word ``shingle``-grams get a one-permutation MinHash signature of
+``num_perm`` bins (etl.transforms.minhash: words cut on the UTF-8 bytes of the whole batch
+with numpy, one hash per shingle and group of 128 bins, the minimum per bin). The first 128
+bins are cut into ``bands`` of ``rows``, chosen for ``threshold`` as datasketch does
+(minimising the weighted false positive and false negative areas); an article that shares a
+band with a kept article and whose estimated Jaccard similarity with it (the share of equal
+bins over the whole signature) is at least ``threshold`` is a near duplicate of it. Memory
+holds one signature (``num_perm`` x 4 bytes) and ``bands`` dictionary entries per kept
+article, and no text.
 """
 
 from __future__ import annotations
 
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from etl.plugin import Option, Transform
 from etl.schema import extend_schema, first_seen, set_column
+from etl.transforms.minhash import (
+    LSH_BINS,
+    band_keys,
+    minhash_signatures,
+    optimal_bands,
+    shingle_hashes,
+    word_hashes,
+)
 
 if TYPE_CHECKING:
     from etl.context import Context
-
-_MASK64 = (1 << 64) - 1
-_PRIME = np.uint64(1099511628211)  # FNV prime: odd, so invertible modulo 2**64
-_SHINGLE_BASE = np.uint64(0x9E3779B97F4A7C15)
-# numpy 2 renamed trapz to trapezoid; the core allows numpy 1.24+
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz
-
-#: most shingle x permutation cells held at once while hashing (bounds the scratch memory)
-_CELLS = 1 << 18  # 2 MB: stays in cache; 4x faster here than 32 MB chunks
 
 
 class DedupTransform(Transform):
@@ -70,10 +69,10 @@ class DedupTransform(Transform):
         Option(
             "num_perm",
             "int",
-            128,
+            256,
             min=2,
             max=1024,
-            help="near: MinHash permutations (signature length)",
+            help="near: signature length (one-permutation MinHash bins; the bands use 128)",
         ),
         Option("shingle", "int", 5, min=1, max=32, help="near: words per shingle"),
         Option("seed", "int", 1, help="near: seed of the hash functions"),
@@ -89,13 +88,19 @@ class DedupTransform(Transform):
         super().__init__(*args, **kwargs)
         o = self.opts
         self.from_sink = self.config.get("dataset") == "sink"
-        self.bands, self.rows = optimal_bands(o.threshold, o.num_perm)
+        # candidates come from bands over the first 128 bins (at 0.8: 16 x 8, which finds
+        # 99.96% of the pairs at the threshold); the rest of the signature only sharpens the
+        # check of a candidate, so more bins cost no more dictionary entries
+        self.bands, self.rows = optimal_bands(o.threshold, min(o.num_perm, LSH_BINS))
         self._reset()
 
     def _reset(self) -> None:
         self.seen: set[str] = set()
-        self.index: list[dict[int, int]] = [{} for _ in range(self.bands)]
-        self.signatures = np.zeros((0, self.opts.num_perm), dtype=np.uint64)
+        # band key -> the first kept article with it (keys of different bands differ)
+        self.index: dict[int, int] = {}
+        # kept articles' signatures in rows [0, len(kept_ids)); grown by doubling, since
+        # concatenating per batch would copy them all every batch
+        self.signatures = np.zeros((1024, self.opts.num_perm), dtype=np.uint32)
         self.kept_ids: list[str] = []
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
@@ -148,40 +153,61 @@ class DedupTransform(Transform):
         self, batch: pa.RecordBatch, fresh: list[int], ids: list[str], dup_of: list[str | None]
     ) -> int:
         o = self.opts
-        text = batch.column("text").take(pa.array(fresh, pa.int64()))
+        text = batch.column("text")
+        if len(fresh) < batch.num_rows:
+            text = text.take(pa.array(fresh, pa.int64()))
         sigs = minhash_signatures(text, o.num_perm, o.shingle, o.seed)
         keys = band_keys(sigs, self.bands, self.rows)  # (n, bands) uint64
-        found = 0
-        new_sigs = []
+        n = len(fresh)
+        flat = keys.ravel()
+        get = self.index.get
+        owners = [get(k) for k in flat.tolist()]
+        known = np.array([w is not None for w in owners], dtype=np.bool_).reshape(n, self.bands)
+        # a key also held by an earlier article of this batch makes a candidate too
+        _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+        earlier = (first[inverse] // self.bands).reshape(n, self.bands) < np.arange(n)[:, None]
+        candidate = (known | earlier).any(axis=1)
+        # an article with no candidate is kept, and none of its keys is in the index yet
+        # nor held by an earlier article of the batch: add them all at once; the articles
+        # with candidates then go in order (a key they share is always with an earlier one)
+        alone = np.flatnonzero(~candidate)
         base = len(self.kept_ids)
-        keys_list = keys.tolist()
-        for j, row in enumerate(fresh):
+        self._keep(sigs[alone], [ids[fresh[j]] for j in alone])
+        # one int object per article shared by its bands' entries (not one per entry: 0.4 KB
+        # per kept article)
+        owners = chain.from_iterable(
+            map(repeat, range(base, base + len(alone)), repeat(self.bands))
+        )
+        self.index.update(zip(keys[alone].ravel().tolist(), owners, strict=True))
+        need = o.threshold * o.num_perm
+        found = 0
+        for j in np.flatnonzero(candidate).tolist():
             sig = sigs[j]
             match = -1
-            for band, key in enumerate(keys_list[j]):
-                owner = self.index[band].get(key)
-                if owner is None:
-                    continue
-                other = (
-                    self.signatures[owner]
-                    if owner < len(self.signatures)
-                    else new_sigs[owner - len(self.signatures)]
-                )
-                if np.count_nonzero(other == sig) >= o.threshold * o.num_perm:
+            for key in keys[j].tolist():
+                owner = get(key)
+                if owner is not None and np.count_nonzero(self.signatures[owner] == sig) >= need:
                     match = owner
                     break
             if match >= 0:
-                dup_of[row] = self.kept_ids[match]
+                dup_of[fresh[j]] = self.kept_ids[match]
                 found += 1
                 continue
-            owner = base + len(new_sigs)
-            new_sigs.append(sig)
-            self.kept_ids.append(ids[row])
-            for band, key in enumerate(keys_list[j]):
-                self.index[band].setdefault(key, owner)
-        if new_sigs:
-            self.signatures = np.concatenate([self.signatures, np.stack(new_sigs)])
+            owner = len(self.kept_ids)
+            self._keep(sigs[j : j + 1], [ids[fresh[j]]])
+            for key in keys[j].tolist():
+                self.index.setdefault(key, owner)
         return found
+
+    def _keep(self, sigs: np.ndarray, ids: list[str]) -> None:
+        """Append kept articles' signatures and ids."""
+        have, add = len(self.kept_ids), len(ids)
+        if have + add > len(self.signatures):
+            grown = np.zeros((max(2 * len(self.signatures), have + add), sigs.shape[1]), np.uint32)
+            grown[:have] = self.signatures[:have]
+            self.signatures = grown
+        self.signatures[have : have + add] = sigs
+        self.kept_ids.extend(ids)
 
 
 def existing_ids(path: Path) -> set[str]:
@@ -191,178 +217,12 @@ def existing_ids(path: Path) -> set[str]:
     return Dataset(path).ids() if path.exists() else set()
 
 
-# ---------------------------------------------------------------------------------------------
-# MinHash, vectorised
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads every input bit over the 64 output bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _string_hashes(tokens: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each string of ``tokens``, from its UTF-8 bytes, without a Python loop.
-
-    h(s) = sum(s[i] * P**i) over the bytes, computed from prefix sums over the whole data
-    buffer: (H[end] - H[start]) * P**-start, all modulo 2**64 (numpy's uint64 wraps).
-    """
-    if isinstance(tokens, pa.ChunkedArray):
-        tokens = tokens.combine_chunks()
-    n = len(tokens)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int32)[
-        tokens.offset : tokens.offset + n + 1
-    ]
-    start0, end0 = int(offsets[0]), int(offsets[-1])
-    data = np.frombuffer(tokens.buffers()[2], dtype=np.uint8)[start0:end0].astype(np.uint64)
-    offsets = (offsets - start0).astype(np.int64)
-    m = len(data)
-    with np.errstate(over="ignore"):
-        powers = np.empty(m + 1, dtype=np.uint64)
-        powers[0] = 1
-        if m:
-            powers[1:] = _PRIME
-            powers = np.cumprod(powers, dtype=np.uint64)
-        inverse = np.uint64(pow(int(_PRIME), -1, 1 << 64))
-        inv_powers = np.empty(m + 1, dtype=np.uint64)
-        inv_powers[0] = 1
-        if m:
-            inv_powers[1:] = inverse
-            inv_powers = np.cumprod(inv_powers, dtype=np.uint64)
-        prefix = np.zeros(m + 1, dtype=np.uint64)
-        # +1 so that a zero byte still contributes
-        np.cumsum((data + np.uint64(1)) * powers[:m], dtype=np.uint64, out=prefix[1:])
-        starts, ends = offsets[:-1], offsets[1:]
-        raw = (prefix[ends] - prefix[starts]) * inv_powers[starts]
-        return _mix64(raw + (ends - starts).astype(np.uint64))
-
-
-def shingle_hashes(text: pa.Array, shingle: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every ``shingle``-word shingle of each text, and each text's first index.
-
-    Returns ``(hashes, starts)``: the shingles of text ``i`` are
-    ``hashes[starts[i]:starts[i+1]]``; a text with fewer words than ``shingle`` has one
-    shingle of all its words, an empty text one shingle of nothing.
-    """
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    cleaned = pc.replace_substring_regex(pc.utf8_lower(pc.fill_null(text, "")), r"[^\pL\pN]+", " ")
-    trimmed = pc.utf8_trim(cleaned, " ")
-    # "" splits into [""]: make that no words at all
-    words = pc.if_else(
-        pc.equal(trimmed, ""),
-        pa.scalar([], pa.list_(pa.string())),
-        pc.split_pattern(trimmed, " "),
-    )
-    counts = pc.list_value_length(words).to_numpy(zero_copy_only=False).astype(np.int64)
-    # hash each distinct word once: a batch of news has far fewer distinct words than words
-    encoded = pc.dictionary_encode(words.flatten())
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    word_hashes = _string_hashes(encoded.dictionary)
-    token_hashes = word_hashes[encoded.indices.to_numpy(zero_copy_only=False)]
-    n = len(counts)
-    doc_starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=doc_starts[1:])
-    total = int(doc_starts[-1])
-    doc_of = np.repeat(np.arange(n), counts)
-    pos_in_doc = np.arange(total) - doc_starts[:-1][doc_of] if total else np.zeros(0, np.int64)
-    combined = np.zeros(total, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        factor = np.uint64(1)
-        for r in range(shingle):
-            shifted = np.zeros(total, dtype=np.uint64)
-            if r < total:
-                shifted[: total - r] = token_hashes[r:]
-                # words past the end of their own text contribute nothing
-                inside = pos_in_doc + r < counts[doc_of]
-                shifted[~inside] = 0
-            combined += shifted * factor
-            factor = factor * _SHINGLE_BASE
-        combined = _mix64(combined)
-    shingles_per_doc = np.maximum(counts - shingle + 1, 1)
-    valid = pos_in_doc < shingles_per_doc[doc_of]
-    hashes = combined[valid]
-    empty = counts == 0
-    starts = np.zeros(n + 1, dtype=np.int64)
-    per_doc = np.where(empty, 1, np.minimum(shingles_per_doc, counts))
-    np.cumsum(per_doc, out=starts[1:])
-    if empty.any():  # one shingle of nothing, so every text has a signature
-        out = np.empty(int(starts[-1]), dtype=np.uint64)
-        filled = np.repeat(~empty, per_doc)
-        out[filled] = hashes
-        out[~filled] = _mix64(np.zeros(1, dtype=np.uint64))[0]
-        hashes = out
-    return hashes, starts
-
-
-def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    a = rng.integers(1, np.iinfo(np.uint64).max, size=num_perm, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, np.iinfo(np.uint64).max, size=num_perm, dtype=np.uint64)
-    return a, b
-
-
-def minhash_signatures(text: pa.Array, num_perm: int, shingle: int, seed: int = 1) -> np.ndarray:
-    """The MinHash signature of each text: an (n, num_perm) uint64 array."""
-    hashes, starts = shingle_hashes(text, shingle)
-    a, b = _permutations(num_perm, seed)
-    n = len(starts) - 1
-    out = np.empty((n, num_perm), dtype=np.uint64)
-    # whole texts per chunk, about _CELLS cells of scratch each
-    per_chunk = max(_CELLS // num_perm, 1)
-    doc = 0
-    with np.errstate(over="ignore"):
-        while doc < n:
-            end = int(np.searchsorted(starts, starts[doc] + per_chunk, side="right")) - 1
-            end = min(max(end, doc + 1), n)
-            lo, hi = int(starts[doc]), int(starts[end])
-            # the shingle hashes are mixed already; a*x + b (mod 2**64, a odd) is a
-            # bijection whose high bits, which decide the minimum, depend on every bit of x
-            values = hashes[lo:hi, None] * a[None, :] + b[None, :]
-            out[doc:end] = np.minimum.reduceat(values, starts[doc:end] - lo, axis=0)
-            doc = end
-    return out
-
-
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One 64-bit key per band of each signature: an (n, bands) uint64 array."""
-    n = signatures.shape[0]
-    cut = signatures[:, : bands * rows].reshape(n, bands, rows)
-    keys = np.zeros((n, bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            keys = _mix64(keys ^ cut[:, :, r])
-        keys ^= np.arange(bands, dtype=np.uint64)  # a key in one band never meets another's
-    return keys
-
-
-def optimal_bands(
-    threshold: float, num_perm: int, false_positive_weight: float = 0.05
-) -> tuple[int, int]:
-    """(bands, rows) minimising the weighted false positive and false negative areas.
-
-    The probability that two texts of Jaccard similarity s share a band is
-    1 - (1 - s**rows)**bands; false positives are that area below the threshold, false
-    negatives the missing area above it (as datasketch computes them). A candidate is checked
-    against its signature before it counts, so a false positive of the banding costs one
-    comparison while a false negative is a missed duplicate: the weights favour recall
-    (0.05 / 0.95; datasketch's default is 0.5 / 0.5, which finds only 40% of the pairs at
-    the threshold).
-    """
-    best, best_error = (1, num_perm), float("inf")
-    s_low = np.linspace(0.0, threshold, 200)
-    s_high = np.linspace(threshold, 1.0, 200)
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            fp = _trapezoid(1 - (1 - s_low**rows) ** bands, s_low)
-            fn = _trapezoid((1 - s_high**rows) ** bands, s_high)
-            error = false_positive_weight * fp + (1 - false_positive_weight) * fn
-            if error < best_error:
-                best, best_error = (bands, rows), error
-    return best
+__all__ = [
+    "DedupTransform",
+    "band_keys",
+    "existing_ids",
+    "minhash_signatures",
+    "optimal_bands",
+    "shingle_hashes",
+    "word_hashes",
+]
