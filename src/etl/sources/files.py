@@ -187,5 +187,10 @@ class FileSource(Source):
         with open_input(unit.input, max_bytes=max_bytes, **self.remote_kwargs) as stream:
             yield stream
 
+    def probe(self, unit: WorkUnit) -> None:
+        """Open the unit's input and read a byte (see :meth:`etl.Source.probe`)."""
+        with self.open_input(unit, max_bytes=None) as stream:
+            stream.read(1)
+
 
 FileSource.options = FileSource.file_options()
