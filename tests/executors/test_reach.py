@@ -70,3 +70,38 @@ def test_a_worker_that_cannot_reach_is_named_with_what_it_cannot_reach(tmp_path)
         check_reach(plan, where, None)
     assert caught.value.message == f"{where} cannot see the run's staging folder {staging}"
     assert "mount at the same path" in caught.value.hint
+
+
+def test_a_worker_asks_a_remote_input_once(tmp_path):
+    """The probe does not back off and retry: the driver fetched the input a moment before,
+    so a failure says the worker cannot reach it (at once, not after minutes of retries)."""
+    import http.server
+    import threading
+
+    asked = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            asked.append(self.path)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.txt"
+        plan = _plan(tmp_path, [url])
+        staging = plan.sink.layout.staging(plan.run.run_id)
+        staging.mkdir(parents=True)
+        with pytest.raises(ConfigError) as caught:
+            check_reach(plan, "dask worker w", plan.units[0])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.message.startswith(f"dask worker w cannot open the input {url}")
+    assert "503" in caught.value.message
+    assert asked == ["/a.txt"]

@@ -188,8 +188,14 @@ class FileSource(Source):
             yield stream
 
     def probe(self, unit: WorkUnit) -> None:
-        """Open the unit's input and read a byte (see :meth:`etl.Source.probe`)."""
-        with self.open_input(unit, max_bytes=None) as stream:
+        """Open the unit's input and read a byte, once (see :meth:`etl.Source.probe`).
+
+        No retries: the driver opened the input a moment before, so a machine that fails
+        to is one that cannot reach it, and it should say so at once rather than after
+        minutes of backing off (the source's ``timeout`` still bounds each attempt).
+        """
+        kwargs = {**self.remote_kwargs, "retries": 0}
+        with open_input(unit.input, max_bytes=None, **kwargs) as stream:
             stream.read(1)
 
 
