@@ -233,6 +233,8 @@ class DaskExecutor(Executor):
                 futures.update(self._submit(client, task, todo, watch.window - len(futures)))
                 for future in self._finished(futures):
                     number = futures.pop(future)
+                    # a free place is filled before the driver adopts (which takes a while)
+                    futures.update(self._submit(client, task, todo, watch.window - len(futures)))
                     result = self._result(future)
                     # let go of the task before adopting its files: Dask recomputes a
                     # finished task a client still holds when the worker that holds its
