@@ -159,21 +159,33 @@ def api_section() -> str:
 
     lines: list[str] = []
     lines += _class_doc(Plugin, ["summary", "fingerprint", "error"])
-    lines += _class_doc(Source, ["units", "read"])
+    lines += _class_doc(Source, ["units", "read", "probe"])
     lines += _class_doc(ReadsMany, ["read_many"])
     lines += _class_doc(Transform, ["output_schema", "open", "process", "close"])
     lines += _class_doc(
         Sink, ["location", "mode", "key", "open", "write", "prepare", "commit", "abort"]
     )
-    lines += _class_doc(WorkerFiles, ["worker_writer", "adopt"])
+    lines += _class_doc(WorkerFiles, ["worker_writer", "adopt", "check_worker"])
     lines += _class_doc(ReplacesRows, ["stage_replace"])
     lines += _class_doc(WorkerWriter, ["write", "close", "abort"])
     lines += _class_doc(StagedFile, [])
     lines += _class_doc(Executor, ["execute", "close"])
     lines += _class_doc(
-        Job, ["stream_here", "worker_spec", "take", "ask", "stats", "written", "summary_counter"]
+        Job,
+        [
+            "stream_here",
+            "worker_spec",
+            "probe_unit",
+            "take",
+            "ask",
+            "stats",
+            "written",
+            "summary_counter",
+        ],
     )
-    lines += _class_doc(FileSource, ["units", "read_bytes", "open_input", "common_options"])
+    lines += _class_doc(
+        FileSource, ["units", "read_bytes", "open_input", "probe", "common_options"]
+    )
     lines += _class_doc(Option, [])
     lines += _class_doc(Context, ["articles", "reject", "count", "run_id", "batch_size"])
     lines += _class_doc(WorkUnit, ["key"])

@@ -173,6 +173,13 @@ class DeltaSink(Sink, WorkerFiles):
         )
         return ParquetWorkerWriter(staging, run, schema, worker)
 
+    def check_worker(self, run) -> None:
+        """On a worker, before any task: raise if it cannot write the staged files (the
+        dask executor's preflight; they are staged as the parquet sink stages them)."""
+        from etl.sinks.parquet import ParquetSink
+
+        ParquetSink({"path": self.opts.path}, section=self.section).check_worker(run)
+
     def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
         """Take workers' files into this run's commit; rows the framework found to be
         duplicates are dropped by rewriting the file."""

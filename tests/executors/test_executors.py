@@ -18,12 +18,6 @@ from tests.helpers.executors import (
     rows,
 )
 
-#: Dask may re-run the tasks of a worker the scheduler drops. Where a lost worker is not
-#: what a test is about: on a loaded machine (CI under load, xdist) the scheduler dropped a
-#: worker nothing had killed ("left the cluster"), which failed runs that were otherwise
-#: right. test_executors_failures.py checks that a lost worker fails a run by default.
-DASK_RETRY = ["--set", "executor.on_worker_loss=retry"]
-
 
 @pytest.mark.slow
 def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address):
@@ -50,7 +44,6 @@ def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address)
             f"executor.address={dask_address}",
             "--set",
             "executor.chunk_size=4",
-            *DASK_RETRY,
         ],
     }
     for name, extra in runs.items():
@@ -125,7 +118,7 @@ def test_local_plugin_file_is_shipped_to_workers(tmp_path, executor, request):
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=3"]
     if executor == "dask":
         address = request.getfixturevalue("dask_address")  # a cluster only where it is used
-        sets += ["--set", f"executor.address={address}", *DASK_RETRY]
+        sets += ["--set", f"executor.address={address}"]
     proc = run_etl_process("run", str(p), *sets)
     assert proc.returncode == 0, proc.stderr
     files = {r[-1] for r in rows(tmp_path / "out")}

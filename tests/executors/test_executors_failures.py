@@ -1,4 +1,6 @@
-"""A worker killed mid-run fails the run with nothing committed; a re-run completes it."""
+"""A worker killed mid-run fails the run with nothing committed (processes; dask with
+``on_worker_loss = "fail"``); a re-run completes it. Dask's default, a retry, is in
+test_executors_elastic.py."""
 
 from __future__ import annotations
 
@@ -6,26 +8,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import run_etl, run_etl_process
-from tests.helpers.executors import PLUGINS, make_corpus, manifests, pipeline, rows
+from tests.helpers.executors import PLUGINS, make_corpus, manifests, pipeline, rows, start_etl
 
 pytestmark = pytest.mark.slow
-
-
-def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ETL_PROGRESS": "0"},
-    )
 
 
 def _first_pid(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> int:
@@ -61,7 +52,8 @@ def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, 
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
     if executor == "dask":
         sets += ["--set", "executor.workers=2"]
-    proc = _start(["run", str(p), *sets])
+    fail = ["--set", "executor.on_worker_loss=fail"] if executor == "dask" else []
+    proc = start_etl("run", str(p), *sets, *fail)
     os.kill(_first_pid(pids, proc), signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
@@ -74,12 +66,10 @@ def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, 
     assert not (dataset / "_etl" / "runs").exists()
     assert not list((dataset / "_etl" / "staging").glob("*"))
 
-    # the re-run must start over and commit everything. On a loaded machine a fresh
-    # LocalCluster can lose a worker at start-up on its own (seen under xdist: "left the
-    # cluster" with nothing killed); the first run above is what tests that a lost worker
-    # fails the run, so here Dask may re-run a lost task
-    retry = ["--set", "executor.on_worker_loss=retry"] if executor == "dask" else []
-    again = run_etl_process("run", str(p), *sets, *retry, "--set", "transforms.1.seconds=0")
+    # the re-run must start over and commit everything (with dask's default: on a loaded
+    # machine a fresh LocalCluster can lose a worker at start-up on its own, seen under
+    # xdist as "left the cluster" with nothing killed, and Dask re-runs its task)
+    again = run_etl_process("run", str(p), *sets, "--set", "transforms.1.seconds=0")
     assert again.returncode == 0, again.stderr
     reference = run_etl(
         "run", str(p), "--set", f"sink.path={tmp_path / 'ref'}", "--set", "transforms.1.seconds=0"

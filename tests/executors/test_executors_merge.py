@@ -14,8 +14,6 @@ from tests.helpers.reliability import (
     one_row_per_uri,
 )
 
-DASK_RETRY = ["--set", "executor.on_worker_loss=retry"]
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["processes", "dask"])
@@ -23,7 +21,7 @@ def test_merge_under_workers_replaces_the_old_version(tmp_path, executor, reques
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=3"]
     if executor == "dask":
         address = request.getfixturevalue("dask_address")
-        sets += ["--set", f"executor.address={address}", *DASK_RETRY]
+        sets += ["--set", f"executor.address={address}"]
     check_merge_replaces_an_edited_article(tmp_path, *sets)
 
 

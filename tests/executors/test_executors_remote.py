@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from tests.helpers import run_etl, run_etl_process
-from tests.helpers.executors import PLUGINS, make_corpus, pipeline, rows
+from tests.helpers.executors import PLUGINS, dask_processes, make_corpus, pipeline, rows
 
 if importlib.util.find_spec("distributed") is None:  # found, not imported: collection stays light
     pytest.skip("needs distributed (pip install 'etl[dask]')", allow_module_level=True)
@@ -41,92 +34,14 @@ def etl_register_plugins(register):
 '''
 
 
-def _dask_command() -> list[str]:
-    script = Path(sys.executable).with_name("dask")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("dask")
-    if found is None:
-        pytest.skip("the dask command is not installed")
-    return [found]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-
-
 @pytest.fixture
 def remote_cluster(tmp_path):
     """A `dask scheduler` and one `dask worker` (own working folder, own environment)."""
-    scheduler_file = tmp_path / "scheduler.json"
-    logs = tmp_path / "logs"
-    logs.mkdir()
     elsewhere = tmp_path / "worker-home"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    dask = _dask_command()
-    procs = []
-    outputs = [open(logs / "scheduler.out", "w"), open(logs / "worker.out", "w")]  # noqa: SIM115
-    try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    *dask,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--no-dashboard",
-                    "--scheduler-file",
-                    str(scheduler_file),
-                ],
-                stdout=outputs[0],
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        )
-        deadline = time.monotonic() + 60
-        address = None
-        while address is None and time.monotonic() < deadline:
-            try:
-                address = json.loads(scheduler_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                time.sleep(0.1)
-        assert address and address.startswith("tcp://127.0.0.1:"), address
-        procs.append(
-            subprocess.Popen(
-                [
-                    *dask,
-                    "worker",
-                    "--scheduler-file",
-                    str(scheduler_file),
-                    "--host",
-                    "127.0.0.1",
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--name",
-                    "remote-1",
-                ],
-                stdout=outputs[1],
-                stderr=subprocess.STDOUT,
-                cwd=elsewhere,
-                env=env,
-            )
-        )
+    with dask_processes(tmp_path) as (address, worker):
+        worker("remote-1", cwd=elsewhere)
         yield address
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
-        for output in outputs:
-            output.close()
 
 
 def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, remote_cluster):
@@ -140,9 +55,6 @@ def test_remote_cluster_runs_the_pipeline_and_names_a_plugin_it_lacks(tmp_path, 
         "executor.plugin=dask",
         "--set",
         f"executor.address={remote_cluster}",
-        # a lost worker is not what this test is about (see test_executors.DASK_RETRY)
-        "--set",
-        "executor.on_worker_loss=retry",
     )
     assert proc.returncode == 0, proc.stderr
     # the reference (local executor) needs no process of its own

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -89,6 +96,16 @@ def per_input(dataset: Path) -> dict[str, tuple]:
 def local_dask_cluster(workers: int = 2) -> Iterator[str]:
     """A LocalCluster of ``workers`` worker processes on 127.0.0.1: its scheduler address,
     once every worker is up; closed after. Skips the test where distributed is missing.
+    """
+    with dask_cluster(workers) as cluster:
+        yield cluster.scheduler_address
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int = 2) -> Iterator[Any]:
+    """A LocalCluster of ``workers`` worker processes (each with its nanny) on 127.0.0.1,
+    once every worker is up; closed after. ``cluster.scale(n)`` adds workers (an elastic
+    cluster). Skips the test where distributed is missing.
 
     Its workers are forked from a server that imported dask and its dependencies once (per
     test process): a cluster after the first starts in well under a second, not in two or
@@ -114,6 +131,133 @@ def local_dask_cluster(workers: int = 2) -> Iterator[str]:
     try:
         with distributed.Client(cluster) as client:
             client.wait_for_workers(workers, timeout=60)
-        yield cluster.scheduler_address
+        yield cluster
     finally:
         cluster.close()
+
+
+def dask_command() -> list[str]:
+    """The ``dask`` command of this environment (skips the test where it is missing)."""
+    import pytest
+
+    script = Path(sys.executable).with_name("dask")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("dask")
+    if found is None:
+        pytest.skip("the dask command is not installed")
+    return [found]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 15 s: a process this test started, by its pid."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess.Popen]]]:
+    """A ``dask scheduler`` process on 127.0.0.1 (its address), and a function that starts
+    ``dask worker`` processes for it (``prefix``: a command that runs it, e.g. in a mount
+    namespace of its own; keyword arguments go to ``subprocess.Popen``: a working folder,
+    an environment); every process is stopped after.
+
+    The environment of each is this one without PYTHONPATH (a worker has only what is
+    installed). Output goes to ``folder/logs``.
+    """
+    scheduler_file = folder / "scheduler.json"
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    dask = dask_command()
+    procs: list[subprocess.Popen] = []
+    outputs: list[Any] = []
+    address = ""
+
+    def start(
+        name: str, args: list[str], prefix: tuple[str, ...] = (), **popen: Any
+    ) -> subprocess.Popen:
+        output = open(logs / f"{name}.out", "w")  # noqa: SIM115 - closed below
+        outputs.append(output)
+        popen.setdefault("env", env)
+        proc = subprocess.Popen(
+            [*prefix, *dask, *args], stdout=output, stderr=subprocess.STDOUT, **popen
+        )
+        procs.append(proc)
+        return proc
+
+    def worker(
+        name: str, *args: str, prefix: tuple[str, ...] = (), **popen: Any
+    ) -> subprocess.Popen:
+        return start(
+            f"worker-{name}",
+            [
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--name",
+                name,
+                *args,
+            ],
+            prefix,
+            **popen,
+        )
+
+    try:
+        start(
+            "scheduler",
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+        )
+        deadline = time.monotonic() + 60
+        address = None
+        while address is None and time.monotonic() < deadline:
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address and address.startswith("tcp://127.0.0.1:"), address
+        yield address, worker
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+        for output in outputs:
+            output.close()
+
+
+def start_etl(*args: str) -> subprocess.Popen:
+    """``etl`` in a process of its own that the test acts on while it runs (text pipes)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ETL_PROGRESS": "0"},
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

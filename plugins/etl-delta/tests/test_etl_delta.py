@@ -241,3 +241,23 @@ def test_inspect_and_report_read_the_table(table, tmp_path):
     proc = etl("report", str(table), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f"{total:,} articles" in out.read_text(encoding="utf-8")
+
+
+def test_the_dask_preflight_checks_the_folder_workers_stage_in(tmp_path):
+    """WorkerFiles.check_worker: a worker that does not see the run's staging folder (the
+    driver made it) is told which folder; one that sees it can write there."""
+    from datetime import UTC, datetime
+
+    from etl_delta import DeltaSink
+
+    from etl.context import RunInfo
+    from etl.errors import RunError
+
+    run = RunInfo(run_id="20260101T000000Z-00000000", started_at=datetime.now(UTC))
+    sink = DeltaSink({"path": str(tmp_path / "table")}, section="[sink]")
+    staging = tmp_path / "table" / "_etl" / "staging" / run.run_id
+    with pytest.raises(RunError, match=f"cannot see the run's staging folder {staging}"):
+        sink.check_worker(run)
+    staging.mkdir(parents=True)
+    sink.check_worker(run)
+    assert [p.name for p in staging.iterdir()] == ["workers"]

@@ -135,6 +135,11 @@ class Job(ABC):
     def written(self) -> int:
         """Articles written so far (for progress)."""
 
+    def probe_unit(self) -> bytes | None:
+        """The first unit this process can open, packed (:func:`pack_units`), for workers to
+        check that they can open it too; None when there is none to check."""
+        return None
+
     def rejected(self) -> int:
         """Rejects so far (for progress)."""
         return len(self.stats().rejects)
@@ -152,9 +157,10 @@ def open_worker(spec: bytes, where: str, name: str) -> WorkerSession:
     return pickle.loads(spec).open(where, name)
 
 
-def check_worker(spec: bytes, where: str) -> None:
-    """On a worker, before any chunk: raise if it cannot build the job's plugins."""
-    pickle.loads(spec).check(where)
+def check_worker(spec: bytes, where: str, probe: bytes | None = None) -> None:
+    """On a worker, before any chunk: raise if it cannot build the job's plugins, open the
+    unit in ``probe`` (:meth:`Job.probe_unit`) or write the sink's staged files."""
+    pickle.loads(spec).check(where, probe)
 
 
 def failed(chunk: int, worker: str, exc: BaseException, where: str) -> ChunkResult:

@@ -1,11 +1,18 @@
 """A Dask distributed cluster: the same plan, as futures over chunks of work units.
 
 ``address = "tcp://host:8786"`` uses a running cluster; without it a LocalCluster of worker
-processes on 127.0.0.1 is started for the run and stopped after it. Each task rebuilds the
-plugins from the pipeline (local plugin files travel inside the task, by value), runs source
--> transforms for its chunk and writes staged Parquet files to the sink's filesystem; the
-driver adopts them in unit order and commits once. A checkpointed run executes one job per
-checkpoint on the same client and cluster, closed by :meth:`DaskExecutor.close`.
+processes on 127.0.0.1 is started for the run and stopped after it. Before any task every
+worker checks that it can build the plugins, open the run's first input and write the
+sink's staged files (a preflight; a worker that joins later checks on its first task).
+Each task rebuilds the plugins from the pipeline (local plugin files travel inside the task,
+by value), runs source -> transforms for its chunk and writes staged Parquet files to the
+sink's filesystem; the driver adopts them in unit order and commits once. A checkpointed
+run executes one job per checkpoint on the same client and cluster, closed by
+:meth:`DaskExecutor.close`.
+
+The cluster may change during a run (:mod:`etl.executors.dask_watch`): the tasks in flight
+follow the workers present, a retired worker is no loss, and a lost one's tasks run again
+elsewhere (``on_worker_loss = "retry"``, the default) or fail the run (``"fail"``).
 
 Dask is optional (``pip install 'etl[dask]'``); nothing of it is imported until a run starts.
 """
@@ -13,9 +20,10 @@ Dask is optional (``pip install 'etl[dask]'``); nothing of it is imported until 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
-import time
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from etl import log
@@ -29,6 +37,7 @@ from etl.executors.api import (
     open_worker,
     raise_error,
 )
+from etl.executors.dask_watch import WATCH_INTERVAL, ClusterWatch, running_threads
 from etl.plugin import Executor, Option
 
 if TYPE_CHECKING:
@@ -36,39 +45,57 @@ if TYPE_CHECKING:
     from etl.stream import StreamStats
 
 INSTALL = "'etl[dask]'"
-#: how often the driver checks that the workers it uses are still there (seconds)
-WATCH_INTERVAL = 0.5
+#: the specs (by digest) this worker process passed the preflight of: a worker checks once
+#: per run, whether it was there at the start (client.run) or joined later (its first task)
+_CHECKED: set[str] = set()
 
 
 def _where(worker: Any = None) -> tuple[str, str]:
+    """(the worker as errors name it, its name)."""
     if worker is None:
         from distributed import get_worker
 
         worker = get_worker()
     name = str(worker.name)
     label = f"dask worker {worker.address}" + (f" (name {name})" if name != worker.address else "")
-    return label, f"dask-{name}"
+    return label, name
+
+
+def _digest(spec_bytes: bytes) -> str:
+    return hashlib.sha256(spec_bytes).hexdigest()
 
 
 def _preflight(
-    spec_bytes: bytes, dask_worker: Any = None
+    spec_bytes: bytes, probe: bytes | None, dask_worker: Any = None
 ) -> tuple[str, str, str | None, str] | None:
-    """Run on every worker before any task: can it build the plan's plugins?"""
+    """Run on every worker before any task: can it build the plan's plugins, open the
+    first input (``probe``, packed) and write the sink's staged files?"""
     where, _ = _where(dask_worker)
     try:
-        check_worker(spec_bytes, where)
+        check_worker(spec_bytes, where, probe)
     except BaseException as exc:
         return failed(-1, "", exc, where).error
+    _CHECKED.add(_digest(spec_bytes))
     return None
 
 
-def _run_task(spec_bytes: bytes, number: int, units: bytes) -> ChunkResult:
+def _run_task(spec_bytes: bytes, number: int, units: bytes, probe: bytes | None) -> ChunkResult:
     """One Dask task: a chunk of work units through source and transforms into staged files."""
     where, name = _where()
     try:
-        session = open_worker(spec_bytes, where, name)
+        digest = _digest(spec_bytes)
+        if digest not in _CHECKED:  # a worker that joined after the run's preflight
+            check_worker(spec_bytes, where, probe)
+            _CHECKED.add(digest)
+        # each attempt names its files with a token of its own: Dask may run a chunk again
+        # (its worker died or was cut off, maybe still writing), on a worker of the same
+        # name (a nanny restarts it under its old name); no attempt may touch the files of
+        # another, least of all ones the driver adopted
+        attempt = f"dask-{name}-{secrets.token_hex(4)}"
+        session = open_worker(spec_bytes, where, attempt)
         result = session.run_chunk(number, units)
         session.close()
+        result.worker = name
         return result
     except BaseException as exc:
         return failed(number, name, exc, where)
@@ -97,12 +124,17 @@ class DaskExecutor(Executor):
         Option(
             "on_worker_loss",
             "str",
-            "fail",
-            help="a worker that leaves mid-run: fail the run (nothing committed) or let Dask "
-            "retry its tasks elsewhere",
+            "retry",
+            help="a worker that dies mid-run: let Dask run its tasks again elsewhere, or fail "
+            "the run (nothing committed); a retired worker is no loss either way",
             choices=("fail", "retry"),
         ),
-        Option("connect_timeout", "float", 30.0, help="seconds to reach the scheduler"),
+        Option(
+            "connect_timeout",
+            "float",
+            30.0,
+            help="seconds to reach the scheduler, and to wait for a worker when none is left",
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -173,48 +205,49 @@ class DaskExecutor(Executor):
         finished = False
         try:
             workers = self._workers(client)
-            if not workers:
+            if not running_threads(workers):
                 client.wait_for_workers(1, timeout=self.opts.connect_timeout)
                 workers = self._workers(client)
             spec_bytes = job.worker_spec()
-            self._check_workers(client, spec_bytes)
-            threads = sum(w.get("nthreads", 1) for w in workers.values())
+            probe = job.probe_unit()
+            self._check_workers(client, spec_bytes, probe)
+            threads = max(1, running_threads(workers))
             bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
             total = len(bounds)
             todo = chunks(units, bounds)
-            log.get_logger(run_id=job.run.run_id, stage="stream").info(
+            logger = log.get_logger(run_id=job.run.run_id, stage="stream")
+            logger.info(
                 "tasks starting",
                 executor=self.name,
                 scheduler=client.scheduler.address,
                 workers=len(workers),
                 chunks=total,
             )
-            window = max(2, 2 * threads)
-            seen = set(workers)
-            run_id = job.run.run_id
-            futures.update(self._submit(client, spec_bytes, todo, window, run_id))
+            watch = ClusterWatch(
+                workers, self.opts.on_worker_loss, self.opts.connect_timeout, job.target, logger
+            )
+            task = (spec_bytes, probe, job.run.run_id)
             received = 0
-            next_check = time.monotonic() + WATCH_INTERVAL
             while received < total:
+                # the window follows the workers present (the watch looks every 0.5 s)
+                futures.update(self._submit(client, task, todo, watch.window - len(futures)))
                 for future in self._finished(futures):
                     number = futures.pop(future)
-                    futures.update(self._submit(client, spec_bytes, todo, 1, run_id))
-                    job.take(self._result(future))
+                    # a free place is filled before the driver adopts (which takes a while)
+                    futures.update(self._submit(client, task, todo, watch.window - len(futures)))
+                    result = self._result(future)
+                    # let go of the task before adopting its files: Dask recomputes a
+                    # finished task a client still holds when the worker that holds its
+                    # result leaves, and a chunk run again after adoption would stage its
+                    # articles a second time
+                    future.release()
+                    job.take(result)
+                    watch.ran(result.worker)
                     received += 1
                     progress.finished_range(*bounds[number], job.written())
-                if self.opts.on_worker_loss == "fail" and time.monotonic() >= next_check:
-                    now = set(self._workers(client))
-                    gone = seen - now
-                    if gone:
-                        raise RunError(
-                            f"dask worker {sorted(gone)[0]} left the cluster while running this "
-                            f"run's tasks; nothing was committed to {job.target}",
-                            hint="run the pipeline again: it starts over and commits the whole "
-                            'run (or set on_worker_loss = "retry" to let Dask re-run lost tasks)',
-                        )
-                    seen |= now
-                    next_check = time.monotonic() + WATCH_INTERVAL
+                watch.look(client)
             finished = True
+            watch.count(job)
         except EtlError:
             raise
         except Exception as exc:
@@ -238,8 +271,9 @@ class DaskExecutor(Executor):
         if cluster is not None:
             cluster.close()
 
-    def _check_workers(self, client: Any, spec_bytes: bytes) -> None:
-        """Fail before any task if a worker lacks etl or a plugin of the pipeline."""
+    def _check_workers(self, client: Any, spec_bytes: bytes, probe: bytes | None) -> None:
+        """Fail before any task if a worker lacks etl or a plugin of the pipeline, cannot
+        open the first input (``probe``) or cannot write the sink's staged files."""
         from etl import __version__
 
         versions = client.run(_etl_version, on_error="return")
@@ -249,7 +283,7 @@ class DaskExecutor(Executor):
                     f"dask worker {address} cannot import etl: {type(version).__name__}: {version}",
                     hint=f"install the same etl on every worker: pip install etl=={__version__}",
                 )
-        problems = client.run(_preflight, spec_bytes, on_error="return")
+        problems = client.run(_preflight, spec_bytes, probe, on_error="return")
         for _address, problem in sorted(problems.items()):
             if isinstance(problem, BaseException):
                 raise RunError(f"dask worker {_address}: {type(problem).__name__}: {problem}")
@@ -257,8 +291,10 @@ class DaskExecutor(Executor):
                 raise_error(problem)
 
     def _submit(
-        self, client: Any, spec_bytes: bytes, todo: Any, n: int, run_id: str
+        self, client: Any, task: tuple[bytes, bytes | None, str], todo: Any, n: int
     ) -> dict[Any, int]:
+        """Submit up to ``n`` more chunks of ``todo``; ``task`` is (spec, probe, run id)."""
+        spec_bytes, probe, run_id = task
         batch = []
         for _ in range(n):
             item = next(todo, None)
@@ -273,6 +309,7 @@ class DaskExecutor(Executor):
             [spec_bytes] * len(batch),
             numbers,
             [units for _, units in batch],
+            [probe] * len(batch),
             key=[f"etl-{run_id}-chunk-{number}" for number in numbers],
             pure=False,
         )
@@ -293,9 +330,18 @@ class DaskExecutor(Executor):
             name = type(exc).__name__
             if name == "KilledWorker":
                 worker = getattr(getattr(exc, "last_worker", None), "address", "?")
+                again = self.opts.on_worker_loss == "retry"
                 raise RunError(
-                    f"dask worker {worker} died while running {future.key}; nothing was committed",
-                    hint="run the pipeline again: it starts over and commits the whole run",
+                    f"dask worker {worker} died while running {future.key}"
+                    + (" (each worker that ran it died)" if again else "")
+                    + "; nothing was committed",
+                    hint="run the pipeline again: it starts over and commits the whole run"
+                    + (
+                        " (a chunk that kills every worker it runs on may hold an input that "
+                        "needs more memory than a worker has)"
+                        if again
+                        else ""
+                    ),
                 )
             raise RunError(f"dask task {future.key} failed: {name}: {exc}")
         if future.status == "cancelled":

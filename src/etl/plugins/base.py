@@ -158,6 +158,16 @@ class Source(Plugin):
         """
         raise NotImplementedError
 
+    def probe(self, unit: WorkUnit) -> None:
+        """Check that this machine can open the unit's input, without reading it through.
+
+        The dask executor calls it before any task, on the driver and then on every worker
+        with the first unit the driver could open: a worker that cannot reach the inputs
+        fails the run at once, named in the error. Raise :class:`etl.errors.InputError` (or
+        ``OSError``) where the input cannot be opened. The default checks nothing (for a
+        source that cannot tell cheaply); file sources open the input and read a byte.
+        """
+
 
 class Transform(Plugin):
     """Maps an article batch to an article batch.

@@ -86,6 +86,11 @@ class WorkerFiles:
         """
         raise NotImplementedError
 
+    def check_worker(self, run: Any) -> None:
+        """On a worker, before any task (on a sink built as for :meth:`worker_writer`):
+        raise if the worker cannot write this run's files (an ``EtlError`` whose message
+        follows the worker's name, or an ``OSError``). The default checks nothing."""
+
     def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
         """Take workers' files into this run's commit, in unit order (on the opened sink).
 

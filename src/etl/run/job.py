@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from etl.accounting import Totals
-from etl.executors.api import Answer, ChunkResult, Job, raise_error
+from etl.executors.api import Answer, ChunkResult, Job, pack_units, raise_error
 from etl.plugin import StagedFile, WriteResult
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN, StreamStats
@@ -147,6 +147,12 @@ class DriverJob(Job):
         from etl.run.worker import make_spec
 
         return pickle.dumps(make_spec(self.plan), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def probe_unit(self) -> bytes | None:
+        from etl.run.reach import first_unit
+
+        index = first_unit(self.plan)
+        return None if index is None else pack_units(self.units, index, index + 1)
 
     def take(self, result: ChunkResult) -> list[Answer]:
         if result.error is not None:

@@ -65,9 +65,13 @@ class WorkerSpec:
     suppliers: dict[str, str] = field(default_factory=dict)
     log: tuple[str, int] = ("json", 0)
 
-    def check(self, where: str) -> None:
-        """Build the plugins, to fail early with a clear message (a preflight)."""
-        build_worker_plan(self, where)
+    def check(self, where: str, probe: bytes | None = None) -> None:
+        """Build the plugins, open the unit in ``probe`` (packed) and check that the sink's
+        staged files can be written: to fail early with a clear message (a preflight)."""
+        from etl.run.reach import check_reach
+
+        plan = build_worker_plan(self, where)
+        check_reach(plan, where, unpack_units(probe)[0][1] if probe else None)
 
     def open(self, where: str, name: str) -> Session:
         """Build the plugins and open the transforms; ``name`` goes into file names."""

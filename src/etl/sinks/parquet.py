@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.context import RunInfo
-from etl.errors import RunError
 from etl.hookspecs import hookimpl
 from etl.plugin import Option, ReplacesRows, Sink, StagedFile, WorkerFiles, WorkerWriter
 from etl.sinks.replace import RowRemovals
+from etl.sinks.staging import worker_folder
 from etl.store import (
     DATA_SUFFIX,
     REJECTS_SUFFIX,
@@ -287,6 +287,10 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
         """
         return ParquetWorkerWriter(self, run, schema, worker)
 
+    def check_worker(self, run: RunInfo) -> None:
+        """On a worker: raise if it cannot write the run's staged files (a preflight)."""
+        worker_folder(self.layout, run.run_id, probe=True)
+
     def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
         """Take workers' files into this run's commit; a file with a mask is rewritten
         with the rows it keeps (row group by row group), one that keeps none is dropped."""
@@ -394,14 +398,7 @@ class ParquetWorkerWriter(WorkerWriter):
     def __init__(self, sink: ParquetSink, run: RunInfo, schema: pa.Schema, worker: str) -> None:
         self.opts = sink.opts
         self.layout = sink.layout
-        self.folder = sink.layout.staging(run.run_id) / "workers"
-        if not self.folder.parent.is_dir():
-            raise RunError(
-                f"cannot see the run's staging folder {self.folder.parent}",
-                hint="the dataset path must be on a filesystem that the driver and every "
-                "worker mount at the same path",
-            )
-        self.folder.mkdir(exist_ok=True)
+        self.folder = worker_folder(sink.layout, run.run_id)
         self.worker = re.sub(r"[^A-Za-z0-9_.-]+", "_", worker).strip("_") or "worker"
         self.schema = _file_schema(schema, self.opts)
         self.writers: dict[str, list[Any]] = {}

@@ -187,5 +187,16 @@ class FileSource(Source):
         with open_input(unit.input, max_bytes=max_bytes, **self.remote_kwargs) as stream:
             yield stream
 
+    def probe(self, unit: WorkUnit) -> None:
+        """Open the unit's input and read a byte, once (see :meth:`etl.Source.probe`).
+
+        No retries: the driver opened the input a moment before, so a machine that fails
+        to is one that cannot reach it, and it should say so at once rather than after
+        minutes of backing off (the source's ``timeout`` still bounds each attempt).
+        """
+        kwargs = {**self.remote_kwargs, "retries": 0}
+        with open_input(unit.input, max_bytes=None, **kwargs) as stream:
+            stream.read(1)
+
 
 FileSource.options = FileSource.file_options()
