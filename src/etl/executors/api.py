@@ -224,7 +224,8 @@ def pack_units(units: Sequence[WorkUnit], start: int, stop: int) -> bytes:
     from etl.plugin import InputRef, WorkUnit
 
     part = units[start:stop]
-    if all(type(u) is WorkUnit and type(u.input) is InputRef for u in part):
+    # parts of a split input (``part`` set) are few: they travel as objects
+    if all(type(u) is WorkUnit and type(u.input) is InputRef and u.part is None for u in part):
         refs = [u.input for u in part]
         columns = (
             [r.key for r in refs],

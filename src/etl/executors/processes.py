@@ -27,6 +27,9 @@ from etl.errors import RunError
 from etl.executors.api import ChunkIds, chunk_bounds, chunks, failed, open_worker
 from etl.plugin import Executor, Option
 
+#: big inputs are split into parts of this many bytes (sources that split inputs only)
+DEFAULT_SPLIT_BYTES = 32 * 1024 * 1024
+
 #: a worker holds up to this much of a chunk's articles (Arrow memory) while the driver says
 #: which ids are new; a chunk of 1,000 news articles is about 5 MB
 DEFAULT_HOLD_BYTES = 64 * 1024 * 1024
@@ -219,6 +222,15 @@ class ProcessesExecutor(Executor):
             "(0: write at once; the driver then rewrites files that hold a duplicate)",
         ),
         Option(
+            "split_bytes",
+            "int",
+            DEFAULT_SPLIT_BYTES,
+            min=0,
+            help="inputs larger than this are split into parts of about this size, read by "
+            "different workers (sources that can split, such as jsonl; 0: never split)",
+            fingerprint=False,
+        ),
+        Option(
             "start_method",
             "str",
             "forkserver",
@@ -241,6 +253,11 @@ class ProcessesExecutor(Executor):
         #: the workers of the last job, kept for the next one until close()
         self._pool: list[_Worker] = []
         self._started = 0
+
+    def split_bytes(self) -> int:
+        """Parts of ``split_bytes`` when more than one worker runs (else 0: no split)."""
+        workers = self.opts.workers or os.cpu_count() or 1
+        return self.opts.split_bytes if workers > 1 else 0
 
     def prepare(self) -> None:
         """Start the fork server now, before the driver lists the units: it imports the
