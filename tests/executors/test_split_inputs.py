@@ -167,3 +167,30 @@ def test_inputs_that_cannot_be_split_stay_whole(tmp_path):
     source = JsonlSource({"paths": [str(data)], "max_bytes": 1000}, base_dir=tmp_path)
     unit = _unit(source)
     assert source.split(unit, 4) == [unit]
+
+
+def test_parts_counts_are_mapped_to_their_inputs():
+    from collections import Counter
+
+    import numpy as np
+
+    from etl.accounting import Totals
+    from etl.run.split import Parts
+    from etl.stream import StreamStats
+
+    # units 0-2 are the parts of input 0, unit 3 is input 1 whole
+    parts = Parts([None] * 4, np.array([0, 0, 0, 1]))
+    totals = Totals()
+    totals.add(np.array([0, 1, 2]), None)
+    totals.add(np.array([1, 3, 3]), np.array([False, True, True]))
+    assert len(totals.unit_written) > 4  # grown by doubling, past the units
+    mapped = parts.totals(totals)
+    assert mapped.unit_written.tolist() == [3, 2]
+    assert mapped.unit_duplicates.tolist() == [1, 0]
+    assert (mapped.written, mapped.duplicates) == (5, 1)
+    stats = StreamStats(read=Counter({0: 2, 2: 3, 3: 1}), retry={1}, digests={2: "h"})
+    parts.stats(stats)
+    assert stats.read == Counter({0: 5, 1: 1})
+    assert stats.retry == {0} and stats.digests == {0: "h"}
+    assert parts.rows(np.array([3, 1, 0])).tolist() == [1, 0, 0]
+    assert parts.counts() == (1, 3)

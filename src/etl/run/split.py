@@ -58,12 +58,15 @@ class Parts:
         """A worker's account (by unit index) by input index."""
         if self.owner is None or not len(totals.unit_written):
             return totals
-        n = len(totals.unit_written)
+        # the arrays grow by doubling: past the units they hold zeros
+        n = min(len(totals.unit_written), len(self.owner))
         owner = self.owner[:n]
         size = int(owner.max()) + 1 if n else 0
         out = Totals(totals.inputs, totals.written, totals.duplicates)
-        out.unit_written = np.bincount(owner, totals.unit_written[:n], size).astype(np.int64)
-        out.unit_duplicates = np.bincount(owner, totals.unit_duplicates[:n], size).astype(np.int64)
+        for name in ("unit_written", "unit_duplicates"):
+            counts = np.zeros(size, np.int64)
+            np.add.at(counts, owner, getattr(totals, name)[:n])
+            setattr(out, name, counts)
         return out
 
     def stats(self, stats: StreamStats) -> StreamStats:
