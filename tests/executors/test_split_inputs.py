@@ -194,3 +194,16 @@ def test_parts_counts_are_mapped_to_their_inputs():
     assert stats.retry == {0} and stats.digests == {0: "h"}
     assert parts.rows(np.array([3, 1, 0])).tolist() == [1, 0, 0]
     assert parts.counts() == (1, 3)
+
+
+def test_each_part_is_a_chunk_of_its_own():
+    from etl.executors.api import chunk_bounds, parts_alone
+    from etl.plugin import InputRef, Part
+
+    whole = [WorkUnit(InputRef(f"f{i}")) for i in range(6)]
+    big = InputRef("big", size=300)
+    parts = [WorkUnit(big, part=Part(i, 3, 100 * i, 100 * i + 100)) for i in range(3)]
+    units = [*whole[:3], *parts, *whole[3:]]
+    bounds = parts_alone(chunk_bounds(len(units), 1, 5), units)
+    assert bounds == [(0, 3), (3, 4), (4, 5), (5, 6), (6, 9)]
+    assert parts_alone([(0, 6)], whole) == [(0, 6)]

@@ -207,6 +207,31 @@ def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[in
     return bounds
 
 
+def parts_alone(bounds: list[tuple[int, int]], units: Sequence[WorkUnit]) -> list[tuple[int, int]]:
+    """``bounds`` with every part of a split input (``unit.part`` set) in a chunk of its own.
+
+    A part is already a big piece of work (``split_bytes`` of input): two in one chunk would
+    run one after the other on one worker, and the chunk's articles would outgrow what a
+    worker holds while the driver says which ids are new (``hold_bytes``), so the driver
+    would rewrite its files to drop duplicates found in other parts.
+    """
+    alone = {i for i, unit in enumerate(units) if unit.part is not None}
+    if not alone:
+        return bounds
+    out = []
+    for start, stop in bounds:
+        run = start
+        for i in range(start, stop):
+            if i in alone:
+                if run < i:
+                    out.append((run, i))
+                out.append((i, i + 1))
+                run = i + 1
+        if run < stop:
+            out.append((run, stop))
+    return out
+
+
 def chunks(units: Sequence[WorkUnit], bounds: list[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
     """(chunk number, :func:`pack_units` of the chunk) in unit order, made as needed."""
     for number, (start, stop) in enumerate(bounds):

@@ -27,6 +27,7 @@ from etl.executors.api import (
     chunks,
     failed,
     open_worker,
+    parts_alone,
     raise_error,
 )
 from etl.plugin import Executor, Option
@@ -179,7 +180,7 @@ class DaskExecutor(Executor):
             spec_bytes = job.worker_spec()
             self._check_workers(client, spec_bytes)
             threads = sum(w.get("nthreads", 1) for w in workers.values())
-            bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
+            bounds = parts_alone(chunk_bounds(len(units), threads, self.opts.chunk_size), units)
             total = len(bounds)
             todo = chunks(units, bounds)
             log.get_logger(run_id=job.run.run_id, stage="stream").info(

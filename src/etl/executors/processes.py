@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import RunError
-from etl.executors.api import ChunkIds, chunk_bounds, chunks, failed, open_worker
+from etl.executors.api import (
+    ChunkIds,
+    chunk_bounds,
+    chunks,
+    failed,
+    open_worker,
+    parts_alone,
+)
 from etl.plugin import Executor, Option
 
 #: big inputs are split into parts of this many bytes (sources that split inputs only)
@@ -275,7 +282,7 @@ class ProcessesExecutor(Executor):
 
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
-        bounds = chunk_bounds(len(units), workers, self.opts.chunk_size)
+        bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
         total_chunks = len(bounds)
         if not total_chunks:
             return job.stats()
