@@ -100,6 +100,28 @@ def test_a_split_file_on_two_workers_gives_the_local_dataset(tmp_path):
 
 
 @pytest.mark.slow
+def test_split_parts_give_the_local_dataset_however_the_driver_takes_them(tmp_path):
+    """Workers that write at once (the driver drops the duplicate from their files), and a
+    merge-mode run (workers ship batches; the driver writes them)."""
+    data = big_jsonl(tmp_path / "big.jsonl")
+    variants = {
+        "no-hold": ["--set", "executor.hold_bytes=0"],
+        "merge": ["--set", "sink.mode=merge"],
+    }
+    for name, extra in variants.items():
+        local = jsonl_pipeline(tmp_path, f"local-{name}", data)
+        split = jsonl_pipeline(tmp_path, f"split-{name}", data, executor="processes")
+        mode = extra if name == "merge" else []
+        assert run_etl("run", str(local), *mode).returncode == 0
+        proc = run_etl_process("run", str(split), *extra)
+        assert proc.returncode == 0, proc.stderr
+        summary = manifests(tmp_path / f"split-{name}")[-1]["summary"]
+        assert summary["counters"]["processes:parts of split inputs"] >= 4, name
+        assert rows(tmp_path / f"split-{name}") == rows(tmp_path / f"local-{name}"), name
+        assert per_input(tmp_path / f"split-{name}") == per_input(tmp_path / f"local-{name}")
+
+
+@pytest.mark.slow
 def test_a_compressed_file_runs_whole(tmp_path):
     data = big_jsonl(tmp_path / "big.jsonl")
     packed = tmp_path / "big.jsonl.gz"
