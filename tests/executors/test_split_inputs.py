@@ -122,6 +122,39 @@ def test_split_parts_give_the_local_dataset_however_the_driver_takes_them(tmp_pa
 
 
 @pytest.mark.slow
+def test_split_inputs_in_checkpoints_and_an_input_of_blank_lines(tmp_path):
+    """Each checkpoint splits its own inputs; a split input whose parts hold no record at
+    all is rejected once, as a whole input that gives nothing is."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    big_jsonl(folder / "a-big.jsonl")
+    (folder / "b-blank.jsonl").write_text("\n" * (3 * SPLIT), encoding="utf-8")
+    (folder / "c-small.jsonl").write_text('{"text": "a small one"}\n', encoding="utf-8")
+    local = jsonl_pipeline(tmp_path, "local", folder)
+    split = jsonl_pipeline(tmp_path, "split", folder, executor="processes")
+    checkpoint = ["--set", "run.checkpoint=1"]
+    assert run_etl("run", str(local), *checkpoint).returncode == 0
+    proc = run_etl_process("run", str(split), *checkpoint)
+    assert proc.returncode == 0, proc.stderr
+    runs = manifests(tmp_path / "split")
+    assert len(runs) == 3  # one commit per input
+    counters = [r["summary"]["counters"].get("processes:inputs split into parts") for r in runs]
+    assert counters == [1, 1, None]
+    assert rows(tmp_path / "split") == rows(tmp_path / "local")
+    rejects = read_rejects(tmp_path / "split").to_pylist()
+    blank = [r["reason"] for r in rejects if r["input"].endswith("b-blank.jsonl")]
+    assert blank == ["no articles"]
+    accounts = {
+        Path(e["input"]).name: (e["read"], e["written"], e["duplicates"], e["rejected"])
+        for r in runs
+        for e in r["summary"]["per_input"]
+    }
+    assert accounts["a-big.jsonl"] == (1998, 1997, 1, 1)
+    assert accounts["b-blank.jsonl"] == (0, 0, 0, 1)
+    assert accounts["c-small.jsonl"] == (1, 1, 0, 0)
+
+
+@pytest.mark.slow
 def test_a_compressed_file_runs_whole(tmp_path):
     data = big_jsonl(tmp_path / "big.jsonl")
     packed = tmp_path / "big.jsonl.gz"
