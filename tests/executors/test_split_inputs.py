@@ -206,6 +206,16 @@ def test_parts_read_one_by_one_give_the_whole_files_rows_and_rejects(tmp_path):
     assert hashes == [None] * 7 + [wctx.digests[unit.key]]
 
 
+def test_a_part_checks_the_fields_as_a_whole_input_does(tmp_path):
+    from etl.errors import ConfigError
+
+    data = big_jsonl(tmp_path / "big.jsonl")
+    source = JsonlSource({"paths": [str(data)], "fields": {"text": "body"}}, base_dir=tmp_path)
+    part = source.split(_unit(source), 8)[3]
+    with pytest.raises(ConfigError, match="no such key"):
+        read_unit(source, part)
+
+
 def test_inputs_that_cannot_be_split_stay_whole(tmp_path):
     data = big_jsonl(tmp_path / "big.jsonl")
     packed = tmp_path / "packed.jsonl.gz"

@@ -149,15 +149,15 @@ class JsonlSource(RecordSource, SplitsInputs):
         batch = batcher.flush()
         if batch is not None:
             yield batch
+        # a first input (or part) shorter than a batch: check `fields` against its records
+        self.key_check.finish(unit.key)
         if part is not None:
             # the content hash the split took of the whole file, given by its last part
             # when the file is still as listed (else the inputs memory hashes it again)
             digest = split_digest(unit)
             if digest is not None:
                 ctx.digests[unit.key] = digest
-            return  # `fields` and emptiness are checked on whole inputs only
-        # a first input shorter than a batch: check `fields` against the records it had
-        self.key_check.finish(unit.key)
+            return  # a part may hold no record: the framework checks the whole input
         if position.records == 0 and not ctx.rejects:
             ctx.reject("empty file", detail="no JSON value in the input")
 
