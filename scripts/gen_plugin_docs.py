@@ -143,11 +143,13 @@ def api_section() -> str:
         Executor,
         InputRef,
         Option,
+        Part,
         Plugin,
         ReadsMany,
         ReplacesRows,
         Sink,
         Source,
+        SplitsInputs,
         StagedFile,
         Transform,
         WorkerFiles,
@@ -161,6 +163,7 @@ def api_section() -> str:
     lines += _class_doc(Plugin, ["summary", "fingerprint", "error"])
     lines += _class_doc(Source, ["units", "read", "probe"])
     lines += _class_doc(ReadsMany, ["read_many"])
+    lines += _class_doc(SplitsInputs, ["split"])
     lines += _class_doc(Transform, ["output_schema", "open", "process", "close"])
     lines += _class_doc(
         Sink, ["location", "mode", "key", "open", "write", "prepare", "commit", "abort"]
@@ -169,7 +172,7 @@ def api_section() -> str:
     lines += _class_doc(ReplacesRows, ["stage_replace"])
     lines += _class_doc(WorkerWriter, ["write", "close", "abort"])
     lines += _class_doc(StagedFile, [])
-    lines += _class_doc(Executor, ["execute", "close"])
+    lines += _class_doc(Executor, ["execute", "split_bytes", "close"])
     lines += _class_doc(
         Job,
         [
@@ -189,6 +192,7 @@ def api_section() -> str:
     lines += _class_doc(Option, [])
     lines += _class_doc(Context, ["articles", "reject", "count", "run_id", "batch_size"])
     lines += _class_doc(WorkUnit, ["key"])
+    lines += _class_doc(Part, [])
     lines += _class_doc(InputRef, [])
     lines += _class_doc(WriteResult, [])
     lines += _class_doc(RunInfo, [])

@@ -138,7 +138,7 @@ class Progress:
         if self._bytes is None and self._units is not None:
             import numpy as np
 
-            sizes = [getattr(getattr(u, "input", None), "size", None) or 0 for u in self._units]
+            sizes = [_size(u) for u in self._units]
             self._bytes = np.concatenate([[0.0], np.cumsum(np.asarray(sizes, np.float64))])
         return self._bytes
 
@@ -207,6 +207,14 @@ class Progress:
             _log_line(snap)
         elif self._view is not None:
             self._view.show(snap)
+
+
+def _size(unit: Any) -> int:
+    """The bytes a unit reads: its range for a part of a split input, else its input's."""
+    part = getattr(unit, "part", None)
+    if part is not None:
+        return part.end - part.start
+    return getattr(getattr(unit, "input", None), "size", None) or 0
 
 
 def describe(s: dict[str, Any]) -> str:

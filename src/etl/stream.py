@@ -172,7 +172,11 @@ class Streamer:
             digest = ctx.digests.get(unit.key)
             if digest is not None:
                 self.stats.digests[index] = digest
-        if not self.stats.read.get(index) and not self.stats.rejected.get(index):
+        if (
+            unit.part is None  # a part may hold nothing; the driver checks its whole input
+            and not self.stats.read.get(index)
+            and not self.stats.rejected.get(index)
+        ):
             # every input ends as rows or a reject: nothing vanishes unaccounted for
             ctx.reject(NOTHING_REASON, detail="the input gave no articles and no reject")
             self._collect(ctx, index)

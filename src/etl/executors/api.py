@@ -213,6 +213,31 @@ def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[in
     return bounds
 
 
+def parts_alone(bounds: list[tuple[int, int]], units: Sequence[WorkUnit]) -> list[tuple[int, int]]:
+    """``bounds`` with every part of a split input (``unit.part`` set) in a chunk of its own.
+
+    A part is already a big piece of work (``split_bytes`` of input): two in one chunk would
+    run one after the other on one worker, and the chunk's articles would outgrow what a
+    worker holds while the driver says which ids are new (``hold_bytes``), so the driver
+    would rewrite its files to drop duplicates found in other parts.
+    """
+    alone = {i for i, unit in enumerate(units) if unit.part is not None}
+    if not alone:
+        return bounds
+    out = []
+    for start, stop in bounds:
+        run = start
+        for i in range(start, stop):
+            if i in alone:
+                if run < i:
+                    out.append((run, i))
+                out.append((i, i + 1))
+                run = i + 1
+        if run < stop:
+            out.append((run, stop))
+    return out
+
+
 def chunks(units: Sequence[WorkUnit], bounds: list[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
     """(chunk number, :func:`pack_units` of the chunk) in unit order, made as needed."""
     for number, (start, stop) in enumerate(bounds):
@@ -230,7 +255,8 @@ def pack_units(units: Sequence[WorkUnit], start: int, stop: int) -> bytes:
     from etl.plugin import InputRef, WorkUnit
 
     part = units[start:stop]
-    if all(type(u) is WorkUnit and type(u.input) is InputRef for u in part):
+    # parts of a split input (``part`` set) are few: they travel as objects
+    if all(type(u) is WorkUnit and type(u.input) is InputRef and u.part is None for u in part):
         refs = [u.input for u in part]
         columns = (
             [r.key for r in refs],

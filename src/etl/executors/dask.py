@@ -35,6 +35,7 @@ from etl.executors.api import (
     chunks,
     failed,
     open_worker,
+    parts_alone,
     raise_error,
 )
 from etl.executors.dask_watch import WATCH_INTERVAL, ClusterWatch, running_threads
@@ -212,7 +213,7 @@ class DaskExecutor(Executor):
             probe = job.probe_unit()
             self._check_workers(client, spec_bytes, probe)
             threads = max(1, running_threads(workers))
-            bounds = chunk_bounds(len(units), threads, self.opts.chunk_size)
+            bounds = parts_alone(chunk_bounds(len(units), threads, self.opts.chunk_size), units)
             total = len(bounds)
             todo = chunks(units, bounds)
             logger = log.get_logger(run_id=job.run.run_id, stage="stream")

@@ -24,8 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import RunError
-from etl.executors.api import ChunkIds, chunk_bounds, chunks, failed, open_worker
+from etl.executors.api import (
+    ChunkIds,
+    chunk_bounds,
+    chunks,
+    failed,
+    open_worker,
+    parts_alone,
+)
 from etl.plugin import Executor, Option
+
+#: big inputs are split into parts of this many bytes (sources that split inputs only)
+DEFAULT_SPLIT_BYTES = 32 * 1024 * 1024
 
 #: a worker holds up to this much of a chunk's articles (Arrow memory) while the driver says
 #: which ids are new; a chunk of 1,000 news articles is about 5 MB
@@ -219,6 +229,15 @@ class ProcessesExecutor(Executor):
             "(0: write at once; the driver then rewrites files that hold a duplicate)",
         ),
         Option(
+            "split_bytes",
+            "int",
+            DEFAULT_SPLIT_BYTES,
+            min=0,
+            help="inputs larger than this are split into parts of about this size, read by "
+            "different workers (sources that can split, such as jsonl; 0: never split)",
+            fingerprint=False,
+        ),
+        Option(
             "start_method",
             "str",
             "forkserver",
@@ -242,6 +261,11 @@ class ProcessesExecutor(Executor):
         self._pool: list[_Worker] = []
         self._started = 0
 
+    def split_bytes(self) -> int:
+        """Parts of ``split_bytes`` when more than one worker runs (else 0: no split)."""
+        workers = self.opts.workers or os.cpu_count() or 1
+        return self.opts.split_bytes if workers > 1 else 0
+
     def prepare(self) -> None:
         """Start the fork server now, before the driver lists the units: it imports the
         framework in its own process while the driver lists (a serial step), so the
@@ -258,7 +282,7 @@ class ProcessesExecutor(Executor):
 
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
-        bounds = chunk_bounds(len(units), workers, self.opts.chunk_size)
+        bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
         total_chunks = len(bounds)
         if not total_chunks:
             return job.stats()

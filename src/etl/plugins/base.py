@@ -119,6 +119,30 @@ class InputRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """Where a work unit lies in its input, when a source split the input into parts.
+
+    Set by a source that implements :class:`~etl.plugins.capabilities.SplitsInputs`. A
+    part owns the records that *start* in ``[start, end)``; the framework accounts, dedups
+    and remembers the input as a whole (see docs/design.md, "Byte-range units").
+
+    Args:
+        index: the part's position among its input's parts (0 first).
+        count: how many parts the input was split into.
+        start: first byte of the range (at a record boundary).
+        end: the byte after the range (at a record boundary, or the input's size).
+        first_line: lines before ``start``, so that a part reports the input's own line
+            numbers (``line 1`` is the input's first line, whatever part reads it).
+    """
+
+    index: int
+    count: int
+    start: int
+    end: int
+    first_line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class WorkUnit:
     """One independent piece of work: a file, a URL, a feed, a WARC file.
 
@@ -130,11 +154,14 @@ class WorkUnit:
         input: the input the unit reads.
         data: anything else the source needs to read the unit (picklable).
         source_index: which ``[[sources]]`` entry listed it; set by the runner.
+        part: where in the input the unit lies, for a part of a split input; None for a
+            whole input.
     """
 
     input: InputRef
     data: Any = None
     source_index: int = 0
+    part: Part | None = None
 
     @property
     def key(self) -> str:
@@ -307,6 +334,16 @@ class Executor(Plugin):
         that checkpoint's units.
         """
         raise NotImplementedError
+
+    def split_bytes(self) -> int:
+        """The size of the parts big inputs are split into, in bytes; 0 never splits.
+
+        The framework splits an input larger than this into parts (when its source
+        implements :class:`~etl.plugins.capabilities.SplitsInputs`), so that one big file
+        runs on several workers. Default 0: an executor that runs one unit at a time
+        gains nothing from parts.
+        """
+        return 0
 
     def prepare(self) -> None:  # noqa: B027 - optional lifecycle step
         """Called by a run about to execute, before the units are listed: start what takes

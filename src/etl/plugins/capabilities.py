@@ -1,7 +1,8 @@
 """Capabilities: what a plugin can do beyond its kind, declared by subclassing.
 
 ``class MySink(Sink, WorkerFiles)`` says the sink adopts files written by workers;
-``class MySource(Source, ReadsMany)`` says the source reads many units in one call. The
+``class MySource(Source, ReadsMany)`` says the source reads many units in one call;
+``class MySource(Source, SplitsInputs)`` that it can split one big input into parts. The
 framework checks them with ``isinstance`` and ``etl validate`` shows them.
 """
 
@@ -32,6 +33,35 @@ class ReadsMany:
     ) -> tuple[pa.RecordBatch, Sequence[int]]:
         """The articles of ``units`` and, for each row, the position in ``units`` it came
         from. Rejects name their unit (``ctx.reject(..., input=unit.key)``)."""
+        raise NotImplementedError
+
+
+class SplitsInputs:
+    """Capability of a source: split one big input into parts that read on their own.
+
+    Declare it by subclassing (``class MySource(Source, SplitsInputs)``). When the executor
+    runs units in parallel (:meth:`~etl.plugin.Executor.split_bytes` is not 0) and an
+    input is larger than that, the framework calls :meth:`split` and runs the parts on
+    different workers. It keeps everything per input: the parts' rows, duplicates and
+    rejects are counted against the input, the input is remembered only when every part
+    committed (they commit together), and a duplicate found in two parts keeps the row of
+    the first part (input order), as a whole read would.
+
+    ``read`` then gets units whose ``part`` is set (:class:`~etl.plugin.Part`); it reads
+    the records that start in ``[part.start, part.end)``, numbers lines from
+    ``part.first_line``, and reports no "empty" reject of its own for a part that holds no
+    record (the framework rejects an input whose parts all gave nothing).
+    """
+
+    def split(self, unit: WorkUnit, parts_hint: int) -> list[WorkUnit]:
+        """The parts of ``unit`` (about ``parts_hint`` of them), in input order, or
+        ``[unit]`` to keep it whole (compressed, remote, not splittable at all).
+
+        Parts must cover the input without gap or overlap, each starting at a record
+        boundary, and carry ``part`` (:class:`~etl.plugin.Part`) and the unit's ``input``
+        unchanged (the framework remembers the input by it). Called on the driver, before
+        the run; it may read the input (to find boundaries), but should be quick.
+        """
         raise NotImplementedError
 
 
@@ -132,4 +162,6 @@ def capabilities(plugin: Plugin) -> list[str]:
         names.append("worker-files")
     if isinstance(plugin, ReplacesRows):
         names.append("replaces-rows")
+    if isinstance(plugin, SplitsInputs):
+        names.append("splits-inputs")
     return names

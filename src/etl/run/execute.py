@@ -171,6 +171,7 @@ def _run_part(
         timings["open"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         part.executor.execute(job)
+        job.finish()
         job.count(part.executor.name)
         timings["stream"] = time.perf_counter() - t0
         if part.run.extra.get("checkpoint", {"last": True})["last"]:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from etl.accounting import Totals
 from etl.executors.api import Answer, ChunkResult, Job, pack_units, raise_error
 from etl.plugin import StagedFile, WriteResult
+from etl.run.split import nothing_rejects, split_units
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN, StreamStats
 
@@ -40,7 +41,10 @@ class DriverJob(Job):
     def __init__(self, plan: Plan, seen: set[str], keys_seen: set[Any] | None = None) -> None:
         self.plan = plan
         self.run = plan.run
-        self.units = plan.units
+        #: what the executor runs: big inputs in parts (etl.run.split); everything counted
+        #: here is mapped back to the plan's inputs first
+        self.parts = split_units(plan)
+        self.units = self.parts.units
         self.target = plan.target()
         self.sink = plan.sink
         self.worker_files = plan.workers_write_files()
@@ -98,11 +102,11 @@ class DriverJob(Job):
                     progress(finished(), self.totals.written)
         finally:
             self._live = None
-            self._stats.merge(streamer.stats)
+            self._stats.merge(self.parts.stats(streamer.stats))
 
     def write(self, batch: pa.RecordBatch) -> None:
         """One streamed batch (with the input column): drop known ids, write, account."""
-        units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+        units = self.parts.rows(batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False))
         clean = batch.drop_columns([INPUT_COLUMN])
         keep = first_seen(clean.column("id").to_pylist(), self.seen)
         mask = None if keep is None else np.asarray(keep, bool)
@@ -162,12 +166,12 @@ class DriverJob(Job):
             ready = self._waiting.pop(self._next)
             self._next += 1
             if ready.stats is not None:
-                self._stats.merge(ready.stats)
+                self._stats.merge(self.parts.stats(ready.stats))
             if ready.batches is not None:
                 self._write_shipped(ready.batches)
             else:
                 if ready.totals is not None:
-                    self.totals.merge(ready.totals)
+                    self.totals.merge(self.parts.totals(ready.totals))
                 self._adopt(ready.files, ready.decided)
         return self._answer()
 
@@ -186,9 +190,11 @@ class DriverJob(Job):
             if not decided:
                 found = first_seen(item.ids, self.seen)
                 mask = None if found is None else np.asarray(found, bool)
-            units = np.repeat(
-                np.asarray(item.input_values, np.int64),
-                np.asarray(item.input_lengths, np.int64),
+            units = self.parts.rows(
+                np.repeat(
+                    np.asarray(item.input_values, np.int64),
+                    np.asarray(item.input_lengths, np.int64),
+                )
             )
             if mask is not None:
                 self.rewritten += int(mask.any())
@@ -236,10 +242,17 @@ class DriverJob(Job):
         if n:
             self._stats.counters[key] += n
 
+    def finish(self) -> None:
+        """After the executor: reject each split input whose parts gave nothing at all."""
+        nothing_rejects(self.plan, self.parts, self._stats)
+
     def count(self, executor: str) -> None:
         """Say in the run summary how duplicates across workers' chunks were dropped."""
         self.summary_counter(f"{executor}:chunks deduplicated before writing", self.answered)
         self.summary_counter(f"{executor}:files rewritten to drop duplicates", self.rewritten)
+        split, parts = self.parts.counts()
+        self.summary_counter(f"{executor}:inputs split into parts", split)
+        self.summary_counter(f"{executor}:parts of split inputs", parts)
 
     def ids(self) -> pa.Array:
         """Every id this run wrote."""

@@ -17,8 +17,10 @@ both give the same rows and the same rejects; see :class:`_FastLines`.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import json
+import os
 import posixpath
 import urllib.parse
 from collections.abc import Iterator
@@ -28,9 +30,9 @@ import pyarrow as pa
 
 from etl.decode import sniff_bom
 from etl.hookspecs import hookimpl
-from etl.inputs import InputError
+from etl.inputs import InputError, open_local, sniff_compression
 from etl.inputs import strip_compression_suffix as _strip_compression
-from etl.plugin import Option, WorkUnit
+from etl.plugin import Option, Part, SplitsInputs, WorkUnit
 from etl.sources.json_stream import (
     JsonStreamError,
     JsonValues,
@@ -46,6 +48,7 @@ from etl.sources.records import (
     RecordBatcher,
     RecordSource,
 )
+from etl.sources.split import line_parts, open_range
 
 if TYPE_CHECKING:
     from etl.context import Context
@@ -67,7 +70,7 @@ def input_name(key: str) -> str:
     return _strip_compression(posixpath.basename(path.replace("\\", "/"))).lower()
 
 
-class JsonlSource(RecordSource):
+class JsonlSource(RecordSource, SplitsInputs):
     """JSON Lines, JSON files and JSON arrays; one article per object, keys mapped by `fields`."""
 
     name = "jsonl"
@@ -105,10 +108,14 @@ class JsonlSource(RecordSource):
             check=self.key_check,
         )
         position = Position()
+        part = unit.part
+        first_line = part.first_line if part is not None else 0
         try:
-            with self.open_input(unit) as stream:
-                encoding = self._encoding(stream)
-                fmt = self.opts.format
+            with self._open(unit) as stream:
+                # a part (split only when the whole file is UTF-8 JSON Lines) starts mid-file:
+                # nothing to sniff there
+                encoding = "utf-8-sig" if part is not None else self._encoding(stream)
+                fmt = "jsonl" if part is not None else self.opts.format
                 if fmt == "auto":
                     fmt = sniff_format(stream, encoding, input_name(unit.key))
                 if fmt == "jsonl" and self._fast_ok(encoding):
@@ -119,16 +126,16 @@ class JsonlSource(RecordSource):
                         position,
                         date_order=self.opts.date_order,
                     )
-                    hasher = _Hasher.for_input(unit)
+                    hasher = _Hasher.for_input(unit) if part is None else None
                     try:
-                        yield from fast.read(stream, batcher, self._lines, hasher)
+                        yield from fast.read(stream, batcher, self._lines, hasher, first_line)
                     finally:
                         digest = hasher.result() if hasher is not None else None
                         if digest is not None:  # the sink need not read the file again
                             ctx.digests[unit.key] = digest
                 else:
                     records = (
-                        self._lines(stream, encoding, ctx, position)
+                        self._lines(stream, encoding, ctx, position, first_line)
                         if fmt == "jsonl"
                         else self._documents(stream, encoding, ctx, position)
                     )
@@ -137,15 +144,78 @@ class JsonlSource(RecordSource):
                         if len(batcher) >= ctx.batch_size:
                             yield batcher.flush()
         except InputError as exc:
-            where = f"line {position.line + 1}" if position.line else None
+            where = f"line {position.line + 1}" if position.line > first_line else None
             ctx.reject(exc.reason, location=where, detail=exc.detail)
         batch = batcher.flush()
         if batch is not None:
             yield batch
-        # a first input shorter than a batch: check `fields` against the records it had
+        # a first input (or part) shorter than a batch: check `fields` against its records
         self.key_check.finish(unit.key)
+        if part is not None:
+            # the content hash the split took of the whole file, given by its last part
+            # when the file is still as listed (else the inputs memory hashes it again)
+            digest = split_digest(unit)
+            if digest is not None:
+                ctx.digests[unit.key] = digest
+            return  # a part may hold no record: the framework checks the whole input
         if position.records == 0 and not ctx.rejects:
             ctx.reject("empty file", detail="no JSON value in the input")
+
+    # splitting (SplitsInputs)
+
+    def split(self, unit: WorkUnit, parts_hint: int) -> list[WorkUnit]:
+        """Byte-range parts of a big local, uncompressed UTF-8 JSON Lines file, cut at line
+        starts; any other input stays whole (see :mod:`etl.sources.split`)."""
+        ref = unit.input
+        max_bytes = self.opts.max_bytes
+        if (
+            parts_hint < 2
+            or unit.part is not None
+            or ref.size is None
+            or ref.problem is not None
+            or "://" in ref.key
+            or (max_bytes is not None and ref.size > max_bytes)  # rejected whole, unread
+            or self.opts.format == "json"
+        ):
+            return [unit]
+        try:
+            with open_local(ref.key) as f:
+                if sniff_compression(f.peek(8)[:8]) is not None:
+                    return [unit]  # a compressed stream has no byte to start a part at
+                encoding = self._encoding(f)
+                if encoding != "utf-8-sig" or (
+                    self.opts.format == "auto"
+                    and sniff_format(f, encoding, input_name(ref.key)) != "jsonl"
+                ):
+                    return [unit]
+            cuts = line_parts(ref.key, ref.size, parts_hint)
+        except (InputError, OSError):
+            return [unit]  # reading it whole rejects it as before
+        if len(cuts.starts) < 2 or cuts.size != ref.size:
+            return [unit]
+        ends = [*cuts.starts[1:], cuts.size]
+        count = len(cuts.starts)
+        return [
+            WorkUnit(
+                ref,
+                # the last part hands the whole file's content hash to the inputs memory
+                {"content_hash": cuts.digest} if i == count - 1 else None,
+                unit.source_index,
+                Part(i, count, start, end, lines),
+            )
+            for i, (start, end, lines) in enumerate(zip(cuts.starts, ends, cuts.lines, strict=True))
+        ]
+
+    @contextlib.contextmanager
+    def _open(self, unit: WorkUnit) -> Iterator[io.BufferedReader]:
+        """The unit's stream: its byte range for a part, else the whole input."""
+        part = unit.part
+        if part is None:
+            with self.open_input(unit) as stream:
+                yield stream
+        else:
+            with open_range(unit.key, part.start, part.end) as stream:
+                yield stream
 
     def _encoding(self, stream: io.BufferedReader) -> str:
         """The option's encoding, unless a UTF-16/32 byte-order mark says otherwise."""
@@ -248,6 +318,21 @@ class JsonlSource(RecordSource):
                 location=f"line {values.line}",
                 detail=f"{exc}; the rest of the file is skipped",
             )
+
+
+def split_digest(unit: WorkUnit) -> str | None:
+    """The content hash a split took of the whole input, from its last part, if the file is
+    still as it was listed (size and mtime): else None, and the inputs memory decides."""
+    data = unit.data
+    if not isinstance(data, dict) or "content_hash" not in data:
+        return None
+    try:
+        st = os.stat(unit.key)
+    except OSError:
+        return None
+    if st.st_size != unit.input.size or st.st_mtime != unit.input.mtime:
+        return None
+    return data["content_hash"]
 
 
 @hookimpl

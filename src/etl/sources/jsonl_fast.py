@@ -107,14 +107,20 @@ class _FastLines:
     # reading
 
     def read(
-        self, stream: Any, batcher: RecordBatcher, lines: Any, hasher: _Hasher | None = None
+        self,
+        stream: Any,
+        batcher: RecordBatcher,
+        lines: Any,
+        hasher: _Hasher | None = None,
+        first_line: int = 0,
     ) -> Iterator[pa.RecordBatch]:
         """The batches of the input; ``lines`` is the source's per-line reader; ``hasher``
-        (if any) sees every byte read."""
+        (if any) sees every byte read; ``first_line``: lines before the stream's first
+        (a part of a split input), so rows and rejects name the input's own lines."""
         ctx, position, limit = self.ctx, self.position, self.limit
         self.check = batcher.check
         carry = b""
-        lineno = 0
+        lineno = first_line
         while True:
             data, eof, error = _read_chunk(stream, carry, hasher)
             if eof:  # the last line may have no newline
