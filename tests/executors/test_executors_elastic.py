@@ -25,6 +25,7 @@ from tests.helpers.executors import (
     PLUGINS,
     dask_cluster,
     dask_processes,
+    killable_pipeline,
     make_corpus,
     manifests,
     pipeline,
@@ -138,15 +139,7 @@ def test_workers_added_mid_run_are_given_chunks(tmp_path):
 
 
 def test_a_killed_worker_s_chunks_are_retried_by_default(tmp_path, dask_address):
-    make_corpus(tmp_path / "in", n=30)
-    shutil.copy(PLUGINS / "probe.py", tmp_path / "probe.py")
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    p = pipeline(
-        tmp_path,
-        extra='plugins = ["probe.py"]\n[run]\nbatch_size = 1\n'
-        f'[[transforms]]\nplugin = "probe"\nseconds = 0.2\npid_dir = "{pids}"\n',
-    )
+    p, pids = killable_pipeline(tmp_path)
     proc = start_etl("run", str(p), *_dask(dask_address, "--set", "executor.chunk_size=2"))
     assert wait_for(lambda: any(pids.iterdir()) or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()

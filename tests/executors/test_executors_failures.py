@@ -5,7 +5,6 @@ test_executors_elastic.py."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -14,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_etl, run_etl_process
-from tests.helpers.executors import PLUGINS, make_corpus, manifests, pipeline, rows, start_etl
+from tests.helpers.executors import (
+    killable_pipeline,
+    manifests,
+    rows,
+    start_etl,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +44,7 @@ def _first_pid(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> int
     ],
 )
 def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, executor, message):
-    make_corpus(tmp_path / "in", n=30)
-    shutil.copy(PLUGINS / "probe.py", tmp_path / "probe.py")
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    p = pipeline(
-        tmp_path,
-        extra='plugins = ["probe.py"]\n[run]\nbatch_size = 1\n'
-        f'[[transforms]]\nplugin = "probe"\nseconds = 0.2\npid_dir = "{pids}"\n',
-    )
+    p, pids = killable_pipeline(tmp_path)
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
     if executor == "dask":
         sets += ["--set", "executor.workers=2"]

@@ -60,6 +60,23 @@ def pipeline(tmp_path: Path, name: str = "p.toml", *, extra: str = "", sink: str
     )
 
 
+def killable_pipeline(tmp_path: Path) -> tuple[Path, Path]:
+    """A pipeline over 30 articles whose ``probe`` transform takes 0.2 s an article and writes
+    each worker's pid to the returned folder, so a test can kill a worker mid-run."""
+    import shutil
+
+    make_corpus(tmp_path / "in", n=30)
+    shutil.copy(PLUGINS / "probe.py", tmp_path / "probe.py")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    p = pipeline(
+        tmp_path,
+        extra='plugins = ["probe.py"]\n[run]\nbatch_size = 1\n'
+        f'[[transforms]]\nplugin = "probe"\nseconds = 0.2\npid_dir = "{pids}"\n',
+    )
+    return p, pids
+
+
 def rows(dataset: Path) -> list[tuple]:
     """The committed articles as readers see them (hive partitions too), by id."""
     table = duckdb.sql(
