@@ -54,16 +54,21 @@ def jsonl_pipeline(tmp_path: Path, name: str, inputs: Path, executor: str = "loc
 COUNTS = ("inputs", "read", "written", "duplicates", "dropped", "rejected")
 
 
-@pytest.mark.slow
-def test_a_split_file_on_two_workers_gives_the_local_dataset(tmp_path):
-    data = big_jsonl(tmp_path / "big.jsonl")
-    local = jsonl_pipeline(tmp_path, "local", data)
-    split = jsonl_pipeline(tmp_path, "split", data, executor="processes")
+def run_local_then_split(tmp_path: Path, inputs: Path) -> dict:
+    """Run ``inputs`` with the local executor into ``local`` and with two processes into
+    ``split``; return the split run's summary."""
+    local = jsonl_pipeline(tmp_path, "local", inputs)
+    split = jsonl_pipeline(tmp_path, "split", inputs, executor="processes")
     assert run_etl("run", str(local)).returncode == 0
     proc = run_etl_process("run", str(split))
     assert proc.returncode == 0, proc.stderr
+    return manifests(tmp_path / "split")[-1]["summary"]
 
-    summary = manifests(tmp_path / "split")[-1]["summary"]
+
+@pytest.mark.slow
+def test_a_split_file_on_two_workers_gives_the_local_dataset(tmp_path):
+    data = big_jsonl(tmp_path / "big.jsonl")
+    summary = run_local_then_split(tmp_path, data)
     assert summary["counters"]["processes:inputs split into parts"] == 1
     assert summary["counters"]["processes:parts of split inputs"] >= 4
     # the same rows (ids, texts, line numbers in metadata) and the same account
@@ -93,7 +98,7 @@ def test_a_split_file_on_two_workers_gives_the_local_dataset(tmp_path):
     # remembered as one input, by the content hash the split took: the next run reads nothing
     (account,) = summary["per_input"]
     assert account["remembered"] and account["content_hash"] == file_content_hash(str(data))
-    again = run_etl_process("run", str(split))
+    again = run_etl_process("run", str(tmp_path / "split.toml"))
     assert again.returncode == 0, again.stderr
     last = manifests(tmp_path / "split")[-1]["summary"]
     assert (last["inputs"], last["inputs_skipped"], last["read"]) == (0, 1, 0)
@@ -160,12 +165,7 @@ def test_a_compressed_file_runs_whole(tmp_path):
     packed = tmp_path / "big.jsonl.gz"
     packed.write_bytes(gzip.compress(data.read_bytes()))
     data.unlink()
-    local = jsonl_pipeline(tmp_path, "local", packed)
-    split = jsonl_pipeline(tmp_path, "split", packed, executor="processes")
-    assert run_etl("run", str(local)).returncode == 0
-    proc = run_etl_process("run", str(split))
-    assert proc.returncode == 0, proc.stderr
-    summary = manifests(tmp_path / "split")[-1]["summary"]
+    summary = run_local_then_split(tmp_path, packed)
     assert "processes:inputs split into parts" not in summary["counters"]
     assert rows(tmp_path / "split") == rows(tmp_path / "local")
 
