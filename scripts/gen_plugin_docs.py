@@ -183,6 +183,7 @@ def api_section() -> str:
             "ask",
             "stats",
             "written",
+            "progress",
             "summary_counter",
         ],
     )

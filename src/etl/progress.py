@@ -83,6 +83,9 @@ class Progress:
         units: the run's work units (their sizes give MB/s), or just how many there are.
         rejected: returns the rejects so far (the job knows them).
         mode: bar, log or none (default: :func:`resolve_mode`).
+        owner: for each unit, the index of the input it is part of, where big inputs were
+            split into parts (``etl.run.split``): inputs are counted done when all their
+            parts are, so one file in 16 parts shows as one input, not 16.
     """
 
     def __init__(
@@ -91,9 +94,18 @@ class Progress:
         *,
         rejected: Callable[[], int] | None = None,
         mode: str | None = None,
+        owner: Any = None,
     ) -> None:
         self._units = None if isinstance(units, int) else units
         self.total = units if isinstance(units, int) else len(units)
+        #: parts left of each input, when units are parts (None: a unit is an input)
+        self._left: Any = None
+        self._owner = owner
+        if owner is not None and len(owner):
+            import numpy as np
+
+            self._left = np.bincount(owner)
+            self.total = len(self._left)
         #: bytes of units 0..i-1 at [i] (made when first needed: a run shown no progress
         #: never pays for it)
         self._bytes: Any = None
@@ -102,6 +114,8 @@ class Progress:
         self._rejected = rejected
         self.mode = mode or resolve_mode()
         self.done = 0
+        #: units finished, in order (``finished_prefix``): what ``bytes_done`` sums
+        self._units_done = 0
         self.written = 0
         self.stage = "starting"
         self.started = time.monotonic()
@@ -120,14 +134,25 @@ class Progress:
 
         Called for every unit: kept to a comparison or two unless something is shown.
         """
-        if done > self.done:
+        if done > self._units_done:
+            self._units_done = done
+            if self._left is not None:
+                # in order: the inputs before the one of the first unit not done are done
+                done = int(self._owner[done]) if done < len(self._owner) else self.total
             self.done = min(done, self.total)
         self.update(written)
 
     def finished_range(self, start: int, stop: int, written: int) -> None:
         """Units ``start .. stop-1`` (a chunk a worker returned) are finished."""
         self._prefix = False
-        self.done = min(self.done + stop - start, self.total)
+        if self._left is not None:
+            import numpy as np
+
+            inputs, parts = np.unique(self._owner[start:stop], return_counts=True)
+            self._left[inputs] -= parts
+            self.done = min(self.done + int((self._left[inputs] == 0).sum()), self.total)
+        else:
+            self.done = min(self.done + stop - start, self.total)
         sizes = self._sizes()
         if sizes is not None:
             self._ranges_bytes += float(sizes[stop] - sizes[start])
@@ -148,7 +173,7 @@ class Progress:
         if not self._prefix:
             return self._ranges_bytes
         sizes = self._sizes()
-        return float(sizes[self.done]) if sizes is not None else 0.0
+        return float(sizes[min(self._units_done, len(sizes) - 1)]) if sizes is not None else 0.0
 
     def update(self, written: int, stage: str = "streaming") -> None:
         """New counts; shown at most a few times a second (a log line every few seconds)."""
@@ -168,6 +193,7 @@ class Progress:
         self.stage = "committing" if ok else "stopped"
         if ok:
             self.done = self.total
+            self._units_done = len(self._units) if self._units is not None else self.total
             if not self._prefix:
                 sizes = self._sizes()
                 self._ranges_bytes = float(sizes[-1]) if sizes is not None else 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from tests.helpers import run_etl, run_etl_process, write_pipeline
@@ -125,3 +126,47 @@ def test_progress_counts_finished_chunks_under_processes(tmp_path):
     done = [p["inputs_done"] for p in progress]
     assert done == sorted(done) and done[-1] == 12 and len(progress) >= 2
     assert all(d % 2 == 0 for d in done)  # whole chunks of 2: finished work only
+
+
+def test_parts_of_a_split_input_count_as_one_input():
+    from etl.progress import Progress
+
+    # input 0 in three parts, input 1 whole, input 2 in two parts
+    owner = np.array([0, 0, 0, 1, 2, 2])
+    ranges = Progress(6, mode="none", owner=owner)
+    assert ranges.total == 3
+    ranges.finished_range(0, 2, 10)
+    assert ranges.done == 0  # a part of input 0 is still running
+    ranges.finished_range(4, 6, 20)
+    assert ranges.done == 1  # input 2
+    ranges.finished_range(2, 4, 30)
+    assert ranges.done == 3
+    prefix = Progress(6, mode="none", owner=owner)
+    prefix.finished_prefix(2, 5)
+    assert prefix.done == 0
+    prefix.finished_prefix(3, 6)
+    assert prefix.done == 1
+    prefix.finished_prefix(5, 9)
+    assert prefix.done == 2
+    prefix.close(9)
+    assert prefix.done == 3
+
+
+@pytest.mark.slow
+def test_progress_of_a_file_split_across_workers_counts_the_file(tmp_path):
+    lines = [json.dumps({"text": f"article {i} " + "words " * 20}) for i in range(3000)]
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    pipeline = write_pipeline(
+        tmp_path / "p.toml",
+        '[[sources]]\nplugin = "jsonl"\npaths = ["big.jsonl"]\n'
+        '[sink]\nplugin = "parquet"\npath = "out"\n'
+        '[executor]\nplugin = "processes"\nworkers = 2\nsplit_bytes = 32768\n',
+    )
+    proc = run_etl_process(
+        "run", str(pipeline), "--progress", "log", "-v", env={"ETL_PROGRESS_INTERVAL": "0.01"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "parts of split inputs" in proc.stdout + proc.stderr  # it was split
+    progress = [json.loads(x) for x in proc.stderr.splitlines() if '"progress"' in x]
+    assert progress and {p["inputs"] for p in progress} == {1}
+    assert progress[-1]["inputs_done"] == 1

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from etl.accounting import Totals
     from etl.context import RunInfo
     from etl.plugin import StagedFile, WorkUnit
+    from etl.progress import Progress
     from etl.stream import StreamStats
 
 #: upper bound of work units in one chunk when chunk_size is automatic
@@ -143,6 +144,13 @@ class Job(ABC):
     def rejected(self) -> int:
         """Rejects so far (for progress)."""
         return len(self.stats().rejects)
+
+    def progress(self) -> Progress:
+        """The run's progress display over :attr:`units`, for the executor to report to
+        (``finished_prefix`` or ``finished_range``, then ``close``)."""
+        from etl.progress import Progress
+
+        return Progress(self.units, rejected=self.rejected)
 
     def summary_counter(self, key: str, n: int) -> None:  # noqa: B027 - optional
         """Add an executor's counter to the run summary (shown with -v)."""

@@ -193,15 +193,13 @@ class DaskExecutor(Executor):
     # run
 
     def execute(self, job: Job) -> StreamStats:
-        from etl.progress import Progress
-
         units = job.units
         if not units:
             return job.stats()
         if self._client is None:  # else kept from the run's last checkpoint
             self._client, self._cluster = self._connect()
         client = self._client
-        progress = Progress(units, rejected=job.rejected)
+        progress = job.progress()
         futures: dict[Any, int] = {}
         finished = False
         try:

@@ -18,9 +18,7 @@ class LocalExecutor(Executor):
     options = ()
 
     def execute(self, job: Job) -> StreamStats:
-        from etl.progress import Progress
-
-        progress = Progress(job.units, rejected=job.rejected)
+        progress = job.progress()
         ok = False
         try:
             job.stream_here(progress.finished_prefix if progress.mode != "none" else None)

@@ -278,8 +278,6 @@ class ProcessesExecutor(Executor):
         forkserver.ensure_running()
 
     def execute(self, job: Job) -> StreamStats:
-        from etl.progress import Progress
-
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
         bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
@@ -289,7 +287,7 @@ class ProcessesExecutor(Executor):
         workers = min(workers, total_chunks)
         spec_bytes = job.worker_spec()
         ctx = _context(self.opts.start_method)
-        progress = Progress(units, rejected=job.rejected)
+        progress = job.progress()
         log.get_logger(run_id=job.run.run_id, stage="stream").info(
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks
         )

@@ -25,6 +25,7 @@ from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN, StreamStats
 
 if TYPE_CHECKING:
+    from etl.progress import Progress
     from etl.run.plan import Plan
 
 
@@ -230,6 +231,12 @@ class DriverJob(Job):
 
     def stats(self) -> StreamStats:
         return self._stats
+
+    def progress(self) -> Progress:
+        """Progress over the units, counting a split input once (when all its parts are done)."""
+        from etl.progress import Progress
+
+        return Progress(self.units, rejected=self.rejected, owner=self.parts.owner)
 
     def rejected(self) -> int:
         live = self._live
