@@ -1,6 +1,6 @@
-"""A worker killed mid-run fails the run with nothing committed (processes; dask with
-``on_worker_loss = "fail"``); a re-run completes it. Dask's default, a retry, is in
-test_executors_elastic.py."""
+"""A worker killed mid-run fails the run with nothing committed under ``on_worker_loss =
+"fail"``, and a re-run completes it; under the default, a retry, the processes executor runs
+the dead worker's chunks on a new worker (Dask's retry is in test_executors_elastic.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.helpers.executors import (
     manifests,
     rows,
     start_etl,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, 
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
     if executor == "dask":
         sets += ["--set", "executor.workers=2"]
-    fail = ["--set", "executor.on_worker_loss=fail"] if executor == "dask" else []
+    fail = ["--set", "executor.on_worker_loss=fail"]
     proc = start_etl("run", str(p), *sets, *fail)
     os.kill(_first_pid(pids, proc), signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
@@ -73,3 +74,66 @@ def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, 
     assert reference.returncode == 0, reference.stderr
     # same rows (the plugin_file column aside: workers load a shipped copy)
     assert [r[:-1] for r in rows(dataset)] == [r[:-1] for r in rows(tmp_path / "ref")]
+
+
+def _reference(tmp_path: Path, p: Path) -> list[tuple]:
+    ref = run_etl(
+        "run", str(p), "--set", f"sink.path={tmp_path / 'ref'}", "--set", "transforms.1.seconds=0"
+    )
+    assert ref.returncode == 0, ref.stderr
+    return [r[:-1] for r in rows(tmp_path / "ref")]
+
+
+def test_a_killed_process_worker_is_replaced_and_its_chunks_run_again(tmp_path):
+    p, pids = killable_pipeline(tmp_path)
+    gate = tmp_path / "gate"  # the workers wait in their first batch until it opens
+    proc = start_etl(
+        "run",
+        str(p),
+        "--set",
+        "executor.plugin=processes",
+        "--set",
+        "executor.chunk_size=2",
+        "--set",
+        f"transforms.1.gate={gate}",
+        "-v",
+    )
+    os.kill(_first_pid(pids, proc), signal.SIGKILL)
+    assert wait_for(lambda: len(list(pids.iterdir())) >= 3 or proc.poll() is not None)
+    gate.touch()  # the other worker and the one that replaced the dead one go on
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "worker lost; its chunks run again" in err
+    dataset = tmp_path / "out"
+    # what the dead worker had staged was never adopted: every article once, as local has it
+    assert [r[:-1] for r in rows(dataset)] == _reference(tmp_path, p)
+    (manifest,) = manifests(dataset)
+    assert manifest["summary"]["counters"]["processes:workers lost"] == 1
+    assert not list((dataset / "_etl" / "staging").glob("*"))
+
+
+def test_a_chunk_that_kills_each_worker_it_runs_on_fails_the_run(tmp_path):
+    p, pids = killable_pipeline(tmp_path)
+    gate = tmp_path / "gate"  # never opened: each worker waits in its first batch
+    proc = start_etl(
+        "run",
+        str(p),
+        "--set",
+        "executor.plugin=processes",
+        "--set",
+        "executor.workers=1",
+        "--set",
+        f"transforms.1.gate={gate}",
+    )
+    first = _first_pid(pids, proc)
+    os.kill(first, signal.SIGKILL)
+    # the new worker takes the lost chunk first, and waits in it: kill it too
+    assert wait_for(lambda: len(list(pids.iterdir())) > 1 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    (second,) = [int(f.name) for f in pids.iterdir() if int(f.name) != first]
+    os.kill(second, signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err
+    assert "each worker that ran it died" in err and "nothing was committed" in err
+    assert "Traceback" not in err
+    assert manifests(tmp_path / "out") == []

@@ -126,7 +126,11 @@ class Job(ABC):
 
     @abstractmethod
     def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
-        """A worker's question (:class:`ChunkIds`); returns the answers that can be given now."""
+        """A worker's question (:class:`ChunkIds`); returns the answers that can be given now.
+
+        A chunk that asks again before its result was taken (its worker died and another
+        runs it) gets the answer it was given, if it read the same ids.
+        """
 
     @abstractmethod
     def stats(self) -> StreamStats:

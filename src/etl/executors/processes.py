@@ -4,7 +4,9 @@ Each worker process rebuilds the plugins from the pipeline once, then takes chun
 units from the driver over its own pipe (at most ``prefetch`` chunks waiting per worker, so
 memory stays flat however many units there are), runs source -> transforms and writes staged
 Parquet files into the sink's staging folder. The driver adopts the files in unit order and
-the sink commits them once, as one run. A worker that dies fails the run; nothing is committed.
+the sink commits them once, as one run. A worker that dies is replaced and its chunks run
+again (``on_worker_loss = "retry"``, the default; a chunk lost twice fails the run, nothing
+committed).
 A checkpointed run executes one job per checkpoint: the workers stay for the next job (they
 rebuild the plugins from its spec) until :meth:`ProcessesExecutor.close`.
 """
@@ -30,6 +32,7 @@ from etl.executors.api import (
     chunks,
     failed,
     open_worker,
+    pack_units,
     parts_alone,
 )
 from etl.plugin import Executor, Option
@@ -208,6 +211,32 @@ def _context(method: str) -> Any:
     return ctx
 
 
+class _Chunks:
+    """The chunks still to send: those of a lost worker first, then the rest in order."""
+
+    def __init__(self, fresh: Any, bounds: list[tuple[int, int]], units: Any) -> None:
+        self._fresh = fresh
+        self._bounds = bounds
+        self._units = units
+        self._again: collections.deque[int] = collections.deque()
+        #: chunks sent again after their worker died
+        self.retried: set[int] = set()
+
+    def again(self, numbers: list[int]) -> None:
+        self._again.extend(sorted(numbers))
+        self.retried.update(numbers)
+
+    def __iter__(self) -> _Chunks:
+        return self
+
+    def __next__(self) -> tuple[int, bytes]:
+        if self._again:
+            number = self._again.popleft()
+            start, stop = self._bounds[number]
+            return number, pack_units(self._units, start, stop)
+        return next(self._fresh)
+
+
 class ProcessesExecutor(Executor):
     """All cores of this machine: work units spread over worker processes."""
 
@@ -235,6 +264,15 @@ class ProcessesExecutor(Executor):
             min=0,
             help="inputs larger than this are split into parts of about this size, read by "
             "different workers (sources that can split, such as jsonl; 0: never split)",
+            fingerprint=False,
+        ),
+        Option(
+            "on_worker_loss",
+            "str",
+            "retry",
+            help="a worker that dies (killed, out of memory): retry runs its chunks again on "
+            "a new worker (once each); fail stops the run, nothing committed",
+            choices=("fail", "retry"),
             fingerprint=False,
         ),
         Option(
@@ -291,7 +329,7 @@ class ProcessesExecutor(Executor):
         log.get_logger(run_id=job.run.run_id, stage="stream").info(
             "workers starting", executor=self.name, workers=workers, chunks=total_chunks
         )
-        todo = chunks(units, bounds)
+        todo = _Chunks(chunks(units, bounds), bounds, units)
         finished = False
         try:
             pool = self._take_pool(ctx, spec_bytes, workers)
@@ -307,13 +345,14 @@ class ProcessesExecutor(Executor):
                         waitables[worker.process.sentinel] = worker
                 for ready in wait(list(waitables)):
                     worker = waitables[ready]
-                    if worker.closed:
+                    if worker.closed or worker not in pool:
                         continue
                     if ready is worker.conn or worker.conn.poll():
                         try:
                             message = worker.conn.recv()
                         except (EOFError, OSError):
-                            raise self._died(worker, job) from None
+                            self._lost(worker, job, todo, ctx, spec_bytes)
+                            continue
                         if message == "closed":
                             worker.closed = True
                             continue
@@ -330,7 +369,7 @@ class ProcessesExecutor(Executor):
                         start, stop = bounds[message.chunk]
                         progress.finished_range(start, stop, job.written())
                     elif not worker.process.is_alive():
-                        raise self._died(worker, job)
+                        self._lost(worker, job, todo, ctx, spec_bytes)
             finished = True
         finally:
             progress.close(job.written(), ok=finished)
@@ -382,10 +421,36 @@ class ProcessesExecutor(Executor):
                     worker.conn.send(_Answer(chunk, keep))
                     break
 
-    def _died(self, worker: _Worker, job: Job) -> RunError:
+    def _lost(self, worker: _Worker, job: Job, todo: _Chunks, ctx: Any, spec: bytes) -> None:
+        """A worker died: its chunks run again on a new worker (``on_worker_loss =
+        "retry"``, once per chunk), or the run fails (``"fail"``, or a chunk lost twice)."""
         worker.process.join(timeout=5)
-        return RunError(
-            f"{worker.describe_death()} while running this run's inputs; nothing was "
-            f"committed to {job.target}",
-            hint="run the pipeline again: it starts over and commits the whole run",
+        again = self.opts.on_worker_loss == "retry"
+        twice = [c for c in worker.pending if c in todo.retried]
+        if not again or twice:
+            raise RunError(
+                f"{worker.describe_death()} while running this run's inputs"
+                + (f" (chunk {twice[0]}: each worker that ran it died)" if twice else "")
+                + f"; nothing was committed to {job.target}",
+                hint="run the pipeline again: it starts over and commits the whole run"
+                + (
+                    " (a chunk that kills every worker it runs on may hold an input that "
+                    "needs more memory than a worker has)"
+                    if twice
+                    else ""
+                ),
+            )
+        log.get_logger(run_id=job.run.run_id, stage="stream").warning(
+            "worker lost; its chunks run again",
+            worker=worker.describe_death(),
+            chunks=list(worker.pending),
         )
+        job.summary_counter(f"{self.name}:workers lost", 1)
+        todo.again(worker.pending)
+        worker.pending = []
+        worker.stop()
+        self._pool.remove(worker)
+        self._started += 1
+        fresh = _Worker(ctx, spec, f"{self._started}", self.opts.hold_bytes)
+        self._pool.append(fresh)
+        self._feed(fresh, todo)

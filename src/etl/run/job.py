@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from etl.accounting import Totals
+from etl.errors import RunError
 from etl.executors.api import Answer, ChunkResult, Job, pack_units, raise_error
 from etl.plugin import StagedFile, WriteResult
 from etl.run.split import nothing_rejects, split_units
@@ -69,6 +70,9 @@ class DriverJob(Job):
         self._asks: dict[int, list[str]] = {}
         #: chunks before this one have their ids in ``seen``
         self._next_decision = 0
+        #: answers given to chunks not yet taken: a chunk whose worker died runs again
+        #: elsewhere and asks again, and gets the same answer
+        self._given: dict[int, tuple[list[str], Any]] = {}
         self.answered = 0
         #: worker files that held a duplicate and were rewritten without it
         self.rewritten = 0
@@ -165,6 +169,7 @@ class DriverJob(Job):
         self._waiting[result.chunk] = result
         while self._next in self._waiting:
             ready = self._waiting.pop(self._next)
+            self._given.pop(self._next, None)
             self._next += 1
             if ready.stats is not None:
                 self._stats.merge(self.parts.stats(ready.stats))
@@ -210,6 +215,15 @@ class DriverJob(Job):
             self.sink.adopt(files, keep)  # type: ignore[attr-defined]
 
     def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
+        given = self._given.get(chunk)
+        if given is not None:
+            if given[0] != ids:
+                raise RunError(
+                    f"chunk {chunk} read other articles when it ran again (its first worker "
+                    "died): an input changed during the run; nothing was committed",
+                    hint="run the pipeline again once the inputs stay put",
+                )
+            return [(chunk, given[1])]
         self._asks[chunk] = ids
         return self._answer()
 
@@ -220,7 +234,10 @@ class DriverJob(Job):
         while True:
             chunk = self._next_decision
             if chunk in self._asks:
-                answers.append((chunk, first_seen(self._asks.pop(chunk), self.seen)))
+                ids = self._asks.pop(chunk)
+                keep = first_seen(ids, self.seen)
+                self._given[chunk] = (ids, keep)
+                answers.append((chunk, keep))
                 self.answered += 1
             elif chunk >= self._next:  # neither asked nor adopted yet
                 break
