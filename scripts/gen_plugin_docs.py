@@ -181,6 +181,7 @@ def api_section() -> str:
             "probe_unit",
             "take",
             "ask",
+            "known_ids",
             "stats",
             "written",
             "progress",

@@ -60,3 +60,16 @@ def test_runs_that_changed_nothing_say_so(tmp_path):
     report = collect(out)
     assert len(report["runs"]) == 1 and report["runs_total"] == 2
     assert report["runs_unchanged"] == 1
+
+
+def test_an_overwrite_counts_the_corpus_duplicates_as_duplicates(tmp_path):
+    pipeline = setup(tmp_path)
+    (tmp_path / "in" / "copy.txt").write_text(TEXT.format(0))  # the same article twice
+    assert run_etl("run", str(pipeline)).returncode == 0
+    again = run_etl("run", str(pipeline), "--set", "sink.mode=overwrite")
+    assert again.returncode == 0, again.stderr
+    # the overwrite replaced what the dataset held: its one duplicate is the corpus's own
+    assert "3 written, 1 duplicates, 0 read again (already in the dataset)" in again.stdout
+    out = str(tmp_path / "out")
+    runs = json.loads(run_etl("runs", out, "--json").stdout)
+    assert [(r["duplicates"], r["reread"]) for r in runs][-1] == (1, 0)

@@ -39,11 +39,20 @@ def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address)
             "--set",
             "run.batch_size=1",
         ],
+        # tasks ask the driver which ids it knows (the default); a hint, checked on adoption
         "dask": [
             "--set",
             f"executor.address={dask_address}",
             "--set",
             "executor.chunk_size=4",
+        ],
+        "dask-no-hold": [
+            "--set",
+            f"executor.address={dask_address}",
+            "--set",
+            "executor.chunk_size=4",
+            "--set",
+            "executor.hold_bytes=0",
         ],
     }
     for name, extra in runs.items():
@@ -78,6 +87,12 @@ def test_local_processes_and_dask_write_the_same_dataset(tmp_path, dask_address)
     assert counters["processes-no-hold"].get(rewritten, 0) > 0
     assert counters["processes-spill"].get(asked, 0) > 0
     assert counters["processes-spill"].get(rewritten, 0) > 0
+    # dask: a duplicate of a chunk the driver had taken is dropped before it is written
+    dask_asked = "dask:chunks that asked which ids are new"
+    dask_rewritten = "dask:files rewritten to drop duplicates"
+    assert counters["dask"].get(dask_asked, 0) > 0
+    assert dask_asked not in counters["dask-no-hold"]
+    assert counters["dask"].get(dask_rewritten, 0) < counters["dask-no-hold"][dask_rewritten]
     processes = datasets["processes"]
     reasons = manifests(local)[-1]["summary"]["rejects_by_reason"]
     assert sum(reasons.values()) == 2  # the two empty files

@@ -132,6 +132,14 @@ class Job(ABC):
         runs it) gets the answer it was given, if it read the same ids.
         """
 
+    def known_ids(self, ids: list[str]) -> list[bool] | None:
+        """Which ids are new as far as the driver knows now (the dataset's, and those of the
+        chunks taken so far), without claiming them: a hint for a worker that cannot wait
+        for its chunk's turn to :meth:`ask` (Dask). True for the first occurrence of an id
+        not known; None when all are new. The chunk's files are still checked when taken
+        (its result says ``decided = False``)."""
+        return None
+
     @abstractmethod
     def stats(self) -> StreamStats:
         """Everything sources and transforms did, merged."""

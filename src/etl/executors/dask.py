@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import os
 import secrets
+import threading
 from typing import TYPE_CHECKING, Any
 
 from etl import log
@@ -38,7 +39,9 @@ from etl.executors.api import (
     parts_alone,
     raise_error,
 )
+from etl.executors.dask_ask import Answers, asker
 from etl.executors.dask_watch import WATCH_INTERVAL, ClusterWatch, running_threads
+from etl.executors.processes import DEFAULT_HOLD_BYTES
 from etl.plugin import Executor, Option
 
 if TYPE_CHECKING:
@@ -80,8 +83,16 @@ def _preflight(
     return None
 
 
-def _run_task(spec_bytes: bytes, number: int, units: bytes, probe: bytes | None) -> ChunkResult:
-    """One Dask task: a chunk of work units through source and transforms into staged files."""
+def _run_task(
+    spec_bytes: bytes,
+    number: int,
+    units: bytes,
+    probe: bytes | None,
+    run_id: str = "",
+    hold_bytes: int = 0,
+) -> ChunkResult:
+    """One Dask task: a chunk of work units through source and transforms into staged files
+    (holding up to ``hold_bytes`` of its articles while it asks the driver which are new)."""
     where, name = _where()
     try:
         digest = _digest(spec_bytes)
@@ -94,7 +105,9 @@ def _run_task(spec_bytes: bytes, number: int, units: bytes, probe: bytes | None)
         # another, least of all ones the driver adopted
         attempt = f"dask-{name}-{secrets.token_hex(4)}"
         session = open_worker(spec_bytes, where, attempt)
-        result = session.run_chunk(number, units)
+        ask = asker(run_id, attempt) if session.can_ask and hold_bytes > 0 else None
+        result = session.run_chunk(number, units, ask, hold_bytes)
+        result.decided = False  # the answer was a hint (dask_ask): the driver checks
         session.close()
         result.worker = name
         return result
@@ -116,6 +129,14 @@ class DaskExecutor(Executor):
         ),
         Option("workers", "int", None, help="local cluster: worker processes (default: cores)"),
         Option("threads_per_worker", "int", 1, help="local cluster: threads per worker"),
+        Option(
+            "hold_bytes",
+            "int",
+            DEFAULT_HOLD_BYTES,
+            help="articles a task holds (Arrow memory) while it asks the driver which ids "
+            "are new, so that it writes no known duplicate (0: write at once; the driver "
+            "then rewrites the files that hold one)",
+        ),
         Option(
             "chunk_size",
             "int",
@@ -148,6 +169,8 @@ class DaskExecutor(Executor):
                 raise self.error(f"option '{option}' must be at least 1")
         if self.opts.chunk_size < 0:
             raise self.error("option 'chunk_size' must be 0 (automatic) or more")
+        if self.opts.hold_bytes < 0:
+            raise self.error("option 'hold_bytes' must be 0 or more")
         address = self.opts.address
         if address is not None and "://" not in address:
             self.opts.address = f"tcp://{address}"
@@ -200,7 +223,7 @@ class DaskExecutor(Executor):
                 silence_logs=logging.CRITICAL,  # failures are reported as RunError
                 # each worker imports the worker side once as it starts (beside the
                 # listing, when prepare() started it), not in its first task
-                preload=["etl.run.warm"],
+                preload=["etl.run.warm", "etl.executors.dask_preload"],
             )
         return Client(cluster), cluster
 
@@ -218,6 +241,7 @@ class DaskExecutor(Executor):
         client = self._client
         progress = job.progress()
         futures: dict[Any, int] = {}
+        answers: Answers | None = None
         finished = False
         try:
             workers = self._workers(client)
@@ -243,6 +267,16 @@ class DaskExecutor(Executor):
                 workers, self.opts.on_worker_loss, self.opts.connect_timeout, job.target, logger
             )
             task = (spec_bytes, probe, job.run.run_id)
+            # the driver's answers to the tasks' questions come from a thread of their own;
+            # the ids it reads change only when this thread takes a chunk
+            lock = threading.Lock()
+
+            def known(ids: list[str]) -> list[bool] | None:
+                with lock:
+                    return job.known_ids(ids)
+
+            if self.opts.hold_bytes > 0:
+                answers = Answers(client, job.run.run_id, known)
             received = 0
             while received < total:
                 # the window follows the workers present (the watch looks every 0.5 s)
@@ -257,18 +291,25 @@ class DaskExecutor(Executor):
                     # result leaves, and a chunk run again after adoption would stage its
                     # articles a second time
                     future.release()
-                    job.take(result)
+                    with lock:
+                        job.take(result)
                     watch.ran(result.worker)
                     received += 1
                     progress.finished_range(*bounds[number], job.written())
                 watch.look(client)
             finished = True
             watch.count(job)
+            if answers is not None:
+                job.summary_counter(
+                    f"{self.name}:chunks that asked which ids are new", answers.answered
+                )
         except EtlError:
             raise
         except Exception as exc:
             raise RunError(f"the dask cluster failed the run: {type(exc).__name__}: {exc}") from exc
         finally:
+            if answers is not None:
+                answers.close()
             progress.close(job.written(), ok=finished)
             if futures:
                 # the run already failed; a failing cancel must not hide why
@@ -313,6 +354,7 @@ class DaskExecutor(Executor):
         self, client: Any, task: tuple[bytes, bytes | None, str], todo: Any, n: int
     ) -> dict[Any, int]:
         """Submit up to ``n`` more chunks of ``todo``; ``task`` is (spec, probe, run id)."""
+        hold_bytes = self.opts.hold_bytes
         spec_bytes, probe, run_id = task
         batch = []
         for _ in range(n):
@@ -329,6 +371,8 @@ class DaskExecutor(Executor):
             numbers,
             [units for _, units in batch],
             [probe] * len(batch),
+            [run_id] * len(batch),
+            [hold_bytes] * len(batch),
             key=[f"etl-{run_id}-chunk-{number}" for number in numbers],
             pure=False,
         )
@@ -372,8 +416,6 @@ class _Starting:
     """``connect()`` running in a thread; :meth:`result` waits for it (raising its error)."""
 
     def __init__(self, connect: Any) -> None:
-        import threading
-
         self._connect = connect
         self._value: tuple[Any, Any] | None = None
         self._error: BaseException | None = None

@@ -186,7 +186,12 @@ def _run_part(
         summary["per_input"] = account = store.memory.account(
             part.units, summary["per_input"], part.fingerprints
         )
-        count_rereads(summary, account, store.memory.table().column("key"))
+        # an overwrite replaces what the dataset held: a duplicate is the corpus's own, never
+        # an article read again, whichever inputs the dataset had ingested before
+        known = store.memory.table().column("key")
+        count_rereads(
+            summary, account, known.slice(0, 0) if part.sink.mode() == "overwrite" else known
+        )
         # inputs a failure that may pass (a fault in code, I/O, a fetch) left to read again
         summary["inputs_to_retry"] = int(
             (~account.table.column("complete").to_numpy(zero_copy_only=False)).sum()

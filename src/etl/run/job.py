@@ -227,6 +227,19 @@ class DriverJob(Job):
         self._asks[chunk] = ids
         return self._answer()
 
+    def known_ids(self, ids: list[str]) -> list[bool] | None:
+        fresh = set(ids)
+        if len(fresh) == len(ids) and self.seen.isdisjoint(fresh):
+            return None
+        known = self.seen
+        here: set[str] = set()
+        keep = []
+        for article_id in ids:
+            new = article_id not in known and article_id not in here
+            here.add(article_id)
+            keep.append(new)
+        return keep
+
     def _answer(self) -> list[Answer]:
         """Answer questions strictly in chunk order: chunk k once every earlier chunk was
         answered or, if it did not ask, adopted."""
