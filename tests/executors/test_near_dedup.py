@@ -3,6 +3,7 @@ item 8). Workers compute the signatures; the driver decides, in unit order, on o
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -225,3 +226,72 @@ def test_near_mark_and_two_deciding_transforms_are_refused_under_workers(tmp_pat
     assert proc.returncode == 2
     assert "only one transform of a pipeline can" in proc.stderr
     assert run_etl("validate", str(_pipeline(tmp_path, both))).returncode == 0
+
+
+def _counted(dataset: Path, key: str) -> int:
+    """A counter summed over every manifest of the dataset (a checkpointed run has several)."""
+    return sum(m["summary"]["counters"].get(key, 0) for m in manifests(dataset))
+
+
+@pytest.mark.slow
+def test_near_dedup_across_checkpoints_and_split_inputs(tmp_path):
+    """The driver's index lasts the whole run, across checkpoints (workers start each
+    checkpoint's job afresh); parts of one big input, each in a chunk of its own, are
+    decided in input order like whole inputs."""
+    made = near_corpus(tmp_path / "in")
+    found = made["changed"] + made["added"]
+    shutil.copy(PLUGINS / "firstword.py", tmp_path / "firstword.py")
+    p = _pipeline(tmp_path, DEDUP)
+    processes = ["--set", "executor.workers=2", "--set", "executor.chunk_size=3"]
+    runs = {
+        "local": ["--set", "executor.plugin=local"],
+        "local-checkpoints": ["--set", "executor.plugin=local", "--set", "run.checkpoint=25"],
+        "processes-checkpoints": [
+            "--set",
+            "executor.plugin=processes",
+            *processes,
+            "--set",
+            "run.checkpoint=25",
+        ],
+    }
+    for name, extra in runs.items():
+        run = run_etl if name.startswith("local") else run_etl_process
+        proc = run("run", str(p), "--set", f"sink.path={tmp_path / name}", *extra)
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+    expected = _ids(tmp_path / "local")
+    assert len(manifests(tmp_path / "processes-checkpoints")) == 4
+    for name in runs:
+        assert _ids(tmp_path / name) == expected, name
+        assert _counted(tmp_path / name, "dedup near duplicates") == found, name
+    # the same articles as one JSON Lines file, split into parts on two workers
+    texts = sorted((tmp_path / "in").glob("*.txt"))
+    lines = []
+    for path in texts:
+        title, _, body = path.read_text(encoding="utf-8").partition("\n\n")
+        lines.append(json.dumps({"title": title, "text": body}))
+    (tmp_path / "one").mkdir()
+    big = tmp_path / "one" / "all.jsonl"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    jsonl = write_pipeline(
+        tmp_path / "j.toml",
+        f'[[sources]]\nplugin = "jsonl"\npaths = ["{big}"]\n{DEDUP}'
+        '[sink]\nplugin = "parquet"\npath = "out"\n',
+    )
+    split = [
+        "--set",
+        "executor.plugin=processes",
+        "--set",
+        "executor.workers=2",
+        "--set",
+        f"executor.split_bytes={big.stat().st_size // 6}",
+    ]
+    for name, extra in {"jsonl-local": [], "jsonl-split": split}.items():
+        run = run_etl if name == "jsonl-local" else run_etl_process
+        proc = run("run", str(jsonl), "--set", f"sink.path={tmp_path / name}", *extra)
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+    summary = manifests(tmp_path / "jsonl-split")[-1]["summary"]
+    assert summary["counters"]["processes:parts of split inputs"] >= 5
+    assert _ids(tmp_path / "jsonl-split") == _ids(tmp_path / "jsonl-local")
+    assert len(_ids(tmp_path / "jsonl-local")) == len(expected)
+    assert _counted(tmp_path / "jsonl-split", "dedup near duplicates") == found
+    assert per_input(tmp_path / "jsonl-split") == per_input(tmp_path / "jsonl-local")
