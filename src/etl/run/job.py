@@ -185,9 +185,10 @@ class DriverJob(Job):
             else:
                 if ready.totals is not None:
                     self.totals.merge(self.parts.totals(ready.totals))
+                by_id = None
                 if noted is not None and dropped is not None:
-                    dropped = self._count_unwritten(noted, dropped)
-                self._adopt(ready.files, ready.decided, dropped)
+                    by_id = self._count_unwritten(noted, dropped)
+                self._adopt(ready.files, ready.decided, by_id)
         return self._answer()
 
     def _write_shipped(self, data: bytes, dropped: np.ndarray | None) -> None:
