@@ -351,8 +351,9 @@ class Streamer:
                     hint=("did you forget `return batch`? " if out is None else "")
                     + "return the batch you were given, filtered or with columns set",
                 )
-            hidden = (INPUT_COLUMN, ROW_COLUMN) if self.noting and stage >= self.noting else ()
-            lost = next((c for c in hidden or (INPUT_COLUMN,) if c not in out.schema.names), None)
+            numbered = self.noting and stage >= self.noting
+            hidden = (INPUT_COLUMN, ROW_COLUMN) if numbered else (INPUT_COLUMN,)
+            lost = next((c for c in hidden if c not in out.schema.names), None)
             if lost is not None:
                 raise RunError(
                     f"plugin '{transform.name}' ({transform.section}) returned a batch without "
