@@ -140,6 +140,7 @@ def api_section() -> str:
     from etl.context import Context, RunInfo
     from etl.executors.api import Job
     from etl.plugin import (
+        DecidesOnDriver,
         Executor,
         InputRef,
         Option,
@@ -165,6 +166,9 @@ def api_section() -> str:
     lines += _class_doc(ReadsMany, ["read_many"])
     lines += _class_doc(SplitsInputs, ["split"])
     lines += _class_doc(Transform, ["output_schema", "open", "process", "close"])
+    lines += _class_doc(
+        DecidesOnDriver, ["notes", "decide", "decide_here", "decides_on_driver", "driver_problem"]
+    )
     lines += _class_doc(
         Sink, ["location", "mode", "key", "open", "write", "prepare", "commit", "abort"]
     )

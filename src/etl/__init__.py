@@ -35,6 +35,7 @@ _EXPORTS = {
     "Transform": "etl.plugin",
     "WorkUnit": "etl.plugin",
     "WriteResult": "etl.plugin",
+    "DecidesOnDriver": "etl.plugin",
     "ReadsMany": "etl.plugin",
     "ReplacesRows": "etl.plugin",
     "Part": "etl.plugin",
@@ -54,6 +55,7 @@ __all__ = [
     "REJECTS_SCHEMA",
     "ConfigError",
     "Context",
+    "DecidesOnDriver",
     "EtlError",
     "Executor",
     "FileSource",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
     from etl.hookspecs import hookimpl
     from etl.plugin import (
+        DecidesOnDriver,
         Executor,
         InputRef,
         Option,

@@ -18,6 +18,7 @@ from etl.plugins.base import (
     WriteResult,
 )
 from etl.plugins.capabilities import (
+    DecidesOnDriver,
     ReadsMany,
     ReplacesRows,
     SplitsInputs,
@@ -30,6 +31,7 @@ from etl.plugins.options import Option, check_option_declarations, resolve_path,
 
 __all__ = [
     "KINDS",
+    "DecidesOnDriver",
     "Executor",
     "InputRef",
     "Option",

@@ -17,9 +17,13 @@ import numpy as np
 import pyarrow as pa
 
 from etl import log
+from etl.batches import concat as _concat
+from etl.batches import timed as _timed
+from etl.batches import with_declared as _with_declared
 from etl.context import Context
+from etl.decisions import ROW_COLUMN, Noted
 from etl.errors import ConfigError, PluginError, RunError
-from etl.plugin import ReadsMany
+from etl.plugin import DecidesOnDriver, ReadsMany
 from etl.schema import ARTICLE_SCHEMA, conform, schema_difference
 from etl.store.hashing import NOT_HASHED
 
@@ -67,6 +71,9 @@ class Streamer:
         schema: the schema every source batch is conformed to.
         on_error: "quarantine" (bad input becomes rejects) or "fail" (raise RunError).
         hook: the plugin manager's hook relay, or None where hooks do not run.
+        decide_here: False on a worker: a transform that decides on the driver
+            (:class:`~etl.plugin.DecidesOnDriver`) only takes notes (``self.noted``), and
+            its rows carry their number (``etl.decisions.ROW_COLUMN``) to the end.
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class Streamer:
         schema: pa.Schema,
         on_error: str = "quarantine",
         hook: Any = None,
+        decide_here: bool = True,
     ) -> None:
         self.run = run
         self.sources = sources
@@ -97,6 +105,29 @@ class Streamer:
         self._stages = [ARTICLE_SCHEMA]
         for transform in transforms:
             self._stages.append(transform.output_schema(self._stages[-1]))
+        #: the stage (1-based) whose transform only takes notes here, and its notes
+        self.noting = 0
+        self.noted: Noted | None = None
+        for stage, transform in enumerate(transforms, 1):
+            if (
+                not decide_here
+                and isinstance(transform, DecidesOnDriver)
+                and transform.decides_on_driver()
+            ):
+                self.noting, self.noted = stage, Noted(transform.section)
+                break
+        # what each stage returns: its declared columns, then the hidden ones
+        hidden = pa.field(INPUT_COLUMN, pa.int32())
+        row = pa.field(ROW_COLUMN, pa.int64())
+        self._expected = [
+            schema.append(hidden).append(row)
+            if self.noting and stage >= self.noting
+            else schema.append(hidden)
+            for stage, schema in enumerate(self._stages)
+        ]
+        self._final = self.schema.append(hidden)
+        if self.noting:
+            self._final = self._final.append(row)
 
     # rejects and errors
 
@@ -308,7 +339,7 @@ class Streamer:
             n_in = batch.num_rows
             batch = _with_declared(batch, self._stages[stage])
             started = time.perf_counter()
-            out = self._process(transform, ctx, batch, self._stages[stage])
+            out = self._process(transform, ctx, batch, self._expected[stage], stage)
             self.stats.seconds[transform.section] += time.perf_counter() - started
             if ctx.rejects:
                 self._count_article_rejects(batch, out, ctx.rejects)
@@ -320,14 +351,17 @@ class Streamer:
                     hint=("did you forget `return batch`? " if out is None else "")
                     + "return the batch you were given, filtered or with columns set",
                 )
-            if INPUT_COLUMN not in out.schema.names:
+            numbered = self.noting and stage >= self.noting
+            hidden = (INPUT_COLUMN, ROW_COLUMN) if numbered else (INPUT_COLUMN,)
+            lost = next((c for c in hidden if c not in out.schema.names), None)
+            if lost is not None:
                 raise RunError(
                     f"plugin '{transform.name}' ({transform.section}) returned a batch without "
-                    f"the column {INPUT_COLUMN}",
+                    f"the column {lost}",
                     hint="select or filter the rows of the batch you were given; do not rebuild it "
                     "from scratch",
                 )
-            out = self._check_schema(transform, out, self._stages[stage])
+            out = self._check_schema(transform, out, self._expected[stage])
             counts = self.stats.transform_rows.setdefault(transform.section, [0, 0])
             counts[0] += n_in
             counts[1] += out.num_rows
@@ -335,35 +369,54 @@ class Streamer:
             if batch.num_rows == 0:
                 break
         self._count_dropped(inputs, batch.column(INPUT_COLUMN))
-        final = self.schema.append(pa.field(INPUT_COLUMN, pa.int32()))
+        final = self._final
         return batch if batch.schema.equals(final) else conform(batch, final)
 
     def _process(
-        self, transform: Transform, ctx: Context, batch: pa.RecordBatch, declared: pa.Schema
+        self,
+        transform: Transform,
+        ctx: Context,
+        batch: pa.RecordBatch,
+        expected: pa.Schema,
+        stage: int = 0,
     ) -> Any:
-        """``transform.process(batch)``; on an exception, the halves, down to single rows."""
+        """``transform.process(batch)`` (its notes, at the stage that only takes notes);
+        on an exception, the halves, down to single rows."""
         try:
+            if stage and stage == self.noting:
+                return self._note(transform, ctx, batch)
             return transform.process(batch, ctx)
         except Exception as exc:
             if batch.num_rows <= 1:  # the hook hears once per failing article, not per half
                 uri = batch.column("uri")[0].as_py() if batch.num_rows else None
                 self._plugin_error(transform, exc, uri or "")
                 self._reject_rows(batch, ctx, error_line(exc))
-                return batch.slice(0, 0)
+                empty = batch.slice(0, 0)
+                if stage and stage == self.noting:  # numbered rows from here on
+                    return empty.append_column(ROW_COLUMN, pa.array([], pa.int64()))
+                return empty
         half = batch.num_rows // 2
         parts = []
         for piece in (batch.slice(0, half), batch.slice(half)):
-            out = self._process(transform, ctx, piece, declared)
+            out = self._process(transform, ctx, piece, expected, stage)
             if not isinstance(out, pa.RecordBatch) or INPUT_COLUMN not in out.schema.names:
                 return out  # the caller reports what is wrong with it
-            parts.append(self._check_schema(transform, out, declared))
+            parts.append(self._check_schema(transform, out, expected))
         return _concat(parts)
 
+    def _note(self, transform: Any, ctx: Context, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The transform's notes of ``batch`` kept for the driver; the batch, its rows
+        numbered, passes on whole (the driver drops what it decides)."""
+        assert self.noted is not None
+        notes = transform.notes(batch, ctx)
+        units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+        return batch.append_column(ROW_COLUMN, pa.array(self.noted.add(notes, units)))
+
     def _check_schema(
-        self, transform: Transform, out: pa.RecordBatch, declared: pa.Schema
+        self, transform: Transform, out: pa.RecordBatch, expected: pa.Schema
     ) -> pa.RecordBatch:
-        """``out`` as the declared schema orders it; a PluginError naming the column if it differs."""
-        expected = declared.append(pa.field(INPUT_COLUMN, pa.int32()))
+        """``out`` as the expected schema (declared, then hidden columns) orders it; a
+        PluginError naming the column if it differs."""
         if out.schema.equals(expected):
             return out
         problem = schema_difference(expected, out.schema)
@@ -442,32 +495,3 @@ class Streamer:
             out = self.transform(batch)
             if out.num_rows:
                 yield out
-
-
-def _timed(batches: Iterator[Any], seconds: Counter[str], key: str) -> Iterator[Any]:
-    """``batches``, the time spent making each added to ``seconds[key]``."""
-    clock = time.perf_counter
-    while True:
-        started = clock()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            seconds[key] += clock() - started
-            return
-        seconds[key] += clock() - started
-        yield batch
-
-
-def _with_declared(batch: pa.RecordBatch, declared: pa.Schema) -> pa.RecordBatch:
-    """``batch`` plus null columns for what ``declared`` has and it lacks (set them, or drop)."""
-    names = set(batch.schema.names)
-    for column in declared:
-        if column.name not in names:
-            batch = batch.append_column(column, pa.nulls(batch.num_rows, column.type))
-    return batch
-
-
-def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    return pa.concat_batches(batches)

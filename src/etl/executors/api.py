@@ -8,6 +8,10 @@ Executors import this module and nothing of the runner. A job runs in one of two
   :class:`ChunkResult` goes back to :meth:`Job.take` on the driver (in any order: the job
   puts them in unit order). A worker that wants the driver to decide which of its ids are
   new first (so it writes no duplicate) sends :class:`ChunkIds` to :meth:`Job.ask`.
+
+A transform that decides on the driver (:class:`~etl.plugin.DecidesOnDriver`) only takes
+notes on the workers: they travel in :attr:`ChunkResult.noted` (and :attr:`ChunkIds.noted`),
+plain data the executor passes on as it is.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class ChunkResult:
             capability (the driver writes them).
         error: (error class name, message, hint, traceback text) when the chunk failed.
         decided: the driver said which ids were new before the files were written.
+        noted: the notes of a transform that decides on the driver (``etl.decisions``).
     """
 
     chunk: int
@@ -60,15 +65,19 @@ class ChunkResult:
     batches: bytes | None = None
     error: tuple[str, str, str | None, str] | None = None
     decided: bool = False
+    noted: Any = None
 
 
 @dataclass
 class ChunkIds:
-    """A worker asks the driver which of its chunk's article ids are new (plain data)."""
+    """A worker asks the driver which of its chunk's article ids are new (plain data);
+    ``noted``: the notes for a transform that decides on the driver, if any (pass them to
+    :meth:`Job.ask`)."""
 
     chunk: int
     worker: str
     ids: list[str]
+    noted: Any = None
 
 
 class WorkerSession:
@@ -76,16 +85,20 @@ class WorkerSession:
 
     #: the session would like to ask the driver which ids are new before writing
     can_ask: bool = False
+    #: its question carries a deciding transform's notes (``ask(ids, noted)``), which the
+    #: driver then keeps: only an executor whose driver answers in unit order may ask then
+    asks_with_notes: bool = False
 
     def run_chunk(
         self,
         chunk: int,
         units: bytes,
-        ask: Callable[[list[str]], list[bool] | None] | None = None,
+        ask: Callable[..., list[bool] | None] | None = None,
         hold_bytes: int = 0,
     ) -> ChunkResult:
         """Run one chunk of units (:func:`pack_units` bytes) through sources and
-        transforms, into files or batches for the driver."""
+        transforms, into files or batches for the driver. ``ask(ids, noted)`` sends a
+        :class:`ChunkIds` and returns the driver's answer."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -125,8 +138,9 @@ class Job(ABC):
         """
 
     @abstractmethod
-    def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
-        """A worker's question (:class:`ChunkIds`); returns the answers that can be given now.
+    def ask(self, chunk: int, ids: list[str], noted: Any = None) -> list[Answer]:
+        """A worker's question (:class:`ChunkIds`: its ids and notes); returns the answers
+        that can be given now.
 
         A chunk that asks again before its result was taken (its worker died and another
         runs it) gets the answer it was given, if it read the same ids.

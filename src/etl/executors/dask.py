@@ -105,7 +105,10 @@ def _run_task(
         # another, least of all ones the driver adopted
         attempt = f"dask-{name}-{secrets.token_hex(4)}"
         session = open_worker(spec_bytes, where, attempt)
-        ask = asker(run_id, attempt) if session.can_ask and hold_bytes > 0 else None
+        # a hint, answered at once: not for a chunk whose notes the driver must decide on
+        # in unit order (it gets them with the result, and decides when it takes it)
+        hint = session.can_ask and not session.asks_with_notes and hold_bytes > 0
+        ask = asker(run_id, attempt) if hint else None
         result = session.run_chunk(number, units, ask, hold_bytes)
         result.decided = False  # the answer was a hint (dask_ask): the driver checks
         session.close()

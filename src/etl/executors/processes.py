@@ -97,9 +97,9 @@ def _run_job(
     # chunks the driver sent while this worker waited for an answer
     queued: collections.deque[Any] = collections.deque()
 
-    def asker(number: int) -> Callable[[list[str]], list[bool] | None]:
-        def ask(ids: list[str]) -> list[bool] | None:
-            conn.send(ChunkIds(number, name, ids))
+    def asker(number: int) -> Callable[..., list[bool] | None]:
+        def ask(ids: list[str], noted: Any = None) -> list[bool] | None:
+            conn.send(ChunkIds(number, name, ids, noted))
             while True:
                 message = inbox.get()
                 if isinstance(message, _Answer) and message.chunk == number:
@@ -357,7 +357,8 @@ class ProcessesExecutor(Executor):
                             worker.closed = True
                             continue
                         if isinstance(message, ChunkIds):
-                            self._answer(pool, job.ask(message.chunk, message.ids))
+                            answers = job.ask(message.chunk, message.ids, message.noted)
+                            self._answer(pool, answers)
                             continue
                         if message.error is None:
                             # the next chunk first, so the worker never waits on the driver

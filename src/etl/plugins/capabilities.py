@@ -2,8 +2,9 @@
 
 ``class MySink(Sink, WorkerFiles)`` says the sink adopts files written by workers;
 ``class MySource(Source, ReadsMany)`` says the source reads many units in one call;
-``class MySource(Source, SplitsInputs)`` that it can split one big input into parts. The
-framework checks them with ``isinstance`` and ``etl validate`` shows them.
+``class MySource(Source, SplitsInputs)`` that it can split one big input into parts;
+``class MyTransform(Transform, DecidesOnDriver)`` that its decisions need the whole run (near
+duplicates). The framework checks them with ``isinstance`` and ``etl validate`` shows them.
 """
 
 from __future__ import annotations
@@ -63,6 +64,60 @@ class SplitsInputs:
         the run; it may read the input (to find boundaries), but should be quick.
         """
         raise NotImplementedError
+
+
+class DecidesOnDriver:
+    """Capability of a transform: which rows it drops depends on every row before them in
+    the run (near duplicates), so under workers the decision is taken on the driver.
+
+    Declare it by subclassing (``class MyTransform(Transform, DecidesOnDriver)``). Under
+    ``local`` the framework calls ``process`` as for any transform. Under ``processes``
+    and ``dask`` each worker calls :meth:`notes` where ``process`` would run (the costly
+    part: signatures, where the text is) and passes the batch on unchanged; the driver
+    calls :meth:`decide` on the notes of every batch of the run, in unit order, on the
+    transform it opened itself (one index for the whole run), and drops the rows it names
+    before the sink takes them. So every executor keeps the rows ``local`` keeps, provided
+    ``process(batch)`` drops exactly the rows ``decide(notes(batch))`` names (the helper
+    :meth:`decide_here` does that) and the answers do not depend on how the rows were cut
+    into batches. The rows it drops are counted as dropped by this transform, and its
+    ``ctx.count`` counters in ``decide`` go into the run summary.
+
+    Under workers the transforms after it see the rows it will drop (their own counters
+    count them), and it can only drop rows, not change them: :meth:`driver_problem` says
+    why an instance cannot run that way, and the run is refused before it starts. At most
+    one transform of a pipeline may decide on the driver.
+    """
+
+    def decides_on_driver(self) -> bool:
+        """Whether this instance (with its options) decides on the driver; default True."""
+        return True
+
+    def driver_problem(self) -> str | None:
+        """Why this instance cannot decide on the driver under workers (an option that
+        changes rows rather than dropping them...), or None; a non-None answer stops a run
+        on workers before it starts, with this message."""
+        return None
+
+    def notes(self, batch: pa.RecordBatch, ctx: Context) -> Any:
+        """On a worker: what :meth:`decide` needs of the batch's rows, as plain data
+        (picklable: numpy arrays, lists), for every row of ``batch`` in order."""
+        raise NotImplementedError
+
+    def decide(self, notes: Any, ctx: Context) -> Sequence[str | None]:
+        """On the driver, in unit order: for each row of the batch ``notes`` came from,
+        None to keep it, or the id of the earlier row it duplicates to drop it. Keep the
+        run's state (an index) on ``self``, reset in ``open``."""
+        raise NotImplementedError
+
+    def decide_here(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
+        """``batch`` without the rows ``decide(notes(batch))`` names: a ``process`` that
+        gives the same rows as the driver's decision."""
+        import pyarrow as pa
+
+        verdict = self.decide(self.notes(batch, ctx), ctx)
+        if all(v is None for v in verdict):
+            return batch
+        return batch.filter(pa.array([v is None for v in verdict], pa.bool_()))
 
 
 @dataclass
@@ -164,4 +219,6 @@ def capabilities(plugin: Plugin) -> list[str]:
         names.append("replaces-rows")
     if isinstance(plugin, SplitsInputs):
         names.append("splits-inputs")
+    if isinstance(plugin, DecidesOnDriver) and plugin.decides_on_driver():
+        names.append("decides-on-driver")
     return names

@@ -18,14 +18,17 @@ import numpy as np
 import pyarrow as pa
 
 from etl.accounting import Totals
+from etl.decisions import ROW_COLUMN
 from etl.errors import RunError
 from etl.executors.api import Answer, ChunkResult, Job, pack_units, raise_error
 from etl.plugin import StagedFile, WriteResult
+from etl.run.decide import Decider
 from etl.run.split import nothing_rejects, split_units
 from etl.schema import first_seen
 from etl.stream import INPUT_COLUMN, StreamStats
 
 if TYPE_CHECKING:
+    from etl.decisions import Noted
     from etl.progress import Progress
     from etl.run.plan import Plan
 
@@ -67,7 +70,7 @@ class DriverJob(Job):
         self._waiting: dict[int, ChunkResult] = {}
         self._next = 0
         #: ids of chunks that asked, waiting for their turn
-        self._asks: dict[int, list[str]] = {}
+        self._asks: dict[int, tuple[list[str], Noted | None]] = {}
         #: chunks before this one have their ids in ``seen``
         self._next_decision = 0
         #: answers given to chunks not yet taken: a chunk whose worker died runs again
@@ -76,6 +79,8 @@ class DriverJob(Job):
         self.answered = 0
         #: worker files that held a duplicate and were rewritten without it
         self.rewritten = 0
+        #: a transform that decides on the driver decides here, chunk by chunk in order
+        self.decider = Decider(plan, self._stats)
 
     # in this process
 
@@ -173,35 +178,68 @@ class DriverJob(Job):
             self._next += 1
             if ready.stats is not None:
                 self._stats.merge(self.parts.stats(ready.stats))
+            noted = ready.noted
+            dropped = None if noted is None else self.decider.decide(ready.chunk, noted)
             if ready.batches is not None:
-                self._write_shipped(ready.batches)
+                self._write_shipped(ready.batches, dropped)
             else:
                 if ready.totals is not None:
                     self.totals.merge(self.parts.totals(ready.totals))
-                self._adopt(ready.files, ready.decided)
+                by_id = None
+                if noted is not None and dropped is not None:
+                    by_id = self._count_unwritten(noted, dropped)
+                self._adopt(ready.files, ready.decided, by_id)
         return self._answer()
 
-    def _write_shipped(self, data: bytes) -> None:
+    def _write_shipped(self, data: bytes, dropped: np.ndarray | None) -> None:
+        """Batches a worker shipped; ``dropped``: the driver's decision by row number."""
         if not data:
             return
         with pa.ipc.open_stream(data) as reader:
             for batch in reader:
+                if dropped is not None:
+                    gone = dropped[batch.column(ROW_COLUMN).to_numpy(zero_copy_only=False)]
+                    batch = batch.drop_columns([ROW_COLUMN])
+                    if gone.any():
+                        units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
+                        self.decider.count_dropped(self.parts.rows(units[gone]))
+                        batch = batch.filter(pa.array(~gone))
                 self.write(batch)
 
-    def _adopt(self, files: list[StagedFile], decided: bool) -> None:
-        """Workers' files, in unit order: find the rows whose ids were seen, then adopt."""
+    def _count_unwritten(self, noted: Noted, dropped: np.ndarray) -> dict[str, bool]:
+        """Count the rows that ended on a worker but went into no file (an id repeated in
+        the chunk, or not new in the driver's answer): dropped by the deciding transform,
+        or duplicates. Returns, for each id written to a file, whether it is dropped."""
+        ends, written, ids = noted.all_ends()
+        units = self.parts.rows(noted.all_units().astype(np.int64)[ends])
+        gone = dropped[ends]
+        self.decider.count_dropped(units[~written & gone])
+        duplicates = units[~written & ~gone]
+        self.totals.add(duplicates, np.zeros(len(duplicates), bool))
+        return dict(zip(ids, gone[written].tolist(), strict=True))
+
+    def _adopt(
+        self, files: list[StagedFile], decided: bool, dropped: dict[str, bool] | None = None
+    ) -> None:
+        """Workers' files, in unit order: find the rows whose ids were seen, then adopt.
+
+        ``dropped``: the ids the deciding transform drops (True) or keeps, when a
+        transform decides on the driver (the worker counted nothing of its files then)."""
         keep: list[Any] = []
         for item in files:
             mask = None
-            if not decided:
-                found = first_seen(item.ids, self.seen)
-                mask = None if found is None else np.asarray(found, bool)
             units = self.parts.rows(
                 np.repeat(
                     np.asarray(item.input_values, np.int64),
                     np.asarray(item.input_lengths, np.int64),
                 )
             )
+            if dropped is not None:
+                keep.append(self._decided_file(item, units, decided, dropped))
+                continue
+            if not decided:
+                found = first_seen(item.ids, self.seen)
+                mask = None if found is None else np.asarray(found, bool)
             if mask is not None:
                 self.rewritten += int(mask.any())
                 self.totals.count_duplicates(units[~mask])
@@ -214,7 +252,31 @@ class DriverJob(Job):
         if files:
             self.sink.adopt(files, keep)  # type: ignore[attr-defined]
 
-    def ask(self, chunk: int, ids: list[str]) -> list[Answer]:
+    def _decided_file(
+        self, item: StagedFile, units: np.ndarray, decided: bool, dropped: dict[str, bool]
+    ) -> np.ndarray | None:
+        """The keep mask of a worker file whose rows the deciding transform judged."""
+        gone = np.fromiter((dropped[i] for i in item.ids), bool, count=len(item.ids))
+        alive = ~gone
+        mask = alive.copy() if gone.any() else None
+        if not decided:
+            ids = (
+                item.ids if mask is None else [i for i, a in zip(item.ids, alive, strict=True) if a]
+            )
+            found = first_seen(ids, self.seen)
+            if found is not None:
+                mask = alive.copy() if mask is None else mask
+                mask[alive] = found
+        self.decider.count_dropped(units[gone])
+        self.totals.add(units[alive], None if mask is None else mask[alive])
+        kept = alive if mask is None else mask
+        self._ids.append(pa.array(item.ids, pa.string()).filter(pa.array(kept)))
+        self._units.append(units[kept])
+        if mask is not None:
+            self.rewritten += int(mask.any())
+        return mask
+
+    def ask(self, chunk: int, ids: list[str], noted: Noted | None = None) -> list[Answer]:
         given = self._given.get(chunk)
         if given is not None:
             if given[0] != ids:
@@ -224,7 +286,7 @@ class DriverJob(Job):
                     hint="run the pipeline again once the inputs stay put",
                 )
             return [(chunk, given[1])]
-        self._asks[chunk] = ids
+        self._asks[chunk] = (ids, noted)
         return self._answer()
 
     def known_ids(self, ids: list[str]) -> list[bool] | None:
@@ -240,6 +302,17 @@ class DriverJob(Job):
             keep.append(new)
         return keep
 
+    def _decided_keep(self, chunk: int, ids: list[str], noted: Noted) -> list[bool] | None:
+        """Which of a holding worker's rows to write: not dropped by the deciding
+        transform (decided now, kept for the chunk's adoption) and new."""
+        dropped = self.decider.given[chunk] = self.decider.dropped(noted)
+        alive = ~dropped[noted.ends[0]]
+        found = first_seen([i for i, a in zip(ids, alive, strict=True) if a], self.seen)
+        keep = alive.copy()
+        if found is not None:
+            keep[alive] = found
+        return None if keep.all() else keep.tolist()
+
     def _answer(self) -> list[Answer]:
         """Answer questions strictly in chunk order: chunk k once every earlier chunk was
         answered or, if it did not ask, adopted."""
@@ -247,8 +320,11 @@ class DriverJob(Job):
         while True:
             chunk = self._next_decision
             if chunk in self._asks:
-                ids = self._asks.pop(chunk)
-                keep = first_seen(ids, self.seen)
+                ids, noted = self._asks.pop(chunk)
+                if noted is None:
+                    keep = first_seen(ids, self.seen)
+                else:  # the deciding transform decides, once: a re-asked chunk gets this
+                    keep = self._decided_keep(chunk, ids, noted)
                 self._given[chunk] = (ids, keep)
                 answers.append((chunk, keep))
                 self.answered += 1

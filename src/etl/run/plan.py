@@ -62,9 +62,17 @@ class Plan:
     def plugins(self) -> list[Plugin]:
         return [*self.sources, *self.transforms, self.sink, self.executor]
 
-    def streamer(self) -> Streamer:
+    def streamer(self, decide_here: bool = True) -> Streamer:
+        """The plan's streamer; ``decide_here=False`` on a worker (a transform that decides
+        on the driver only takes notes there)."""
         return Streamer(
-            self.run, self.sources, self.transforms, self.schema, self.pipeline.on_error, self.hook
+            self.run,
+            self.sources,
+            self.transforms,
+            self.schema,
+            self.pipeline.on_error,
+            self.hook,
+            decide_here=decide_here,
         )
 
     def workers_write_files(self) -> bool:
@@ -231,6 +239,7 @@ def _build_plan(
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     plan = Plan(pipeline, pm, run, sources, transforms, sink, executor, schema)
+    check_decisions(plan)
     if start_executor and list_units:
         executor.prepare()  # runs beside the listing (another process), which is serial here
     if list_units:
@@ -271,6 +280,37 @@ def _list_units(plan: Plan) -> None:
                 f"plugin '{source.name}' ({source.section}) could not list its inputs: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+def deciding(plan: Plan) -> list[Transform]:
+    """The transforms that decide on the driver under workers (DecidesOnDriver)."""
+    from etl.plugin import DecidesOnDriver
+
+    return [t for t in plan.transforms if isinstance(t, DecidesOnDriver) and t.decides_on_driver()]
+
+
+def check_decisions(plan: Plan) -> None:
+    """Refuse, before anything runs, a transform that cannot decide on the driver under
+    workers (``driver_problem``), and two that would."""
+    if plan.executor.name == "local":
+        return
+    found = deciding(plan)
+    executor = f"executor '{plan.executor.name}'"
+    for transform in found:
+        problem = transform.driver_problem()  # type: ignore[attr-defined]
+        if problem:
+            raise ConfigError(
+                f"plugin '{transform.name}' ({transform.section}): {problem} ({executor})",
+                hint='change the option it names, or run with executor = "local"',
+            )
+    if len(found) > 1:
+        names = ", ".join(f"'{t.name}' ({t.section})" for t in found)
+        raise ConfigError(
+            f"{names} each decide on the driver under workers, and only one transform of a "
+            f"pipeline can ({executor})",
+            hint='keep one of them (dedup method = "near" finds exact duplicates too), or '
+            'run with executor = "local"',
+        )
 
 
 def scale_out(plan: Plan) -> str:

@@ -25,6 +25,7 @@ import pyarrow as pa
 from etl.accounting import Totals
 from etl.config import Pipeline
 from etl.context import RunInfo
+from etl.decisions import ROW_COLUMN
 from etl.errors import ConfigError, EtlError, MissingDependency, PluginError, RunError
 from etl.executors.api import ChunkResult, WorkerSession, unpack_units
 from etl.plugin import WriteResult
@@ -178,6 +179,9 @@ class Session(WorkerSession):
         # driver never rewrites a file for a duplicate (it did for nearly every file of a
         # news corpus, whose duplicates lie a few thousand inputs apart)
         self.can_ask = self.files
+        from etl.run.plan import deciding
+
+        self.asks_with_notes = bool(deciding(plan))
 
     def close(self) -> None:
         for transform in self.plan.transforms:
@@ -187,7 +191,7 @@ class Session(WorkerSession):
         self,
         chunk: int,
         units: bytes,
-        ask: Callable[[list[str]], list[bool] | None] | None = None,
+        ask: Callable[..., list[bool] | None] | None = None,
         hold_bytes: int = 0,
     ) -> ChunkResult:
         """Run one chunk's units through source and transforms.
@@ -200,12 +204,17 @@ class Session(WorkerSession):
         until the driver says which ids are new, and only those are written; without it,
         or for a chunk that gives more, they are written as they stream and the driver
         drops duplicates when it adopts the files.
+
+        A transform that decides on the driver only takes notes here (``streamer.noted``);
+        they go to the driver with the question, or with the result, and the driver drops
+        what it decides: from the answer, from the shipped batches, or from the files.
         """
         items = unpack_units(units)
-        streamer = self.plan.streamer()
+        streamer = self.plan.streamer(decide_here=False)
         if not self.files:
+            batches = _ipc(streamer.stream(items))
             return ChunkResult(
-                chunk, self.name, streamer.stats, batches=_ipc(streamer.stream(items))
+                chunk, self.name, streamer.stats, batches=batches, noted=streamer.noted
             )
         return self._write_files(chunk, items, streamer, ask, hold_bytes)
 
@@ -214,10 +223,12 @@ class Session(WorkerSession):
         chunk: int,
         items: list[tuple[int, WorkUnit]],
         streamer: Any,
-        ask: Callable[[list[str]], list[bool] | None] | None,
+        ask: Callable[..., list[bool] | None] | None,
         hold_bytes: int,
     ) -> ChunkResult:
         plan = self.plan
+        noted = streamer.noted
+        hidden = [INPUT_COLUMN] if noted is None else [INPUT_COLUMN, ROW_COLUMN]
         sink: Any = plan.sink
         writer = sink.worker_writer(plan.run, plan.schema, f"{self.name}-c{chunk:05d}")
         totals = Totals()
@@ -227,14 +238,18 @@ class Session(WorkerSession):
             """Write a batch; ``decided``: ``keep`` is the driver's answer (None: all new),
             else ids repeated within this task are dropped here."""
             all_units = batch.column(INPUT_COLUMN).to_numpy(zero_copy_only=False)
-            clean = batch.drop_columns([INPUT_COLUMN])
+            clean = batch.drop_columns(hidden)
             found = keep if decided else first_seen(clean.column("id").to_pylist(), seen)
             mask = None if found is None else np.asarray(found, bool)
             units = all_units
             if mask is not None:
                 clean = clean.filter(pa.array(mask))
                 units = all_units[mask]
-            totals.add(all_units, mask)
+            if noted is None:
+                totals.add(all_units, mask)
+            else:  # the driver counts them, once it decided
+                rows = batch.column(ROW_COLUMN).to_numpy(zero_copy_only=False)
+                noted.ended(rows, mask, clean.column("id").to_pylist())
             if clean.num_rows:
                 started = time.perf_counter()
                 writer.write(clean, units)
@@ -260,7 +275,12 @@ class Session(WorkerSession):
                     held = None
             if held:
                 ids = [i for batch in held for i in batch.column("id").to_pylist()]
-                keep = ask(ids) if ask is not None else None
+                if noted is None:
+                    keep = ask(ids) if ask is not None else None
+                else:  # the notes, and the number of each row held
+                    rows = np.concatenate([b.column(ROW_COLUMN).to_numpy() for b in held])
+                    keep = ask(ids, replace(noted, ends=[rows])) if ask is not None else None
+                    noted.notes = []  # the driver keeps its decision: not sent twice
                 offset = 0
                 for batch in held:
                     part = None if keep is None else keep[offset : offset + batch.num_rows]
@@ -270,7 +290,9 @@ class Session(WorkerSession):
         except BaseException:
             writer.abort()
             raise
-        return ChunkResult(chunk, self.name, streamer.stats, totals, files, decided=bool(held))
+        return ChunkResult(
+            chunk, self.name, streamer.stats, totals, files, decided=bool(held), noted=noted
+        )
 
 
 def _ipc(batches: Any) -> bytes:

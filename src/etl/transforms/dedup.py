@@ -12,6 +12,12 @@ band with a kept article and whose estimated Jaccard similarity with it (the sha
 bins over the whole signature) is at least ``threshold`` is a near duplicate of it. Memory
 holds one signature (``num_perm`` x 4 bytes) and ``bands`` dictionary entries per kept
 article, and no text.
+
+Under workers (``processes``, ``dask``) with ``action = "drop"`` the decision is the
+driver's (:class:`~etl.plugin.DecidesOnDriver`): each worker computes its rows' signatures
+and band keys (:meth:`DedupTransform.notes`), and the driver runs the loop below
+(:meth:`DedupTransform.decide`) on one index for the whole run, in unit order, so every
+executor keeps the ids ``local`` keeps. Exact duplicates are decided there too.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from etl.plugin import Option, Transform
+from etl.plugin import DecidesOnDriver, Option, Transform
 from etl.schema import extend_schema, first_seen, set_column
 from etl.transforms.minhash import (
     LSH_BINS,
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from etl.context import Context
 
 
-class DedupTransform(Transform):
+class DedupTransform(Transform, DecidesOnDriver):
     """Drop (or mark) exact duplicates by id and near duplicates by MinHash/LSH."""
 
     name = "dedup"
@@ -120,28 +126,78 @@ class DedupTransform(Transform):
         if path and not getattr(run, "full", False):
             self.seen = existing_ids(Path(path))
 
+    # deciding on the driver (under workers)
+
+    def decides_on_driver(self) -> bool:
+        """Near duplicates, and dropping exact ones, are decided on the driver, over the
+        whole run. Marking exact duplicates stays on the workers: a row with the id of an
+        earlier one is dropped by the sink anyway, marked or not."""
+        return self.opts.method == "near" or self.opts.action == "drop"
+
+    def driver_problem(self) -> str | None:
+        if self.opts.action == "mark":
+            return (
+                'action = "mark" fills duplicate_of in the row itself, but under workers the '
+                "driver decides near duplicates after the workers passed their rows on, and "
+                "can only drop them"
+            )
+        return None
+
+    def notes(self, batch: pa.RecordBatch, ctx: Context) -> Any:
+        """Each row's id and, for near dedup, its signature and band keys."""
+        ids = batch.column("id").to_pylist()
+        if self.opts.method != "near" or not ids:
+            return ids, None, None
+        o = self.opts
+        sigs = minhash_signatures(batch.column("text"), o.num_perm, o.shingle, o.seed)
+        return ids, sigs, band_keys(sigs, self.bands, self.rows)
+
+    def decide(self, notes: Any, ctx: Context) -> list[str | None]:
+        ids, sigs, keys = notes
+        dup_of, fresh = self._exact(ids, ctx)
+        if sigs is not None and fresh:
+            if len(fresh) < len(ids):
+                take = np.asarray(fresh, np.int64)
+                sigs, keys = sigs[take], keys[take]
+            self._count_near(self._near(sigs, keys, fresh, ids, dup_of), ctx)
+        return dup_of
+
     # processing
 
-    def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
-        n = batch.num_rows
-        ids = batch.column("id").to_pylist()
+    def _exact(self, ids: list[str], ctx: Context) -> tuple[list[str | None], list[int]]:
+        """(the id each exact duplicate repeats, None for the others; the others' rows)."""
+        n = len(ids)
         dup_of: list[str | None] = [None] * n
         keep = first_seen(ids, self.seen)
         if keep is None:
-            fresh = list(range(n))
-        else:
-            fresh = [i for i, new in enumerate(keep) if new]
-            for i, new in enumerate(keep):
-                if not new:
-                    dup_of[i] = ids[i]
-        exact = n - len(fresh)
-        near = 0
-        if self.opts.method == "near" and fresh:
-            near = self._near(batch, fresh, ids, dup_of)
-        if exact:
-            ctx.count("dedup exact duplicates", exact)
+            return dup_of, list(range(n))
+        fresh = [i for i, new in enumerate(keep) if new]
+        for i, new in enumerate(keep):
+            if not new:
+                dup_of[i] = ids[i]
+        if n - len(fresh):
+            ctx.count("dedup exact duplicates", n - len(fresh))
+        return dup_of, fresh
+
+    @staticmethod
+    def _count_near(near: int, ctx: Context) -> None:
         if near:
             ctx.count("dedup near duplicates", near)
+
+    def process(self, batch: pa.RecordBatch, ctx: Context) -> pa.RecordBatch:
+        ids = batch.column("id").to_pylist()
+        dup_of, fresh = self._exact(ids, ctx)
+        exact = len(ids) - len(fresh)
+        near = 0
+        if self.opts.method == "near" and fresh:
+            o = self.opts
+            text = batch.column("text")
+            if len(fresh) < batch.num_rows:
+                text = text.take(pa.array(fresh, pa.int64()))
+            sigs = minhash_signatures(text, o.num_perm, o.shingle, o.seed)
+            keys = band_keys(sigs, self.bands, self.rows)  # (n, bands) uint64
+            near = self._near(sigs, keys, fresh, ids, dup_of)
+            self._count_near(near, ctx)
         if self.opts.action == "mark":
             return set_column(batch, "duplicate_of", pa.array(dup_of, pa.string()))
         if exact or near:
@@ -150,14 +206,16 @@ class DedupTransform(Transform):
         return batch
 
     def _near(
-        self, batch: pa.RecordBatch, fresh: list[int], ids: list[str], dup_of: list[str | None]
+        self,
+        sigs: np.ndarray,
+        keys: np.ndarray,
+        fresh: list[int],
+        ids: list[str],
+        dup_of: list[str | None],
     ) -> int:
+        """Near duplicates among the ``fresh`` rows (their signatures and band keys, in
+        order) against the index, which takes the kept ones; fills ``dup_of``."""
         o = self.opts
-        text = batch.column("text")
-        if len(fresh) < batch.num_rows:
-            text = text.take(pa.array(fresh, pa.int64()))
-        sigs = minhash_signatures(text, o.num_perm, o.shingle, o.seed)
-        keys = band_keys(sigs, self.bands, self.rows)  # (n, bands) uint64
         n = len(fresh)
         flat = keys.ravel()
         get = self.index.get
