@@ -69,7 +69,7 @@ def read_committed(path: str | Path, read: Callable[[], T], *, attempts: int = 1
     """
     import pyarrow as pa
 
-    ds = Dataset(Path(path))
+    ds = Dataset(path)
     for attempt in range(attempts):
         before = ds.version()
         if before is not None:

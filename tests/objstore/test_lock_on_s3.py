@@ -83,3 +83,43 @@ def test_another_hosts_lock_is_kept_while_its_lease_runs_then_broken(tmp_path, s
     assert done.returncode == 0, done.stderr
     assert len(fs.glob(f"{s3.bucket}/out/**/*.parquet")) == 1
     assert not fs.exists(f"{s3.bucket}/out/_etl/lock")
+
+
+def test_recover_runs_and_unlock_take_a_bucket_url(tmp_path, s3):
+    """``etl recover``, ``etl runs``, ``etl rejects`` and ``etl unlock`` open a dataset in a bucket with the
+    environment's credentials (they read no pipeline, so no storage_options)."""
+    from tests.helpers import run_etl_process
+    from tests.objstore.conftest import KEY_ID, SECRET
+
+    pipe = _pipeline(tmp_path, s3)
+    env = {
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    url, fs = s3.url("out"), s3.fs()
+    crashed = run_etl_process("run", str(pipe), env={"ETL_CRASH_AT": "after-commit-point"})
+    assert crashed.returncode == 77
+    assert not fs.glob(f"{s3.bucket}/out/**/*.parquet")
+
+    done = run_etl("recover", url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "committed" in done.stdout
+    assert len(fs.glob(f"{s3.bucket}/out/**/*.parquet")) == 1
+    assert not fs.glob(f"{s3.bucket}/out/_etl/staging/**")
+    assert not list(tmp_path.glob("**/s3:")) and not Path("s3:").exists()
+
+    listed = run_etl("runs", "--json", url, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 1
+    rejects = run_etl("rejects", "--json", url, env=env)
+    assert rejects.returncode == 0, rejects.stderr
+
+    holder = {"run_id": "elsewhere", "host": "build-7", "pid": 4242, "started_at": "x"}
+    fs.pipe_file(f"{s3.bucket}/out/_etl/lock", json.dumps({**holder, "lease": 60}).encode())
+    refused = run_etl("unlock", url, env=env)
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    forced = run_etl("unlock", "--force", url, env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert not fs.exists(f"{s3.bucket}/out/_etl/lock")
