@@ -244,9 +244,11 @@ def test_a_crash_then_a_rerun_equals_one_clean_run(tmp_path, s3, point):
 
 
 @pytest.mark.slow
-def test_processes_workers_write_straight_into_the_bucket(tmp_path, s3):
+@pytest.mark.parametrize("point", [None, "before-commit-point", "mid-apply"])
+def test_processes_workers_write_straight_into_the_bucket(tmp_path, s3, point):
     """Under ``processes`` each worker stages its files in the bucket itself; the driver
-    adopts them (a copy inside the bucket at commit) and the dataset equals a local run."""
+    adopts them (a copy inside the bucket at commit) and the dataset equals a local run,
+    also when the driver was killed in its commit and run again."""
     inputs = _inputs(tmp_path / "in")
     executor = '[executor]\nplugin = "processes"\nworkers = 2\nchunk_size = 3\n'
     remote = _pipeline(
@@ -257,6 +259,10 @@ def test_processes_workers_write_straight_into_the_bucket(tmp_path, s3):
         run=executor,
     )
     local = _pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
+    if point is not None:
+        crashed = run_etl_process("run", str(remote), env={"ETL_CRASH_AT": point})
+        assert crashed.returncode == 77, crashed.stderr
+        _no_id_twice(_read_bucket(s3))
     done = run_etl_process("-v", "run", str(remote))
     assert done.returncode == 0, done.stderr
     assert run_etl("run", str(local)).returncode == 0
@@ -267,6 +273,8 @@ def test_processes_workers_write_straight_into_the_bucket(tmp_path, s3):
     # one file per worker task (5 chunks of 3 inputs): the workers wrote them, not the
     # driver (which would have written one)
     assert len(fs.glob(f"{s3.bucket}/out/**/*.parquet")) == 5
+    if point is None:
+        assert "0 written" in run_etl_process("run", str(remote)).stdout
     assert not fs.glob(f"{s3.bucket}/out/_etl/staging/**")
     assert SECRET not in _everything_in_the_bucket(s3) + done.stdout + done.stderr
 
@@ -315,3 +323,41 @@ def test_dask_workers_write_straight_into_the_bucket(tmp_path, s3):
     _same_rows(got, read_dataset(tmp_path / "local"))
     assert len(s3.fs().glob(f"{s3.bucket}/out/**/*.parquet")) == 5  # one per worker task
     assert not s3.fs().glob(f"{s3.bucket}/out/_etl/staging/**")
+
+
+def _edit(inputs: Path, numbers: range) -> None:
+    for n in numbers:
+        path = inputs / f"a{n:02d}.txt"
+        path.write_text(path.read_text().rstrip() + " It was corrected.\n", encoding="utf-8")
+
+
+def _one_row_per_uri(table: pa.Table) -> dict[str, str]:
+    uris = table.column("uri").to_pylist()
+    assert len(set(uris)) == len(uris), "a uri twice"
+    return dict(zip(uris, table.column("text").to_pylist(), strict=True))
+
+
+@pytest.mark.parametrize("point", [None, "mid-apply", "after-commit-point"])
+def test_merge_replaces_rows_in_the_bucket(tmp_path, s3, point):
+    """``mode = "merge"``: a corrected article's new version replaces its row (the file
+    that held it is copied over in place); killed in its commit, a reader still sees one
+    row per uri, and a re-run ends like the local run."""
+    inputs = _inputs(tmp_path / "in", ARTICLES[:10])
+    extra = f'mode = "merge"\nmax_rows_per_file = 4\nstorage_options = {s3.toml()}'
+    remote = _pipeline(tmp_path / "s3.toml", inputs, s3.url("out"), extra)
+    local = _pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"), 'mode = "merge"')
+    assert run_etl("run", str(remote)).returncode == 0
+    assert run_etl("run", str(local)).returncode == 0
+    before = _one_row_per_uri(_read_bucket(s3))
+    _edit(inputs, range(1, 8, 2))
+    if point is not None:
+        crashed = run_etl_process("run", str(remote), env={"ETL_CRASH_AT": point})
+        assert crashed.returncode == 77, crashed.stderr
+        assert set(_one_row_per_uri(_read_bucket(s3))) == set(before)
+    done = run_etl("run", str(remote))
+    assert done.returncode == 0, done.stderr
+    assert run_etl("run", str(local)).returncode == 0
+    got = _read_bucket(s3)
+    rows = _one_row_per_uri(got)
+    assert sum(text.endswith("corrected.\n") for text in rows.values()) == 4
+    _same_rows(got, read_dataset(tmp_path / "local"))

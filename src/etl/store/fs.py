@@ -179,7 +179,8 @@ def store_path(
     text = os.fspath(root)
     if not is_url(text) or text.startswith("file://"):
         return Path(text.removeprefix("file://"))
-    fs, path = filesystem(text, options, plugin="store")
+    # listings are never cached: other processes (workers, another run) write the store
+    fs, path = filesystem(text, {"use_listings_cache": False, **(options or {})}, plugin="store")
     protocol = text.split("://", 1)[0].lower()
     return ObjectPath(fs, path, protocol)
 
