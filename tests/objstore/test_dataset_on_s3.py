@@ -361,3 +361,57 @@ def test_merge_replaces_rows_in_the_bucket(tmp_path, s3, point):
     rows = _one_row_per_uri(got)
     assert sum(text.endswith("corrected.\n") for text in rows.values()) == 4
     _same_rows(got, read_dataset(tmp_path / "local"))
+
+
+@pytest.mark.slow
+def test_a_memory_url_under_processes_is_written_by_the_driver(tmp_path):
+    """``memory://`` lives in one process: workers ship their batches to the driver, which
+    writes them (worker-written files would land in the workers' memory and be lost)."""
+    import fsspec
+    import pyarrow.dataset as pads
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    from etl.cli import cli  # noqa: F401 (the run is in this process: memory:// is here)
+
+    inputs = _inputs(tmp_path / "in")
+    url = f"memory://etl-proc-{tmp_path.name}/out"
+    executor = '[executor]\nplugin = "processes"\nworkers = 2\nchunk_size = 3\n'
+    remote = _pipeline(tmp_path / "mem.toml", inputs, url, run=executor)
+    local = _pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
+    fs = fsspec.filesystem("memory")
+    root = url.removeprefix("memory:/")
+    try:
+        done = run_etl("run", str(remote))
+        assert done.returncode == 0, done.stderr
+        assert run_etl("run", str(local)).returncode == 0
+        files = sorted(fs.glob(f"{root}/**/*.parquet"))
+        got = pads.dataset(files, filesystem=PyFileSystem(FSSpecHandler(fs))).to_table()
+        _same_rows(got, read_dataset(tmp_path / "local"))
+    finally:
+        fs.rm(root.split("/")[1], recursive=True)
+
+
+@pytest.mark.slow
+def test_a_checkpointed_run_killed_in_its_second_checkpoint_carries_on(tmp_path, s3):
+    """``[run] checkpoint``: each checkpoint is a commit of its own in the bucket; killed in
+    the second one's commit, the re-run finishes it and reads only what is left."""
+    inputs = _inputs(tmp_path / "in")
+    remote = _pipeline(
+        tmp_path / "s3.toml",
+        inputs,
+        s3.url("out"),
+        f"storage_options = {s3.toml()}",
+        run="[run]\ncheckpoint = 4\n",
+    )
+    local = _pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
+    assert run_etl("run", str(local)).returncode == 0
+    crashed = run_etl_process("run", str(remote), env={"ETL_CRASH_AT": "mid-apply@2"})
+    assert crashed.returncode == 77, crashed.stderr
+    _no_id_twice(_read_bucket(s3))
+    assert len(s3.fs().glob(f"{s3.bucket}/out/_etl/runs/*.json")) == 1
+    done = run_etl_process("run", str(remote))
+    assert done.returncode == 0, done.stderr
+    assert "8 skipped as unchanged" in done.stdout
+    got = _read_bucket(s3)
+    _no_id_twice(got)
+    _same_rows(got, read_dataset(tmp_path / "local"))

@@ -47,7 +47,9 @@ class ObjectPath:
     # pure path operations
 
     def __str__(self) -> str:
-        return f"{self.protocol}://{self.path}"
+        # fsspec roots memory:// paths at "/": memory://bucket/out, not memory:///bucket/out
+        path = self.path.lstrip("/") if self.protocol == "memory" else self.path
+        return f"{self.protocol}://{path}"
 
     def __repr__(self) -> str:
         return f"ObjectPath({str(self)!r})"
@@ -318,7 +320,10 @@ class ObjectFS:
         path.write_bytes(data)
 
     def fsync_file(self, path: ObjectPath) -> None:
-        pass
+        # nothing to flush (a PUT that returned is durable), but what a local fsync also
+        # proves must hold: the staged object is there, before a commit point names it
+        if not path.fs.exists(path.path):
+            raise FileNotFoundError(2, "no such object", str(path))
 
     def fsync_dir(self, path: ObjectPath) -> None:
         pass
