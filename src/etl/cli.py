@@ -161,7 +161,7 @@ def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(file_okay=False))
+@click.argument("dataset", type=DatasetPath(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--sample", default=3, show_default=True, help="sample rows to show")
 @command_options

@@ -85,8 +85,8 @@ def test_another_hosts_lock_is_kept_while_its_lease_runs_then_broken(tmp_path, s
     assert not fs.exists(f"{s3.bucket}/out/_etl/lock")
 
 
-def test_recover_runs_and_unlock_take_a_bucket_url(tmp_path, s3):
-    """``etl recover``, ``etl runs``, ``etl rejects`` and ``etl unlock`` open a dataset in a bucket with the
+def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
+    """``etl recover``, ``etl runs``, ``etl rejects``, ``etl inspect`` and ``etl unlock`` open a dataset in a bucket with the
     environment's credentials (they read no pipeline, so no storage_options)."""
     from tests.helpers import run_etl_process
     from tests.objstore.conftest import KEY_ID, SECRET
@@ -115,6 +115,11 @@ def test_recover_runs_and_unlock_take_a_bucket_url(tmp_path, s3):
     assert len(json.loads(listed.stdout)) == 1
     rejects = run_etl("rejects", "--json", url, env=env)
     assert rejects.returncode == 0, rejects.stderr
+    inspected = run_etl("inspect", "--json", url, env=env)
+    assert inspected.returncode == 0, inspected.stderr
+    info = json.loads(inspected.stdout)
+    assert (info["rows"], info["files"], len(info["runs"])) == (3, 1, 1)
+    assert len(info["sample"]) == 3
 
     holder = {"run_id": "elsewhere", "host": "build-7", "pid": 4242, "started_at": "x"}
     fs.pipe_file(f"{s3.bucket}/out/_etl/lock", json.dumps({**holder, "lease": 60}).encode())
