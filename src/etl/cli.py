@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from etl.commands.options import (
+    DatasetPath,
     command_options,
     end_on_closed_pipe,
     group_options,
@@ -160,7 +161,7 @@ def plugins(as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(file_okay=False))
+@click.argument("dataset", type=DatasetPath(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--sample", default=3, show_default=True, help="sample rows to show")
 @command_options
@@ -228,7 +229,7 @@ def report(dataset: str, output: str, titles: int, verbose: int, disable: tuple[
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@click.argument("dataset", type=DatasetPath(file_okay=False, exists=True))
 @command_options
 def recover(dataset: str, verbose: int, disable: tuple[str, ...]) -> None:
     """Finish or roll back a run that died while committing into DATASET."""

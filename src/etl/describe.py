@@ -46,16 +46,20 @@ def open_dataset(path: str | Path):
     """
     import pyarrow.dataset as pads
 
-    ds = Dataset(Path(path))
+    from etl.store.fs import arrow
+
+    ds = Dataset(path)
     files, schema = committed_files(ds.root)
     if not files:
         return None
+    base, filesystem = arrow(ds.root)  # a local folder, or the dataset's key in its store
     return pads.dataset(
-        [str(f) for f in files],
+        [str(arrow(f)[0]) for f in files],
         schema=schema,
         format="parquet",
         partitioning="hive",
-        partition_base_dir=str(ds.root),
+        partition_base_dir=str(base),
+        filesystem=filesystem,
     )
 
 
@@ -69,7 +73,7 @@ def read_committed(path: str | Path, read: Callable[[], T], *, attempts: int = 1
     """
     import pyarrow as pa
 
-    ds = Dataset(Path(path))
+    ds = Dataset(path)
     for attempt in range(attempts):
         before = ds.version()
         if before is not None:
@@ -106,8 +110,9 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from etl.evolution import schema_history
+    from etl.store.fs import arrow, read_parquet
 
-    ds = Dataset(Path(path))
+    ds = Dataset(path)
     if not ds.root.is_dir():
         raise ConfigError(f"no dataset at {path}", hint="give the folder a [sink] path points to")
     files, _ = committed_files(ds.root)
@@ -121,7 +126,10 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     if files:
         dataset = open_dataset(ds.root)
         schema = [{"name": f.name, "type": str(f.type)} for f in dataset.schema]
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        rows = 0
+        for f in files:
+            where, filesystem = arrow(f)
+            rows += pq.read_metadata(where, filesystem=filesystem).num_rows
         if sample:
             cols = [
                 c
@@ -136,7 +144,7 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     for field in schema:
         if field["name"] in added_by:
             field["added_in"] = added_by[field["name"]]
-    reject_tables = [pq.read_table(f, columns=["reason", "input"]) for f in ds.rejects_files()]
+    reject_tables = [read_parquet(f, columns=["reason", "input"]) for f in ds.rejects_files()]
     by_reason: list[dict[str, Any]] = []
     if reject_tables:
         import pyarrow as pa

@@ -79,8 +79,10 @@ class SchemaPlan:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def schema_path(root: Path) -> Path:
-    return Path(root) / "_etl" / SCHEMA_FILE
+def schema_path(root: Any) -> Any:
+    from etl.store.fs import store_path
+
+    return store_path(root) / "_etl" / SCHEMA_FILE
 
 
 def _encode(schema: pa.Schema) -> str:
@@ -108,13 +110,15 @@ def _files_schema(root: Path) -> pa.Schema | None:
     import pyarrow.parquet as pq
 
     from etl.store import Store as Dataset
+    from etl.store.fs import arrow
 
-    files = Dataset(Path(root)).data_files()
+    files = Dataset(root).data_files()
     if not files:
         return None
     fields: dict[str, pa.Field] = {}
     for path in files:
-        for f in pq.read_schema(path):
+        where, fs = arrow(path)
+        for f in pq.read_schema(where, filesystem=fs):
             known = fields.get(f.name)
             if known is None:
                 fields[f.name] = f
@@ -135,7 +139,6 @@ def unified_schema(root: str | Path) -> pa.Schema | None:
     From ``_etl/schema.json``; a dataset written before it existed gets the union of its data
     files' schemas. None for an empty dataset.
     """
-    root = Path(root)
     meta = read_schema_file(root)
     if meta and meta.get("arrow"):
         try:
@@ -146,7 +149,7 @@ def unified_schema(root: str | Path) -> pa.Schema | None:
 
 
 def schema_history(root: str | Path) -> list[dict[str, Any]]:
-    meta = read_schema_file(Path(root))
+    meta = read_schema_file(root)
     return list(meta.get("history", [])) if meta else []
 
 
@@ -172,7 +175,9 @@ def plan_schema(
     Raises:
         ConfigError: a column's type changes in a way no reader can unify.
     """
-    root = Path(root)
+    from etl.store.fs import store_path
+
+    root = store_path(root)
     history = schema_history(root)
     old = current if current is not None else unified_schema(root)
     if old is None:

@@ -20,7 +20,7 @@ RUN_COUNTS = ("inputs", "read", "written", "duplicates", "dropped", "rejected", 
 
 
 def _store(path: str | Path) -> Store:
-    store = Store(Path(path))
+    store = Store(path)
     if not store.root.is_dir():
         raise ConfigError(f"no dataset at {path}", hint="give the folder a [sink] path points to")
     if not store.exists():
@@ -109,14 +109,14 @@ def read_rejects(
 def _read(store: Store, run: str | None, reason: str | None) -> pa.Table:
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from etl.context import REJECTS_SCHEMA
+    from etl.store.fs import read_parquet
 
     files = store.rejects_files()
     if run is not None:
         files = [f for f in files if f.name.split(".")[0] == run]
-    tables = [pq.read_table(f) for f in files]
+    tables = [read_parquet(f) for f in files]
     table = pa.concat_tables(tables, promote_options="default") if tables else None
     if table is None or not table.num_rows:
         return REJECTS_SCHEMA.empty_table()

@@ -26,7 +26,6 @@ def pipeline(tmp_path, path):
     [
         (lambda t: (t / "afile").write_text("x"), "afile", "exists and is not a folder"),
         (lambda t: (t / "afile").write_text("x"), "afile/sub", "cannot be made: "),
-        (lambda t: None, "s3://bucket/news", "is a URL (s3://)"),
     ],
 )
 def test_a_sink_folder_that_cannot_be_written_fails_validate_and_dry_run(
@@ -41,11 +40,53 @@ def test_a_sink_folder_that_cannot_be_written_fails_validate_and_dry_run(
     assert not (tmp_path / "s3:").exists()
 
 
-def test_a_url_sink_is_refused_by_run_too(tmp_path):
-    p = pipeline(tmp_path, "s3://bucket/news")
-    proc = run_etl("run", str(p), cwd=tmp_path)
-    assert proc.returncode == 2 and "is a URL (s3://)" in proc.stderr
-    assert not (tmp_path / "s3:").exists()  # it used to write a local folder named "s3:"
+#: a sink that writes local files only (``object_stores`` left False)
+LOCAL_SINK = """
+import pyarrow as pa
+from etl import Option, Sink, hookimpl
+
+class LocalOnly(Sink):
+    name = "local_only"
+    options = (Option("path", "path", required=True),)
+
+    def location(self):
+        return self.opts.path
+
+    def open(self, run, schema):
+        pass
+
+    def write(self, batch: pa.RecordBatch):
+        pass
+
+    def prepare(self, summary):
+        return {}
+
+    def commit(self, payload):
+        return None
+
+@hookimpl
+def etl_register_plugins(register):
+    register(LocalOnly)
+"""
+
+
+def test_a_url_is_refused_for_a_sink_that_writes_local_files_only(tmp_path):
+    """The parquet sink writes object stores (tests/objstore); a sink that does not say it
+    does (``Sink.object_stores``) gets its URL refused by validate, --dry-run and run."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("An article with some words in it.\n")
+    (tmp_path / "local_only.py").write_text(LOCAL_SINK)
+    p = write_pipeline(
+        tmp_path / "p.toml",
+        'plugins = ["local_only.py"]\n[[sources]]\nplugin = "text"\npaths = ["in"]\n'
+        '[sink]\nplugin = "local_only"\npath = "memory://bucket/news"\n',
+    )
+    for args in (["validate", str(p)], ["run", str(p), "--dry-run"], ["run", str(p)]):
+        proc = run_etl(*args, cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "is a URL (memory://)" in proc.stderr, proc.stderr
+        assert "plugin 'local_only' ([sink] in p.toml)" in proc.stderr
+    assert not (tmp_path / "memory:").exists()  # it used to write a local folder "memory:"
 
 
 def test_validate_says_the_folder_is_writable_and_writes_nothing(tmp_path):

@@ -55,6 +55,8 @@ class S3:
             endpoint_url=self.endpoint,
             client_kwargs={"region_name": "us-east-1"},
             skip_instance_cache=True,
+            # what the test sees must be the bucket now, not a listing from before a run
+            use_listings_cache=False,
         )
 
 

@@ -191,7 +191,6 @@ def test_a_stop_while_a_finished_commit_removes_its_staging_leaves_none(
     import shutil
 
     from etl.errors import Interrupted
-    from etl.store import commit
 
     dataset = tmp_path / "out"
     path = pipeline(tmp_path / "p.toml", world["corpus"], dataset, checkpoint=5)
@@ -204,7 +203,8 @@ def test_a_stop_while_a_finished_commit_removes_its_staging_leaves_none(
             raise Interrupted("terminated by SIGTERM", "SIGTERM")
         return real_rmtree(folder, *args, **kwargs)
 
-    monkeypatch.setattr(commit.shutil, "rmtree", stopped_half_way)
+    # the store removes a local folder with shutil.rmtree (etl.store.fs.LocalFS)
+    monkeypatch.setattr(shutil, "rmtree", stopped_half_way)
     proc = etl("run", str(path))
     monkeypatch.undo()
     assert proc.returncode == 143, proc.stderr

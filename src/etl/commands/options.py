@@ -183,3 +183,13 @@ def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="a live bar (on a terminal), a log line every few seconds, or nothing "
         "(default auto: a bar on a terminal, else log lines; ETL_PROGRESS=0: none)",
     )(func)
+
+
+class DatasetPath(click.Path):
+    """A dataset's folder (checked as ``click.Path`` checks it) or its URL (``s3://...``,
+    passed as it is: the store opens it with the environment's credentials)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and "://" in value:
+            return value
+        return super().convert(value, param, ctx)

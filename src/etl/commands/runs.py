@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from etl.commands.options import command_options
+from etl.commands.options import DatasetPath, command_options
 
 
 def _when(iso: str | None) -> str:
@@ -29,7 +29,7 @@ def _seconds(value: float | None) -> str:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False))
+@click.argument("dataset", type=DatasetPath(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @command_options
 def runs(dataset: str, as_json: bool, verbose: int, disable: tuple[str, ...]) -> None:
@@ -59,7 +59,7 @@ def runs(dataset: str, as_json: bool, verbose: int, disable: tuple[str, ...]) ->
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False))
+@click.argument("dataset", type=DatasetPath(file_okay=False))
 @click.option("--run", "run_id", metavar="ID", help="one run: its id, a prefix of it, or 'last'")
 @click.option("--reason", metavar="R", help="one reason (as the summary names it)")
 @click.option("--limit", default=50, show_default=True, help="rejects to list (0: all)")

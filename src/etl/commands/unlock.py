@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import click
 
-from etl.commands.options import command_options
+from etl.commands.options import DatasetPath, command_options
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@click.argument("dataset", type=DatasetPath(file_okay=False, exists=True))
 @click.option(
     "--force",
     is_flag=True,

@@ -258,6 +258,15 @@ class Sink(Plugin):
     """
 
     kind: ClassVar[str] = "sink"
+    #: True when the sink writes its data at a URL of any fsspec filesystem itself (its
+    #: :meth:`location` may then be ``s3://...``: the store lives there too); False: a URL
+    #: is refused before the run (``etl validate`` says so)
+    object_stores: ClassVar[bool] = False
+
+    def storage_options(self) -> dict[str, Any]:
+        """The filesystem options of the sink's location when it is a URL: the section's
+        ``storage_options`` (endpoint, region, credentials...), ``{}`` when it has none."""
+        return dict(vars(self.opts).get("storage_options") or {})
 
     def location(self) -> str | None:
         """Where the framework keeps this dataset's state (``<location>/_etl/``).

@@ -59,7 +59,7 @@ def open_store(plan: Plan) -> tuple[Store, str | None]:
     if location is None:
         temporary = tempfile.mkdtemp(prefix="etl-state-")
         location = temporary
-    return Store(location), temporary
+    return Store(location, plan.sink.storage_options() if temporary is None else None), temporary
 
 
 def run_plan(plan: Plan) -> dict[str, Any]:

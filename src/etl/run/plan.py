@@ -78,10 +78,15 @@ class Plan:
     def workers_write_files(self) -> bool:
         """Workers stage files the sink adopts (:class:`~etl.plugin.WorkerFiles`); not in
         merge mode, where the driver keeps the first row of each key in unit order, so it
-        sees every row before the sink does."""
+        sees every row before the sink does; nor for a dataset at ``memory://``, which lives
+        in one process (the workers ship their batches to the driver)."""
         from etl.plugin import WorkerFiles
 
-        return isinstance(self.sink, WorkerFiles) and self.sink.mode() != "merge"
+        location = self.sink.location()
+        per_process = isinstance(location, str) and location.startswith("memory://")
+        return (
+            isinstance(self.sink, WorkerFiles) and self.sink.mode() != "merge" and not per_process
+        )
 
     def target(self) -> str:
         """What the run writes to, for messages (secrets redacted)."""

@@ -19,10 +19,11 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def scheme_error(sink: Any) -> ConfigError | None:
-    """The sink's location is a URL: the store keeps a dataset's state in a local folder."""
+    """The sink's location is a URL, and the sink writes local folders only (a sink with
+    ``object_stores`` writes any fsspec filesystem, and the store lives there too)."""
     location = sink.location()
     match = _SCHEME.match(location) if isinstance(location, str) else None
-    if match is None:
+    if match is None or sink.object_stores:
         return None
     return sink.error(
         f"the dataset folder {location} is a URL ({match.group(1)}://), and the sink "
@@ -63,6 +64,8 @@ def _check_location(plan: Any) -> dict[str, Any]:
     error = scheme_error(sink)
     if error is not None:
         raise error
+    if _SCHEME.match(location):
+        return _check_url(sink, location)
     root = Path(location)
     if root.exists() and not root.is_dir():
         raise sink.error(
@@ -93,3 +96,25 @@ def _check_location(plan: Any) -> dict[str, Any]:
             hint=hint,
         ) from exc
     return {"path": str(root), "exists": root.is_dir(), "writable_at": str(parent)}
+
+
+def _check_url(sink: Any, location: str) -> dict[str, Any]:
+    """A dataset at a URL: its filesystem opens with the section's ``storage_options``, and
+    a probe object is written and removed under it."""
+    import secrets
+
+    from etl.store.fs import ObjectPath, store_path
+
+    root = store_path(location, sink.storage_options())
+    assert isinstance(root, ObjectPath)
+    probe = root / f".etl-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
+        exists = root.is_dir()
+    except OSError as exc:
+        raise sink.error(
+            f"cannot write the dataset {location}: {type(exc).__name__}: {exc.strerror or exc}",
+            hint="check the bucket, the endpoint and the credentials in [sink] storage_options",
+        ) from exc
+    return {"path": location, "exists": exists, "writable_at": location}

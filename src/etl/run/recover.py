@@ -9,7 +9,6 @@ without ``.etl`` (the default location of any other sink with a ``path`` option)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from etl.errors import EtlError, RunError
@@ -20,7 +19,7 @@ def recover_store(path: str, disable: tuple[str, ...] = ()) -> list[tuple[str, s
     """Finish or roll back every staged run of the store at ``path``, under its lock."""
     from etl.plugins import get_plugin_manager
 
-    store = Store(Path(path))
+    store = Store(path)
     pm = get_plugin_manager(disable=disable)
 
     def finish(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,7 +32,7 @@ def recover_store(path: str, disable: tuple[str, ...] = ()) -> list[tuple[str, s
         store.release_lock()
 
 
-def _rebuild_sink(pm: Any, name: str, root: Path) -> Any:
+def _rebuild_sink(pm: Any, name: str, root: Any) -> Any:
     cls = pm.get("sink", name, "[sink]")
     candidates = [str(root)]
     if root.name.endswith(".etl"):
@@ -44,7 +43,7 @@ def _rebuild_sink(pm: Any, name: str, root: Path) -> Any:
         except EtlError:
             continue
         location = sink.location()
-        if location is not None and os.path.normpath(location) == os.path.normpath(root):
+        if location is not None and os.path.normpath(location) == os.path.normpath(str(root)):
             return sink
     raise RunError(
         f"cannot rebuild the sink '{name}' that committed into {root} from its location alone",

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from etl.context import RunInfo
 from etl.hookspecs import hookimpl
 from etl.plugin import Option, ReplacesRows, Sink, StagedFile, WorkerFiles, WorkerWriter
+from etl.remote import STORAGE_OPTION
 from etl.sinks.replace import RowRemovals
 from etl.sinks.staging import worker_folder
 from etl.store import (
@@ -29,6 +30,7 @@ from etl.store import (
     fsync_dir,
     fsync_file,
 )
+from etl.store.fs import StorePath, arrow, fs_of, store_path
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 MAX_SEGMENT_BYTES = 200
@@ -86,14 +88,18 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
 class _FileWriter:
     """One staged Parquet file being written."""
 
-    def __init__(self, staged: Path, final_rel: str, schema: pa.Schema, sink: ParquetSink) -> None:
+    def __init__(
+        self, staged: StorePath, final_rel: str, schema: pa.Schema, sink: ParquetSink
+    ) -> None:
         staged.parent.mkdir(parents=True, exist_ok=True)
         self.staged = staged
         self.final_rel = final_rel
         self.rows = 0
+        where, fs = arrow(staged)
         self.writer = pq.ParquetWriter(
-            staged,
+            where,
             schema,
+            filesystem=fs,
             compression=sink.opts.compression,
             compression_level=sink.opts.compression_level,
             use_dictionary=dictionary_columns(schema),
@@ -110,11 +116,13 @@ class _FileWriter:
 
 
 class ParquetSink(Sink, WorkerFiles, ReplacesRows):
-    """A Parquet dataset folder that DuckDB, Polars, pandas and Spark read as it is."""
+    """A Parquet dataset folder that DuckDB, Polars, pandas and Spark read as it is: a local
+    folder, or a URL of any fsspec filesystem (``s3://bucket/out``, ``memory://out``)."""
 
     name = "parquet"
+    object_stores = True
     options = (
-        Option("path", "path", required=True, help="the dataset folder"),
+        Option("path", "path", required=True, help="the dataset folder, or its URL (s3://...)"),
         Option(
             "mode",
             "str",
@@ -139,6 +147,7 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
             [],
             help="columns to partition by (hive-style key=value folders)",
         ),
+        STORAGE_OPTION,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -154,10 +163,10 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
         for name in ("row_group_size", "max_rows_per_file"):
             if vars(self.opts)[name] < 1:
                 raise self.error(f"option '{name}' must be at least 1")
-        self.layout = Layout(Path(self.opts.path))
+        self.layout = Layout(store_path(self.opts.path, self.opts.storage_options))
         self.writers: dict[str, _FileWriter] = {}
         self.finished: list[Any] = []
-        self.staging: Path | None = None
+        self.staging: StorePath | None = None
 
     def location(self) -> str:
         """The dataset folder: its ``_etl/`` holds the store beside the data."""
@@ -269,14 +278,12 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
         return {"files": [final for _, final in payload.get("renames", [])]}
 
     def abort(self) -> None:
-        import shutil
-
         for writer in self.writers.values():
             with contextlib.suppress(Exception):
                 writer.close()
         self.writers = {}
         if self.staging is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            fs_of(self.staging).rmtree(self.staging)
 
     # files written by workers (processes and dask executors)
 
@@ -310,13 +317,16 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
             final_rel = f"{folder}/{name}" if folder else name
             self.finished.append(_AdoptedFile(staged, final_rel, rows))
 
-    def _rewrite_kept(self, staged: Path, mask: Any) -> Path:
+    def _rewrite_kept(self, staged: StorePath, mask: Any) -> StorePath:
         """A copy of a staged file with only the rows ``mask`` keeps; the original is removed."""
         out = staged.with_name(staged.name[: -len(STAGED_SUFFIX)] + "-dedup" + STAGED_SUFFIX)
-        source = pq.ParquetFile(staged)
+        where, fs = arrow(staged)
+        source = pq.ParquetFile(where, filesystem=fs)
+        where, fs = arrow(out)
         writer = pq.ParquetWriter(
-            out,
+            where,
             source.schema_arrow,
+            filesystem=fs,
             compression=self.opts.compression,
             compression_level=self.opts.compression_level,
             use_dictionary=dictionary_columns(source.schema_arrow),
@@ -376,7 +386,7 @@ def _write_partitioned(owner: Any, batch: pa.RecordBatch, units: Any = None) -> 
 class _AdoptedFile:
     """A worker's staged file taken into the driver's commit (what commit needs of a writer)."""
 
-    def __init__(self, staged: Path, final_rel: str, rows: int) -> None:
+    def __init__(self, staged: StorePath, final_rel: str, rows: int) -> None:
         self.staged = staged
         self.final_rel = final_rel
         self.rows = rows
@@ -420,9 +430,11 @@ class ParquetWorkerWriter(WorkerWriter):
             if entry is None:
                 self.seq += 1
                 path = self.folder / f"{self.worker}-{self.seq:05d}{STAGED_SUFFIX}"
+                where, fs = arrow(path)
                 writer = pq.ParquetWriter(
-                    path,
+                    where,
                     self.schema,
+                    filesystem=fs,
                     compression=self.opts.compression,
                     compression_level=self.opts.compression_level,
                     use_dictionary=dictionary_columns(self.schema),

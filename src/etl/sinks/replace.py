@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.store import STAGED_SUFFIX, Layout
+from etl.store.fs import StorePath, arrow, read_parquet
 
 
 @dataclass
@@ -55,7 +55,8 @@ class RowRemovals:
         if not len(values):
             return pa.array([], pa.string())
         for path in self.layout.data_files():
-            source = pq.ParquetFile(path)
+            where, fs = arrow(path)
+            source = pq.ParquetFile(where, filesystem=fs)
             try:
                 if column not in source.schema_arrow.names:
                     continue
@@ -81,8 +82,8 @@ class RowRemovals:
         return pa.chunked_array(removed, pa.string()).combine_chunks()
 
     def stage(
-        self, staging: Path, options: Any, new_files: list[tuple[Path, str]]
-    ) -> tuple[list[list[str]], list[str], list[tuple[Path, str]]]:
+        self, staging: StorePath, options: Any, new_files: list[tuple[StorePath, str]]
+    ) -> tuple[list[list[str]], list[str], list[tuple[StorePath, str]]]:
         """Rewrite every marked file without its marked rows, with the new rows that replace
         them, into ``staging``.
 
@@ -102,7 +103,7 @@ class RowRemovals:
         rewrites: list[list[str]] = []
         deletes: list[str] = []
         for n, (rel, entry) in enumerate(sorted(self.marked.items())):
-            kept = pq.read_table(self.layout.inside(rel)).filter(pa.array(~entry.mask))
+            kept = read_parquet(self.layout.inside(rel)).filter(pa.array(~entry.mask))
             table = pa.concat_tables([kept, *entry.moved], promote_options="permissive")
             if not table.num_rows:
                 deletes.append(rel)
@@ -112,7 +113,9 @@ class RowRemovals:
             rewrites.append([self.layout.relative(staged), rel])
         return rewrites, deletes, [item for item in remaining if item is not None]
 
-    def _take_replacements(self, staged: Path, final: str, options: Any) -> tuple[Path, str] | None:
+    def _take_replacements(
+        self, staged: StorePath, final: str, options: Any
+    ) -> tuple[StorePath, str] | None:
         """Move the rows of a new staged file that replace marked rows of a committed file
         in the same folder to that file's rewrite; rewrite the staged file without them."""
         folder = posixpath.dirname(final)
@@ -121,7 +124,7 @@ class RowRemovals:
         ]
         if not targets:
             return staged, final
-        table = pq.read_table(staged)
+        table = read_parquet(staged)
         left = np.ones(table.num_rows, bool)
         for _, entry in targets:
             take = np.zeros(table.num_rows, bool)
@@ -144,13 +147,15 @@ class RowRemovals:
         return staged, final
 
 
-def _write(table: pa.Table, path: Path, options: Any) -> None:
+def _write(table: pa.Table, path: StorePath, options: Any) -> None:
     from etl.sinks.parquet import dictionary_columns
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    where, fs = arrow(path)
     pq.write_table(
         table,
-        path,
+        where,
+        filesystem=fs,
         compression=options.compression,
         compression_level=options.compression_level,
         use_dictionary=dictionary_columns(table.schema),

@@ -30,7 +30,9 @@ def worker_folder(layout: Layout, run_id: str, *, probe: bool = False) -> Path:
         RunError: saying which folder the worker cannot see or write.
     """
     folder = layout.staging(run_id) / "workers"
-    if not folder.parent.is_dir():
+    # an object store has no folders to see (a prefix exists once it holds a key): the
+    # probe is the test there
+    if not layout.remote and not folder.parent.is_dir():
         raise RunError(f"cannot see the run's staging folder {folder.parent}", hint=_HINT)
     try:
         folder.mkdir(exist_ok=True)

@@ -4,7 +4,8 @@
 :mod:`~etl.store.lock` (the writer lock), :mod:`~etl.store.memory` (the inputs memory),
 :mod:`~etl.store.ids` (the id index), :mod:`~etl.store.commit` (the commit protocol),
 :mod:`~etl.store.hashing` (key digests, content hashes), :mod:`~etl.store.faults` (fault
-injection for the crash tests).
+injection for the crash tests), :mod:`~etl.store.fs` (a local folder or an fsspec URL: the
+filesystem seam).
 """
 
 from etl.store.faults import (

@@ -11,18 +11,21 @@
 Before writing, a new run (or ``etl recover``) finishes any staged run that has a
 COMMIT.json (roll forward: step 3 again, with the sink's payload) and deletes any that has
 none (roll back). Every path in a commit record must lie inside the store.
+
+On an object store (:mod:`etl.store.fs`) there is no rename and no fsync: COMMIT.json is one
+PUT, and each rename of step 3 is a copy then a delete (idempotent: a staged object already
+gone, with its destination there, was moved by an earlier attempt).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 from etl.errors import RunError
 from etl.store.faults import fault_point
+from etl.store.fs import fs_of
 from etl.store.fsio import COMMIT_FILE, fsync_dir, fsync_file, json_text, write_json_atomic
 from etl.store.layout import REJECTS_SUFFIX, RUN_INPUTS_SUFFIX, Layout
 
@@ -94,7 +97,7 @@ def apply(
     else:
         write_json_atomic(path, None, text=manifest_text)
     fault_point("after-manifest")
-    shutil.rmtree(staging, ignore_errors=True)
+    fs_of(staging).rmtree(staging)
     fsync_dir(layout.staging_root)
     layout.prune_empty(record.get("deletes", []))
 
@@ -123,7 +126,7 @@ def _apply_legacy(layout: Layout, run_id: str, record: dict[str, Any]) -> None:
             staged = layout.inside(record[key])
             if staged.exists():
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, final)
+                fs_of(staged).replace(staged, final)
 
 
 def recover(layout: Layout, finish_sink: SinkFinisher | None) -> list[tuple[str, str]]:
@@ -139,11 +142,11 @@ def recover(layout: Layout, finish_sink: SinkFinisher | None) -> list[tuple[str,
                 apply(layout, staging.name, finish_sink)
             except ValueError:
                 # COMMIT.json is written atomically; an unreadable one was never complete
-                shutil.rmtree(staging, ignore_errors=True)
+                fs_of(staging).rmtree(staging)
                 done.append((staging.name, "rolled back"))
                 continue
             done.append((staging.name, "committed"))
         else:
-            shutil.rmtree(staging, ignore_errors=True)
+            fs_of(staging).rmtree(staging)
             done.append((staging.name, "rolled back"))
     return done

@@ -1,36 +1,22 @@
-"""Durable file writes: fsync of files and folders, atomic JSON."""
+"""Durable file writes: fsync of files and folders, atomic JSON (on any store filesystem:
+see :mod:`etl.store.fs`)."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
-from etl.store.faults import fault_point
+from etl.store.fs import StorePath, fs_of
 
 COMMIT_FILE = "COMMIT.json"
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def fsync_file(path: StorePath) -> None:
+    fs_of(path).fsync_file(path)
 
 
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def fsync_dir(path: StorePath) -> None:
+    fs_of(path).fsync_dir(path)
 
 
 def json_text(data: Any) -> str:
@@ -51,20 +37,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def write_json_atomic(path: Path, data: Any, text: str | tuple[str, ...] | None = None) -> None:
+def write_json_atomic(
+    path: StorePath, data: Any, text: str | tuple[str, ...] | None = None
+) -> None:
     """Write JSON so that ``path`` holds either the old content or the whole new one.
 
     ``text``: ``data`` already encoded (by :func:`json_text`), or its pieces in order.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for piece in (
-            (json_text(data),) if text is None else (text,) if isinstance(text, str) else text
-        ):
-            f.write(piece)
-        f.flush()
-        os.fsync(f.fileno())
-    if path.name == COMMIT_FILE:
-        fault_point("commit-point-tmp")
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    pieces = (json_text(data),) if text is None else (text,) if isinstance(text, str) else text
+    fs_of(path).write_atomic(path, pieces)

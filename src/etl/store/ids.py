@@ -11,9 +11,9 @@ no ``_etl/ids``: its ids are read once from its data files (the caller's fallbac
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etl.store.fs import StorePath, arrow, read_parquet
 from etl.store.layout import IDS_SUFFIX, STAGED_SUFFIX, Layout
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ class IdIndex:
     def exists(self) -> bool:
         return self.layout.ids_dir.is_dir()
 
-    def files(self) -> list[str]:
+    def files(self) -> list[StorePath]:
         folder = self.layout.ids_dir
-        return sorted(str(p) for p in folder.glob(f"*{IDS_SUFFIX}")) if folder.is_dir() else []
+        return sorted(folder.glob(f"*{IDS_SUFFIX}")) if folder.is_dir() else []
 
     def ids(self) -> set[str]:
         """Every id the index holds."""
@@ -47,7 +47,8 @@ class IdIndex:
         if inputs is None:
             inputs = pa.nulls(len(ids), pa.string())
         table = pa.table({"id": ids.cast(pa.string()), "input": inputs.cast(pa.string())})
-        pq.write_table(table, staged, compression="zstd", use_dictionary=["input"])
+        where, fs = arrow(staged)
+        pq.write_table(table, where, filesystem=fs, compression="zstd", use_dictionary=["input"])
         return self.layout.relative(staged)
 
     def of_inputs(self, keys: pa.Array) -> pa.Table | None:
@@ -56,11 +57,10 @@ class IdIndex:
         index kept them)."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         found = []
         for path in self.files():
-            table = pq.read_table(path)
+            table = read_parquet(path)
             if "input" not in table.schema.names or table.column("input").null_count:
                 return None
             table = table.select(["id", "input"]).cast(
@@ -86,18 +86,21 @@ class IdIndex:
             return renames, deletes
         staging = self.layout.staging(run_id)
         for n, path in enumerate(self.files()):
-            table = pq.read_table(path)
+            table = read_parquet(path)
             gone = pc.is_in(table.column("id"), value_set=removed)
             if not pc.any(gone).as_py():
                 continue
-            final = self.layout.relative(Path(path))
+            final = self.layout.relative(path)
             kept = table.filter(pc.invert(gone))
             if not kept.num_rows:
                 deletes.append(final)
                 continue
             staged = staging / f"ids-kept-{n:05d}{STAGED_SUFFIX}"
             dictionary = [c for c in ("input",) if c in kept.schema.names]
-            pq.write_table(kept, staged, compression="zstd", use_dictionary=dictionary)
+            where, fs = arrow(staged)
+            pq.write_table(
+                kept, where, filesystem=fs, compression="zstd", use_dictionary=dictionary
+            )
             renames.append([self.layout.relative(staged), final])
         return renames, deletes
 
@@ -105,11 +108,14 @@ class IdIndex:
         return self.layout.relative(self.layout.ids_dir / f"{run_id}{IDS_SUFFIX}")
 
 
-def id_set(files: list[str]) -> set[str]:
-    """The ``id`` column of Parquet files, as a set (one column read)."""
+def id_set(files: list[StorePath] | list[str]) -> set[str]:
+    """The ``id`` column of Parquet files (all on one filesystem), as a set (one column
+    read)."""
     import pyarrow.dataset as pads
 
     if not files:
         return set()
-    table = pads.dataset(files, format="parquet").to_table(columns=["id"])
+    found = [arrow(f) if not isinstance(f, str) else (f, None) for f in files]
+    paths = [str(where) for where, _ in found]
+    table = pads.dataset(paths, format="parquet", filesystem=found[0][1]).to_table(columns=["id"])
     return set(table.column("id").to_pylist())

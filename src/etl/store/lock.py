@@ -8,6 +8,9 @@ holder on another host is broken once its lease has run out (no renewal for a wh
 the process or its host is gone), safely (see :meth:`WriterLock._break`). Before its commit
 point a run checks that the lock still names it (:meth:`WriterLock.check`), so a run that
 stalled past its lease and lost the lock commits nothing.
+
+On an object store (:mod:`etl.store.fs`) the lock is an object: created by a conditional PUT
+(``If-None-Match: *``), renewed by a re-PUT, its age the object's LastModified.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from etl.errors import RunError
 from etl.store.faults import fault_point
+from etl.store.fs import StorePath, fs_of
 from etl.store.fsio import fsync_dir
 
 #: seconds after which a ``lock.break`` guard is taken for one a dead breaker left
@@ -53,11 +56,20 @@ def _process_start(pid: int) -> int | None:
 
 
 class WriterLock:
-    """The lock file at ``path``; ``root`` is named in messages."""
+    """The lock file at ``path``; ``root`` is named in messages.
 
-    def __init__(self, path: Path, root: Path) -> None:
+    On an object store the lock is an object created by a conditional PUT (``If-None-Match:
+    *``), renewed by a re-PUT; its age is the object's LastModified, the server's clock.
+
+    Args:
+        path: the lock file (``_etl/lock``).
+        root: the dataset's root, for messages.
+    """
+
+    def __init__(self, path: StorePath, root: StorePath) -> None:
         self.path = path
         self.root = root
+        self._fs = fs_of(path)
         #: what this process wrote into the lock it holds (None: it holds none)
         self.held: dict[str, Any] | None = None
         self._beat: _Heartbeat | None = None
@@ -76,9 +88,7 @@ class WriterLock:
         deadline = time.monotonic() + wait
         blocked_since: float | None = None  # when a stale lock's guard first kept us out
         while True:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+            if not self._fs.create_exclusive(self.path, json.dumps(me).encode()):
                 holder = self.read()
                 if holder is not None and self._holder_dead(holder):
                     if self._break(holder):
@@ -110,10 +120,6 @@ class WriterLock:
                     hint="wait for it to finish, or run with --wait; if that process is gone "
                     f"for good, `etl unlock {self.root}` removes its lock",
                 ) from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-                f.flush()
-                os.fsync(f.fileno())
             self.held = me
             self._beat = _Heartbeat(self, float(me["lease"]))
             return
@@ -176,8 +182,7 @@ class WriterLock:
         if self.held is None or not _same(self.read(), self.held):
             return False
         try:
-            # the server's clock sets the mtime (on NFS too): one clock for every host
-            os.utime(self.path)
+            self._fs.touch(self.path)
         except OSError:
             return False
         return True
@@ -219,9 +224,7 @@ class WriterLock:
         """
         fault_point("break-lock")
         guard = self.path.with_name("lock.break")
-        try:
-            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        if not self._fs.create_exclusive(guard, b""):
             try:  # a breaker that died while breaking leaves the guard behind
                 if time.time() - guard.stat().st_mtime > _GUARD_STALE:
                     guard.unlink(missing_ok=True)
@@ -230,7 +233,6 @@ class WriterLock:
             time.sleep(0.05)
             return False
         try:
-            os.close(fd)
             current = self.read()
             # the same holder, and (for another host's) still not renewed meanwhile
             if _same(current, holder) and (
@@ -254,12 +256,9 @@ class WriterLock:
         """Remove ``holder``'s lock whatever its lease says (``etl unlock --force``), unless
         another run took it meanwhile; True if it is gone."""
         guard = self.path.with_name("lock.break")
-        try:
-            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        if not self._fs.create_exclusive(guard, b""):
             return False
         try:
-            os.close(fd)
             if _same(self.read(), holder):
                 self.path.unlink(missing_ok=True)
                 fsync_dir(self.path.parent)

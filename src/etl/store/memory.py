@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from etl.store.fs import arrow, read_parquet
 from etl.store.hashing import file_content_hash, key_digest
 from etl.store.layout import STAGED_SUFFIX, Layout
 
@@ -67,12 +68,11 @@ class InputsMemory:
         ``sha256``.
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if not self.layout.inputs_path.is_file():
             return None
         try:
-            table = pq.read_table(self.layout.inputs_path)
+            table = read_parquet(self.layout.inputs_path)
             names = table.schema.names
             if "content_hash" not in names and "sha256" in names:
                 table = table.rename_columns(
@@ -250,7 +250,8 @@ class InputsMemory:
                 table = pa.concat_tables([old, new])
         staged = self.layout.staging(run_id) / f"inputs{STAGED_SUFFIX}"
         # paths, keys and hashes are distinct: a dictionary only for the run ids
-        pq.write_table(table, staged, compression="zstd", use_dictionary=["run_id"])
+        where, fs = arrow(staged)
+        pq.write_table(table, where, filesystem=fs, compression="zstd", use_dictionary=["run_id"])
         return self.layout.relative(staged)
 
 

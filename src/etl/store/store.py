@@ -8,12 +8,12 @@ only writes its data and joins the commit. See docs/design.md ("The store layer"
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.store import commit as protocol
+from etl.store.fs import StorePath, arrow, fs_of, store_path
 from etl.store.fsio import COMMIT_FILE, write_json_atomic
 from etl.store.ids import IdIndex, id_set
 from etl.store.layout import REJECTS_SUFFIX, RUN_INPUTS_SUFFIX, STAGED_SUFFIX, Layout
@@ -31,11 +31,16 @@ class Store:
     """The state of the dataset rooted at ``root`` (its metadata lives in ``root/_etl``).
 
     Args:
-        root: the store's folder; for the parquet sink, the dataset folder itself.
+        root: the store's folder; for the parquet sink, the dataset folder itself. A URL
+            (``s3://bucket/out``, ``memory://out``) puts it on that fsspec filesystem.
+        storage_options: for a URL, the filesystem's options (a section's
+            ``storage_options``: endpoint, region, credentials...).
     """
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, root: StorePath | str, storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.root = store_path(root, storage_options)
         self.layout = Layout(self.root)
         self.lock = WriterLock(self.layout.lock_path, self.root)
         self.memory = InputsMemory(self.layout, self.manifests, self.run_inputs)
@@ -47,29 +52,29 @@ class Store:
     # paths (kept as attributes: tools and tests read them)
 
     @property
-    def meta(self) -> Path:
+    def meta(self) -> StorePath:
         return self.layout.meta
 
     @property
-    def runs_dir(self) -> Path:
+    def runs_dir(self) -> StorePath:
         return self.layout.runs_dir
 
     @property
-    def rejects_dir(self) -> Path:
+    def rejects_dir(self) -> StorePath:
         return self.layout.rejects_dir
 
     @property
-    def staging_root(self) -> Path:
+    def staging_root(self) -> StorePath:
         return self.layout.staging_root
 
     @property
-    def inputs_path(self) -> Path:
+    def inputs_path(self) -> StorePath:
         return self.layout.inputs_path
 
-    def staging(self, run_id: str) -> Path:
+    def staging(self, run_id: str) -> StorePath:
         return self.layout.staging(run_id)
 
-    def data_files(self) -> list[Path]:
+    def data_files(self) -> list[StorePath]:
         return self.layout.data_files()
 
     # reading committed state
@@ -102,7 +107,7 @@ class Store:
         out.sort(key=lambda m: str(m.get("finished_at") or ""))
         return out
 
-    def rejects_files(self) -> list[Path]:
+    def rejects_files(self) -> list[StorePath]:
         folder = self.rejects_dir
         return sorted(folder.glob(f"*{REJECTS_SUFFIX}")) if folder.is_dir() else []
 
@@ -119,7 +124,8 @@ class Store:
         if not name:
             return list(summary.get("per_input", []))
         try:
-            return pq.read_table(self.runs_dir / Path(name).name).to_pylist()
+            where, fs = arrow(self.runs_dir / Path(name).name)
+            return pq.read_table(where, filesystem=fs).to_pylist()
         except (OSError, ValueError):
             return []
 
@@ -136,7 +142,7 @@ class Store:
         before the index existed, the ``id`` column of its data files."""
         if self.index.exists() or not self.runs_dir.is_dir():
             return self.index.ids()
-        return id_set([str(f) for f in self.data_files()])
+        return id_set(self.data_files())
 
     # writing
 
@@ -147,7 +153,7 @@ class Store:
     def release_lock(self) -> None:
         self.lock.release()
 
-    def begin(self, run_id: str) -> Path:
+    def begin(self, run_id: str) -> StorePath:
         """Make the run's staging folder and return it."""
         staging = self.staging(run_id)
         staging.mkdir(parents=True, exist_ok=True)
@@ -200,17 +206,18 @@ class Store:
         renames: list[list[str]] = []
         deletes: list[str] = []
 
-        def stage(name: str, final: Path) -> Path:
+        def stage(name: str, final: StorePath) -> Any:
             path = staging / name
             renames.append([layout.relative(path), layout.relative(final)])
-            return path
+            where, fs = arrow(path)
+            return {"where": where, "filesystem": fs}
 
         # written even when empty: every run has one, so a reader's glob over the rejects
         # folder (the documented query) finds a file on any dataset
         if rejects is not None:
             pq.write_table(
                 rejects,
-                stage(f"rejects{STAGED_SUFFIX}", self.rejects_dir / f"{run_id}{REJECTS_SUFFIX}"),
+                **stage(f"rejects{STAGED_SUFFIX}", self.rejects_dir / f"{run_id}{REJECTS_SUFFIX}"),
                 compression="zstd",
             )
         summary = dict(manifest.get("summary", {}))
@@ -218,7 +225,9 @@ class Store:
             # one row per input: paths, keys and hashes are distinct (no dictionary)
             pq.write_table(
                 account.table,
-                stage(f"run-inputs{STAGED_SUFFIX}", self.runs_dir / f"{run_id}{RUN_INPUTS_SUFFIX}"),
+                **stage(
+                    f"run-inputs{STAGED_SUFFIX}", self.runs_dir / f"{run_id}{RUN_INPUTS_SUFFIX}"
+                ),
                 compression="zstd",
                 use_dictionary=["source"],
             )
@@ -228,7 +237,7 @@ class Store:
             staged = self.memory.stage(run_id, account, replace=replace)
             renames.append([staged, layout.relative(layout.inputs_path)])
         if replace:
-            deletes += [str(Path(f).relative_to(self.root)) for f in self.index.files()]
+            deletes += [layout.relative(f) for f in self.index.files()]
         elif removed_ids is not None:
             kept, emptied = self.index.stage_removal(run_id, removed_ids)
             renames += kept
@@ -236,8 +245,8 @@ class Store:
         if ids is not None and len(ids):
             renames.append([self.index.stage(run_id, ids, id_inputs), self.index.final(run_id)])
         if schema_document is not None:
-            path = stage("schema.json.staged", self.meta / "schema.json")
-            write_json_atomic(path, schema_document)
+            stage("schema.json.staged", self.meta / "schema.json")
+            write_json_atomic(staging / "schema.json.staged", schema_document)
         record = {
             "sink": {"plugin": sink[0], "payload": sink[1]},
             "renames": renames,
@@ -256,7 +265,7 @@ class Store:
         staging = self.staging(run_id)
         if (staging / COMMIT_FILE).is_file():
             return  # finished by the caller or by the next run's recovery
-        shutil.rmtree(staging, ignore_errors=True)
+        fs_of(staging).rmtree(staging)
 
     def apply(self, run_id: str, finish_sink: protocol.SinkFinisher | None = None) -> None:
         """Finish a run past its commit point (idempotent)."""

@@ -1,0 +1,350 @@
+"""The store's filesystem seam: a dataset in a local folder, or on any fsspec filesystem.
+
+A store's paths are :class:`pathlib.Path` for a local dataset (every operation exactly as
+before: ``os.replace``, ``fsync``, ``O_EXCL``) or :class:`ObjectPath` for a dataset at a URL
+(``s3://``, ``gs://``, ``az://``, ``memory://``): the part of pathlib's API the store uses,
+over an fsspec filesystem. What pathlib has no word for goes through :func:`fs_of`, a
+:class:`StoreFS` for the path:
+
+* ``replace``: ``os.replace`` locally; on an object store a copy then a delete (no rename
+  exists there), idempotent: a source that is gone with its destination there is done;
+* ``create_exclusive``: ``O_CREAT | O_EXCL`` locally; a conditional PUT (``If-None-Match:
+  *``) on S3, a create-only write elsewhere: the lock's one atomic step;
+* ``write_atomic``: a temporary file, fsync and ``os.replace`` locally; one PUT on an object
+  store (an object is replaced whole or not at all);
+* ``fsync``: a no-op on an object store (a PUT that returned is durable).
+
+See docs/design.md ("Datasets on object stores").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from etl.storage import filesystem, is_url
+
+
+class ObjectPath:
+    """A path on an fsspec filesystem, with the part of pathlib's API the store uses.
+
+    Args:
+        fs: the fsspec filesystem.
+        path: the path inside it, without the protocol (``bucket/out``).
+        protocol: the URL's scheme (``s3``), for :meth:`__str__`.
+    """
+
+    def __init__(self, fs: Any, path: str, protocol: str) -> None:
+        self.fs = fs
+        self.path = path.rstrip("/")
+        self.protocol = protocol
+
+    # pure path operations
+
+    def __str__(self) -> str:
+        # fsspec roots memory:// paths at "/": memory://bucket/out, not memory:///bucket/out
+        path = self.path.lstrip("/") if self.protocol == "memory" else self.path
+        return f"{self.protocol}://{path}"
+
+    def __repr__(self) -> str:
+        return f"ObjectPath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectPath) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __lt__(self, other: ObjectPath) -> bool:
+        return str(self) < str(other)
+
+    def _at(self, path: str) -> ObjectPath:
+        return ObjectPath(self.fs, path, self.protocol)
+
+    def __truediv__(self, rel: str | PurePosixPath) -> ObjectPath:
+        return self._at(posixpath.join(self.path, str(rel)))
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    @property
+    def parent(self) -> ObjectPath:
+        return self._at(posixpath.dirname(self.path) or self.path)
+
+    @property
+    def parents(self) -> list[ObjectPath]:
+        found, here = [], self
+        while here.parent != here:
+            here = here.parent
+            found.append(here)
+        return found
+
+    def with_name(self, name: str) -> ObjectPath:
+        return self.parent / name
+
+    def relative_to(self, other: ObjectPath) -> PurePosixPath:
+        return PurePosixPath(self.path).relative_to(other.path)
+
+    def resolve(self) -> ObjectPath:
+        return self
+
+    # what is there
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.path))
+
+    def is_file(self) -> bool:
+        return bool(self.fs.isfile(self.path))
+
+    def is_dir(self) -> bool:
+        self.fs.invalidate_cache(self.path)
+        return bool(self.fs.isdir(self.path))
+
+    def iterdir(self) -> Iterator[ObjectPath]:
+        self.fs.invalidate_cache(self.path)
+        try:
+            entries = self.fs.ls(self.path, detail=False)
+        except FileNotFoundError:
+            return iter(())
+        return iter(sorted(self._at(e.rstrip("/")) for e in entries if e.rstrip("/") != self.path))
+
+    def glob(self, pattern: str) -> Iterator[ObjectPath]:
+        self.fs.invalidate_cache(self.path)
+        found = self.fs.glob(posixpath.join(self.path, pattern))
+        return iter(sorted(self._at(p) for p in found))
+
+    def find(self) -> list[ObjectPath]:
+        """Every file below this path (an object store has no folders, only keys)."""
+        self.fs.invalidate_cache(self.path)
+        try:
+            return sorted(self._at(p) for p in self.fs.find(self.path))
+        except FileNotFoundError:
+            return []
+
+    def stat(self) -> SimpleNamespace:
+        """``st_mtime`` (the object's last modification, by the server's clock) and
+        ``st_size``."""
+        try:
+            info = self.fs.info(self.path)
+            modified = info.get("LastModified") or self.fs.modified(self.path)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(str(self)) from exc
+        return SimpleNamespace(st_mtime=modified.timestamp(), st_size=info.get("size"))
+
+    # reading and writing
+
+    def read_bytes(self) -> bytes:
+        return bytes(self.fs.cat_file(self.path))
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.fs.pipe_file(self.path, data)
+
+    def write_text(self, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(text.encode(encoding))
+
+    def open(self, mode: str = "rb") -> Any:
+        return self.fs.open(self.path, mode)
+
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        """Nothing to make: an object store's folders are the keys' prefixes."""
+
+    def rmdir(self) -> None:
+        """Nothing to remove (see :meth:`mkdir`)."""
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        try:
+            self.fs.rm_file(self.path)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+
+StorePath = Path | ObjectPath
+
+
+def store_path(
+    root: str | os.PathLike[str] | ObjectPath, options: Mapping[str, Any] | None = None
+) -> StorePath:
+    """The root of a store: a :class:`Path`, or an :class:`ObjectPath` for a URL (its
+    filesystem made with ``options``, a section's ``storage_options``)."""
+    if isinstance(root, ObjectPath | Path):
+        return root
+    text = os.fspath(root)
+    if not is_url(text) or text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    # listings are never cached: other processes (workers, another run) write the store
+    fs, path = filesystem(text, {"use_listings_cache": False, **(options or {})}, plugin="store")
+    protocol = text.split("://", 1)[0].lower()
+    return ObjectPath(fs, path, protocol)
+
+
+def arrow(path: StorePath) -> tuple[Any, Any]:
+    """``(where, filesystem)`` for pyarrow's readers and writers: a local path as it is
+    (filesystem None), an object's path with a pyarrow filesystem over its fsspec one."""
+    if not isinstance(path, ObjectPath):
+        return path, None
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return path.path, PyFileSystem(FSSpecHandler(path.fs))
+
+
+class StoreFS(Protocol):
+    """What the store does that pathlib cannot say the same way on every filesystem."""
+
+    def replace(self, source: Any, target: Any) -> None:
+        """Put ``source`` at ``target`` (replacing it), then remove ``source``."""
+
+    def create_exclusive(self, path: Any, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` unless it exists; False if it did."""
+
+    def write_atomic(self, path: Any, pieces: Iterable[str]) -> None:
+        """Write ``path`` so that it holds the old content or the whole new one."""
+
+    def fsync_file(self, path: Any) -> None: ...
+
+    def fsync_dir(self, path: Any) -> None: ...
+
+    def rmtree(self, path: Any) -> None:
+        """Remove ``path`` and everything below it; nothing if it is not there."""
+
+    def touch(self, path: Any) -> None:
+        """Set ``path``'s modification time to now (by the clock of its server)."""
+
+
+class LocalFS:
+    """A local folder (or a POSIX mount): today's behaviour, exactly."""
+
+    def replace(self, source: Path, target: Path) -> None:
+        os.replace(source, target)
+
+    def create_exclusive(self, path: Path, data: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            if data:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        return True
+
+    def write_atomic(self, path: Path, pieces: Iterable[str]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for piece in pieces:
+                f.write(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        from etl.store.faults import fault_point
+
+        if path.name == "COMMIT.json":
+            fault_point("commit-point-tmp")
+        os.replace(tmp, path)
+        self.fsync_dir(path.parent)
+
+    def fsync_file(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def fsync_dir(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def rmtree(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def touch(self, path: Path) -> None:
+        # the server's clock sets the mtime (on NFS too): one clock for every host
+        os.utime(path)
+
+
+class ObjectFS:
+    """An fsspec filesystem: no renames, no fsync; one PUT is atomic."""
+
+    def replace(self, source: ObjectPath, target: ObjectPath) -> None:
+        fs = source.fs
+        try:
+            fs.copy(source.path, target.path)
+        except FileNotFoundError:
+            if fs.exists(target.path):
+                return  # an earlier attempt copied it and deleted the source
+            raise
+        source.unlink(missing_ok=True)
+
+    def create_exclusive(self, path: ObjectPath, data: bytes) -> bool:
+        try:
+            if path.protocol in ("s3", "s3a"):
+                # If-None-Match: * (the server refuses the PUT when the key exists)
+                path.fs.pipe_file(path.path, data, mode="create")
+            else:
+                with path.fs.open(path.path, "xb") as f:
+                    f.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    def write_atomic(self, path: ObjectPath, pieces: Iterable[str]) -> None:
+        data = "".join(pieces).encode("utf-8")
+        from etl.store.faults import fault_point
+
+        if path.name == "COMMIT.json":
+            fault_point("commit-point-tmp")  # where a local commit has its .tmp file
+        path.write_bytes(data)
+
+    def fsync_file(self, path: ObjectPath) -> None:
+        # nothing to flush (a PUT that returned is durable), but what a local fsync also
+        # proves must hold: the staged object is there, before a commit point names it
+        if not path.fs.exists(path.path):
+            raise FileNotFoundError(2, "no such object", str(path))
+
+    def fsync_dir(self, path: ObjectPath) -> None:
+        pass
+
+    def rmtree(self, path: ObjectPath) -> None:
+        keys = [item.path for item in path.find()]
+        if keys:
+            with contextlib.suppress(FileNotFoundError):
+                path.fs.rm(keys)  # one request per thousand keys on S3 (DeleteObjects)
+
+    def touch(self, path: ObjectPath) -> None:
+        # a re-PUT of the same bytes: the object's LastModified is the server's clock
+        path.write_bytes(path.read_bytes())
+
+
+LOCAL = LocalFS()
+OBJECT = ObjectFS()
+
+
+def fs_of(path: StorePath) -> StoreFS:
+    """The :class:`StoreFS` for ``path``."""
+    return OBJECT if isinstance(path, ObjectPath) else LOCAL
+
+
+def read_parquet(path: StorePath, **kwargs: Any) -> Any:
+    """``pyarrow.parquet.read_table`` of a store's file, on its filesystem."""
+    import pyarrow.parquet as pq
+
+    where, fs = arrow(path)
+    return pq.read_table(where, filesystem=fs, **kwargs)

@@ -1,0 +1,94 @@
+"""The store's filesystem seam (etl/store/fs.py) on fsspec's memory:// filesystem: the
+object-store side of each operation a commit and the lock rely on."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from etl.errors import RunError
+from etl.store import Layout
+from etl.store.fs import LOCAL, OBJECT, ObjectPath, fs_of, store_path
+
+
+@pytest.fixture
+def root():
+    import fsspec
+
+    name = f"fs-test-{uuid.uuid4().hex[:8]}"
+    path = store_path(f"memory://{name}/ds")
+    yield path
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{name}"):
+        fs.rm(f"/{name}", recursive=True)
+
+
+def test_a_url_gives_an_object_path_and_a_local_path_stays_a_path(root, tmp_path):
+    assert isinstance(root, ObjectPath) and fs_of(root) is OBJECT
+    assert str(root).startswith("memory://fs-test-") and str(root).endswith("/ds")
+    assert store_path(str(tmp_path)) == tmp_path and fs_of(tmp_path) is LOCAL
+    assert (root / "a" / "b.txt").relative_to(root).parts == ("a", "b.txt")
+    assert (root / "a" / "b.txt").parent == root / "a"
+
+
+def test_replace_is_a_copy_and_a_delete_and_can_be_done_again(root):
+    staged, final = root / "_etl" / "staging" / "r" / "x.staged", root / "part-1.parquet"
+    staged.write_bytes(b"data")
+    OBJECT.replace(staged, final)
+    assert final.read_bytes() == b"data" and not staged.exists()
+    OBJECT.replace(staged, final)  # an earlier attempt moved it: done, not an error
+    final.unlink()
+    with pytest.raises(FileNotFoundError):
+        OBJECT.replace(staged, final)  # neither is there: a real loss, said so
+
+
+def test_exclusive_create_refuses_an_existing_object(root):
+    lock = root / "_etl" / "lock"
+    assert OBJECT.create_exclusive(lock, b"one")
+    assert not OBJECT.create_exclusive(lock, b"two")
+    assert lock.read_bytes() == b"one"
+
+
+def test_a_staged_object_that_is_missing_fails_before_the_commit_point(root):
+    with pytest.raises(FileNotFoundError):
+        OBJECT.fsync_file(root / "_etl" / "staging" / "r" / "gone.staged")
+
+
+def test_rmtree_removes_every_key_below(root):
+    for name in ("a.staged", "sub/b.staged", "COMMIT.json"):
+        (root / "_etl" / "staging" / "r" / name).write_bytes(b"x")
+    (root / "keep.parquet").write_bytes(b"x")
+    OBJECT.rmtree(root / "_etl" / "staging")
+    assert [p.relative_to(root).as_posix() for p in root.find()] == ["keep.parquet"]
+    OBJECT.rmtree(root / "nothing-here")  # no error
+
+
+def test_the_layout_on_an_object_store(root):
+    layout = Layout(root)
+    for key in (
+        "part-1.parquet",
+        "lang=en/part-2.parquet",
+        "_etl/runs/r.json",
+        "_etl/staging/r/data/00001.staged",
+        ".hidden/part-3.parquet",
+        "nested/_etl/runs/x.json",
+        "nested/part-4.parquet",
+    ):
+        (root / key).write_bytes(b"x")
+    found = sorted(p.relative_to(root).as_posix() for p in layout.data_files())
+    assert found == ["lang=en/part-2.parquet", "part-1.parquet"]
+    inside, outer = layout.other_datasets()
+    assert inside == [root / "nested"] and outer is None
+    assert layout.inside("lang=en/part-2.parquet") == root / "lang=en" / "part-2.parquet"
+    for bad in ("../other/x.parquet", "/etc/passwd", "a/../../x"):
+        with pytest.raises(RunError, match="outside the dataset"):
+            layout.inside(bad)
+
+
+def test_a_local_layout_is_unchanged(tmp_path: Path):
+    layout = Layout(tmp_path)
+    assert layout.inside("a/b.parquet") == tmp_path / "a" / "b.parquet"
+    with pytest.raises(RunError):
+        layout.inside("../x")
