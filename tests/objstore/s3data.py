@@ -1,0 +1,90 @@
+"""Helpers of the object-store dataset tests: inputs, pipelines, and the bucket read back
+as a reader of the documented read path sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tests.helpers import write_pipeline
+
+ARTICLES = [
+    f"Article {n}: the council met on Tuesday about road number {n} and the harbour.\n"
+    for n in range(14)
+]
+
+
+ARTICLES.append(ARTICLES[5])  # a duplicate
+
+
+def make_inputs(folder: Path, texts: list[str] = ARTICLES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, text in enumerate(texts):
+        (folder / f"a{n:02d}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def pipeline(path: Path, inputs: Path, out: str, extra: str = "", run: str = "") -> Path:
+    return write_pipeline(
+        path,
+        f"""
+[[sources]]
+plugin = "text"
+paths = ["{inputs}/*.txt"]
+{run}
+[sink]
+plugin = "parquet"
+path = "{out}"
+{extra}
+""",
+    )
+
+
+def read_bucket(s3, prefix: str = "out") -> pa.Table:
+    """The dataset as a reader of the documented read path sees it: every ``*.parquet``
+    below the prefix (hive partitions), read through fsspec."""
+    import pyarrow.dataset as pads
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs = s3.fs()
+    files = sorted(fs.glob(f"{s3.bucket}/{prefix}/**/*.parquet"))
+    if not files:
+        return pa.table({})
+    return pads.dataset(
+        files, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet", partitioning="hive"
+    ).to_table()
+
+
+def same_rows(got: pa.Table, want: pa.Table) -> None:
+    """Row for row, every column but the run's own (run ids and times differ)."""
+    skip = {"ingested_at", "run_id"}
+    columns = sorted(c for c in want.column_names if c not in skip)
+    assert sorted(c for c in got.column_names if c not in skip) == columns
+    got, want = got.select(columns).sort_by("id"), want.select(columns).sort_by("id")
+    assert got.num_rows == want.num_rows
+    for name in columns:
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
+def no_id_twice(table: pa.Table) -> None:
+    if table.num_rows:
+        assert pc.count_distinct(table.column("id")).as_py() == table.num_rows
+
+
+def everything_in_the_bucket(s3) -> str:
+    fs = s3.fs()
+    return "\n".join(fs.cat_file(p).decode("latin-1") for p in fs.find(s3.bucket))
+
+
+def edit(inputs: Path, numbers: range) -> None:
+    for n in numbers:
+        path = inputs / f"a{n:02d}.txt"
+        path.write_text(path.read_text().rstrip() + " It was corrected.\n", encoding="utf-8")
+
+
+def one_row_per_uri(table: pa.Table) -> dict[str, str]:
+    uris = table.column("uri").to_pylist()
+    assert len(set(uris)) == len(uris), "a uri twice"
+    return dict(zip(uris, table.column("text").to_pylist(), strict=True))
