@@ -84,20 +84,26 @@ def _reference(tmp_path: Path, p: Path) -> list[tuple]:
     return [r[:-1] for r in rows(tmp_path / "ref")]
 
 
-def test_a_killed_process_worker_is_replaced_and_its_chunks_run_again(tmp_path):
-    p, pids = killable_pipeline(tmp_path)
-    gate = tmp_path / "gate"  # the workers wait in their first batch until it opens
-    proc = start_etl(
+def _start_gated(p: Path, gate: Path, setting: str, *flags: str) -> subprocess.Popen:
+    """The killable pipeline under ``processes``, each worker waiting in its first batch
+    until ``gate`` exists."""
+    return start_etl(
         "run",
         str(p),
         "--set",
         "executor.plugin=processes",
         "--set",
-        "executor.chunk_size=2",
+        setting,
         "--set",
         f"transforms.1.gate={gate}",
-        "-v",
+        *flags,
     )
+
+
+def test_a_killed_process_worker_is_replaced_and_its_chunks_run_again(tmp_path):
+    p, pids = killable_pipeline(tmp_path)
+    gate = tmp_path / "gate"  # the workers wait in their first batch until it opens
+    proc = _start_gated(p, gate, "executor.chunk_size=2", "-v")
     os.kill(_first_pid(pids, proc), signal.SIGKILL)
     assert wait_for(lambda: len(list(pids.iterdir())) >= 3 or proc.poll() is not None)
     gate.touch()  # the other worker and the one that replaced the dead one go on
@@ -115,16 +121,7 @@ def test_a_killed_process_worker_is_replaced_and_its_chunks_run_again(tmp_path):
 def test_a_chunk_that_kills_each_worker_it_runs_on_fails_the_run(tmp_path):
     p, pids = killable_pipeline(tmp_path)
     gate = tmp_path / "gate"  # never opened: each worker waits in its first batch
-    proc = start_etl(
-        "run",
-        str(p),
-        "--set",
-        "executor.plugin=processes",
-        "--set",
-        "executor.workers=1",
-        "--set",
-        f"transforms.1.gate={gate}",
-    )
+    proc = _start_gated(p, gate, "executor.workers=1")
     first = _first_pid(pids, proc)
     os.kill(first, signal.SIGKILL)
     # the new worker takes the lost chunk first, and waits in it: kill it too

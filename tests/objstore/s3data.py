@@ -88,3 +88,8 @@ def one_row_per_uri(table: pa.Table) -> dict[str, str]:
     uris = table.column("uri").to_pylist()
     assert len(set(uris)) == len(uris), "a uri twice"
     return dict(zip(uris, table.column("text").to_pylist(), strict=True))
+
+
+def s3_pipeline(path: Path, inputs: Path, s3, extra: str = "", run: str = "") -> Path:
+    """``pipeline`` into the test's bucket (``out``), with its storage options."""
+    return pipeline(path, inputs, s3.url("out"), f"{extra}\nstorage_options = {s3.toml()}", run=run)

@@ -21,6 +21,7 @@ from tests.objstore.s3data import (
     one_row_per_uri,
     pipeline,
     read_bucket,
+    s3_pipeline,
     same_rows,
 )
 
@@ -76,13 +77,7 @@ def test_processes_workers_write_straight_into_the_bucket(tmp_path, s3, point):
     also when the driver was killed in its commit and run again."""
     inputs = make_inputs(tmp_path / "in")
     executor = '[executor]\nplugin = "processes"\nworkers = 2\nchunk_size = 3\n'
-    remote = pipeline(
-        tmp_path / "s3.toml",
-        inputs,
-        s3.url("out"),
-        f"storage_options = {s3.toml()}",
-        run=executor,
-    )
+    remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3, run=executor)
     local = pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
     if point is not None:
         crashed = run_etl_process("run", str(remote), env={"ETL_CRASH_AT": point})
@@ -115,13 +110,7 @@ def test_dask_workers_write_straight_into_the_bucket(tmp_path, s3):
     assert run_etl("run", str(local)).returncode == 0
     with local_dask_cluster(2) as address:
         executor = f'[executor]\nplugin = "dask"\naddress = "{address}"\nchunk_size = 3\n'
-        remote = pipeline(
-            tmp_path / "s3.toml",
-            inputs,
-            s3.url("out"),
-            f"storage_options = {s3.toml()}",
-            run=executor,
-        )
+        remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3, run=executor)
         done = run_etl_process("run", str(remote))
     assert done.returncode == 0, done.stderr
     got = read_bucket(s3)
@@ -162,13 +151,7 @@ def test_a_checkpointed_run_killed_in_its_second_checkpoint_carries_on(tmp_path,
     """``[run] checkpoint``: each checkpoint is a commit of its own in the bucket; killed in
     the second one's commit, the re-run finishes it and reads only what is left."""
     inputs = make_inputs(tmp_path / "in")
-    remote = pipeline(
-        tmp_path / "s3.toml",
-        inputs,
-        s3.url("out"),
-        f"storage_options = {s3.toml()}",
-        run="[run]\ncheckpoint = 4\n",
-    )
+    remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3, run="[run]\ncheckpoint = 4\n")
     local = pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
     assert run_etl("run", str(local)).returncode == 0
     crashed = run_etl_process("run", str(remote), env={"ETL_CRASH_AT": "mid-apply@2"})

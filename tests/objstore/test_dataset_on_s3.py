@@ -17,13 +17,14 @@ from tests.objstore.s3data import (
     make_inputs,
     pipeline,
     read_bucket,
+    s3_pipeline,
     same_rows,
 )
 
 
 def test_a_dataset_in_a_bucket_equals_a_local_run_and_a_rerun_adds_nothing(tmp_path, s3):
     inputs = make_inputs(tmp_path / "in")
-    remote = pipeline(tmp_path / "s3.toml", inputs, s3.url("out"), f"storage_options = {s3.toml()}")
+    remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3)
     local = pipeline(tmp_path / "local.toml", inputs, str(tmp_path / "local"))
 
     done = run_etl("-vv", "--log-format", "json", "run", str(remote))
@@ -70,12 +71,7 @@ def test_duckdb_and_polars_read_the_dataset_from_the_bucket(tmp_path, s3):
     duckdb = pytest.importorskip("duckdb")
     pl = pytest.importorskip("polars")
     inputs = make_inputs(tmp_path / "in")
-    remote = pipeline(
-        tmp_path / "s3.toml",
-        inputs,
-        s3.url("out"),
-        f'partition_by = ["source"]\nstorage_options = {s3.toml()}',
-    )
+    remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3, 'partition_by = ["source"]')
     assert run_etl("run", str(remote)).returncode == 0
     want = sorted(t.strip() for t in set(ARTICLES))
 
@@ -143,7 +139,7 @@ def test_a_memory_url_holds_a_dataset(tmp_path):
 
 def test_validate_checks_the_bucket(tmp_path, s3):
     inputs = make_inputs(tmp_path / "in")
-    good = pipeline(tmp_path / "s3.toml", inputs, s3.url("out"), f"storage_options = {s3.toml()}")
+    good = s3_pipeline(tmp_path / "s3.toml", inputs, s3)
     proc = run_etl("validate", str(good))
     assert proc.returncode == 0, proc.stderr
     assert s3.fs().find(s3.bucket) == [], "validate writes nothing (its probe is removed)"
