@@ -17,7 +17,9 @@ run, and one per task attempt for its answer. A worker that gets no answer withi
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,14 +37,27 @@ def asker(run_id: str, attempt: str) -> Callable[[list[str]], list[bool] | None]
     def ask(ids: list[str]) -> list[bool] | None:
         from distributed import Queue
 
-        reply = f"etl-{run_id}-answer-{attempt}"
+        queues = []
         try:
-            Queue(_questions(run_id)).put((reply, ids), timeout=ASK_TIMEOUT)
-            return Queue(reply).get(timeout=ASK_TIMEOUT)
+            # the answer's queue first: the scheduler drops a queue (and what it holds)
+            # when no client refers to it, and the driver lets go of it once it answered
+            queues.append(reply := Queue(f"etl-{run_id}-answer-{attempt}"))
+            queues.append(questions := Queue(_questions(run_id)))
+            questions.put((reply.name, ids), timeout=ASK_TIMEOUT)
+            return reply.get(timeout=ASK_TIMEOUT)
         except Exception:  # no answer: write everything; the driver checks at adoption
             return None
+        finally:
+            for queue in queues:
+                _release(queue)
 
     return ask
+
+
+def _release(queue: Any) -> None:
+    """Let go of a queue on the scheduler (it goes when no client holds it)."""
+    with contextlib.suppress(Exception):
+        queue.close()
 
 
 class Answers:
@@ -76,14 +91,23 @@ class Answers:
                 reply, ids = self._questions.get(timeout=0.2)
             except TimeoutError:
                 continue
-            except Exception:  # the client is closing: the run is over
-                return
+            except Exception:
+                if self._client.status in ("closing", "closed"):
+                    return  # the run is over
+                time.sleep(0.1)  # a passing failure: the tasks wait ASK_TIMEOUT at most
+                continue
+            answer = None
             try:
-                Queue(reply, client=self._client).put(self._known(ids))
+                answer = Queue(reply, client=self._client)
+                answer.put(self._known(ids))
                 self.answered += 1
             except Exception:  # the worker writes everything; the driver checks it
                 continue
+            finally:
+                if answer is not None:
+                    _release(answer)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        _release(self._questions)
