@@ -290,20 +290,23 @@ def set_column(
     return batch.append_column(field, values)
 
 
-def first_seen(ids: list[str], seen: set[str]) -> list[bool] | None:
-    """Which ids are new: not in ``seen`` and not earlier in ``ids``; adds them to ``seen``.
+def first_seen(ids: list[str], seen: set[str], *, claim: bool = True) -> list[bool] | None:
+    """Which ids are new: not in ``seen`` and not earlier in ``ids``; adds them to ``seen``
+    (``claim=False``: leaves ``seen`` as it is, a question about it only).
 
     Returns None when every id is new, found with set operations alone (the common case);
     else one boolean per id, True for the first occurrence of a new id.
     """
     fresh = set(ids)
     if len(fresh) == len(ids) and seen.isdisjoint(fresh):
-        seen.update(fresh)
+        if claim:
+            seen.update(fresh)
         return None
+    here: set[str] = set()
+    add = seen.add if claim else here.add
     keep = []
-    add = seen.add
     for article_id in ids:
-        if article_id in seen:
+        if article_id in seen or article_id in here:
             keep.append(False)
         else:
             add(article_id)

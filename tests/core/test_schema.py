@@ -87,6 +87,10 @@ def test_first_seen_marks_new_ids_and_remembers_them():
     assert first_seen(["c", "a", "c", "old", "d"], seen) == [True, False, False, False, True]
     assert seen == {"old", "a", "b", "c", "d"}
     assert first_seen([], seen) is None
+    # a question only: the same answer, nothing claimed
+    assert first_seen(["e", "a", "e", "f"], seen, claim=False) == [True, False, False, True]
+    assert first_seen(["e", "f"], seen, claim=False) is None
+    assert seen == {"old", "a", "b", "c", "d"}
 
 
 def test_set_column_replaces_a_present_column_and_appends_a_new_one():

@@ -95,10 +95,13 @@ class WorkerSession:
         units: bytes,
         ask: Callable[..., list[bool] | None] | None = None,
         hold_bytes: int = 0,
+        hint: bool = False,
     ) -> ChunkResult:
         """Run one chunk of units (:func:`pack_units` bytes) through sources and
         transforms, into files or batches for the driver. ``ask(ids, noted)`` sends a
-        :class:`ChunkIds` and returns the driver's answer."""
+        :class:`ChunkIds` and returns the driver's answer; ``hint``: the answer is a hint
+        (:meth:`Job.known_ids`), so the result says ``decided = False`` and the driver
+        checks the files when it takes them."""
         raise NotImplementedError
 
     def close(self) -> None:

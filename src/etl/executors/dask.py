@@ -25,6 +25,7 @@ import importlib.util
 import os
 import secrets
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from etl import log
@@ -109,8 +110,7 @@ def _run_task(
         # in unit order (it gets them with the result, and decides when it takes it)
         hint = session.can_ask and not session.asks_with_notes and hold_bytes > 0
         ask = asker(run_id, attempt) if hint else None
-        result = session.run_chunk(number, units, ask, hold_bytes)
-        result.decided = False  # the answer was a hint (dask_ask): the driver checks
+        result = session.run_chunk(number, units, ask, hold_bytes, hint=True)
         session.close()
         result.worker = name
         return result
@@ -181,7 +181,7 @@ class DaskExecutor(Executor):
         self._client: Any = None
         self._cluster: Any = None
         #: the connection prepare() started, beside the listing
-        self._starting: _Starting | None = None
+        self._starting: Future[tuple[Any, Any]] | None = None
 
     # cluster
 
@@ -190,7 +190,9 @@ class DaskExecutor(Executor):
         driver lists the units: a local cluster's worker processes start and import
         Dask and etl (2 to 4 s on 2 cores) beside the serial listing."""
         if self._client is None and self._starting is None:
-            self._starting = _Starting(self._connect)
+            thread = ThreadPoolExecutor(1, thread_name_prefix="etl-dask-connect")
+            self._starting = thread.submit(self._connect)
+            thread.shutdown(wait=False)
 
     def _connected(self) -> tuple[Any, Any]:
         """The client and cluster: those prepare() started, else new ones."""
@@ -413,30 +415,6 @@ class DaskExecutor(Executor):
         if future.status == "cancelled":
             raise RunError(f"dask task {future.key} was cancelled; nothing was committed")
         return future.result()
-
-
-class _Starting:
-    """``connect()`` running in a thread; :meth:`result` waits for it (raising its error)."""
-
-    def __init__(self, connect: Any) -> None:
-        self._connect = connect
-        self._value: tuple[Any, Any] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="etl-dask-connect", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._connect()
-        except BaseException as exc:  # raised in the run's thread by result()
-            self._error = exc
-
-    def result(self) -> tuple[Any, Any]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
 
 
 def _etl_version() -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.accounting import Totals
 from etl.decisions import ROW_COLUMN
@@ -185,10 +186,10 @@ class DriverJob(Job):
             else:
                 if ready.totals is not None:
                     self.totals.merge(self.parts.totals(ready.totals))
-                by_id = None
+                judged = None
                 if noted is not None and dropped is not None:
-                    by_id = self._count_unwritten(noted, dropped)
-                self._adopt(ready.files, ready.decided, by_id)
+                    judged = self._count_unwritten(noted, dropped)
+                self._adopt(ready.files, ready.decided, judged)
         return self._answer()
 
     def _write_shipped(self, data: bytes, dropped: np.ndarray | None) -> None:
@@ -206,24 +207,27 @@ class DriverJob(Job):
                         batch = batch.filter(pa.array(~gone))
                 self.write(batch)
 
-    def _count_unwritten(self, noted: Noted, dropped: np.ndarray) -> dict[str, bool]:
+    def _count_unwritten(self, noted: Noted, dropped: np.ndarray) -> tuple[pa.Array, np.ndarray]:
         """Count the rows that ended on a worker but went into no file (an id repeated in
         the chunk, or not new in the driver's answer): dropped by the deciding transform,
-        or duplicates. Returns, for each id written to a file, whether it is dropped."""
+        or duplicates. Returns the ids written to files, and whether each is dropped."""
         ends, written, ids = noted.all_ends()
         units = self.parts.rows(noted.all_units().astype(np.int64)[ends])
         gone = dropped[ends]
         self.decider.count_dropped(units[~written & gone])
         duplicates = units[~written & ~gone]
         self.totals.add(duplicates, np.zeros(len(duplicates), bool))
-        return dict(zip(ids, gone[written].tolist(), strict=True))
+        return pa.array(ids, pa.string()), gone[written]
 
     def _adopt(
-        self, files: list[StagedFile], decided: bool, dropped: dict[str, bool] | None = None
+        self,
+        files: list[StagedFile],
+        decided: bool,
+        judged: tuple[pa.Array, np.ndarray] | None = None,
     ) -> None:
         """Workers' files, in unit order: find the rows whose ids were seen, then adopt.
 
-        ``dropped``: the ids the deciding transform drops (True) or keeps, when a
+        ``judged``: the ids written and whether the deciding transform drops each, when a
         transform decides on the driver (the worker counted nothing of its files then)."""
         keep: list[Any] = []
         for item in files:
@@ -234,8 +238,8 @@ class DriverJob(Job):
                     np.asarray(item.input_lengths, np.int64),
                 )
             )
-            if dropped is not None:
-                keep.append(self._decided_file(item, units, decided, dropped))
+            if judged is not None:
+                keep.append(self._decided_file(item, units, decided, judged))
                 continue
             if not decided:
                 found = first_seen(item.ids, self.seen)
@@ -253,24 +257,28 @@ class DriverJob(Job):
             self.sink.adopt(files, keep)  # type: ignore[attr-defined]
 
     def _decided_file(
-        self, item: StagedFile, units: np.ndarray, decided: bool, dropped: dict[str, bool]
+        self,
+        item: StagedFile,
+        units: np.ndarray,
+        decided: bool,
+        judged: tuple[pa.Array, np.ndarray],
     ) -> np.ndarray | None:
         """The keep mask of a worker file whose rows the deciding transform judged."""
-        gone = np.fromiter((dropped[i] for i in item.ids), bool, count=len(item.ids))
+        written, dropped = judged
+        ids = pa.array(item.ids, pa.string())
+        # every id of a file is among the chunk's written ids (unique in a chunk)
+        gone = dropped[pc.index_in(ids, value_set=written).to_numpy(zero_copy_only=False)]
         alive = ~gone
         mask = alive.copy() if gone.any() else None
         if not decided:
-            ids = (
-                item.ids if mask is None else [i for i, a in zip(item.ids, alive, strict=True) if a]
-            )
-            found = first_seen(ids, self.seen)
+            found = first_seen(ids.filter(pa.array(alive)).to_pylist(), self.seen)
             if found is not None:
                 mask = alive.copy() if mask is None else mask
                 mask[alive] = found
         self.decider.count_dropped(units[gone])
         self.totals.add(units[alive], None if mask is None else mask[alive])
         kept = alive if mask is None else mask
-        self._ids.append(pa.array(item.ids, pa.string()).filter(pa.array(kept)))
+        self._ids.append(ids.filter(pa.array(kept)))
         self._units.append(units[kept])
         if mask is not None:
             self.rewritten += int(mask.any())
@@ -290,17 +298,7 @@ class DriverJob(Job):
         return self._answer()
 
     def known_ids(self, ids: list[str]) -> list[bool] | None:
-        fresh = set(ids)
-        if len(fresh) == len(ids) and self.seen.isdisjoint(fresh):
-            return None
-        known = self.seen
-        here: set[str] = set()
-        keep = []
-        for article_id in ids:
-            new = article_id not in known and article_id not in here
-            here.add(article_id)
-            keep.append(new)
-        return keep
+        return first_seen(ids, self.seen, claim=False)
 
     def _decided_keep(self, chunk: int, ids: list[str], noted: Noted) -> list[bool] | None:
         """Which of a holding worker's rows to write: not dropped by the deciding

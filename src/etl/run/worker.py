@@ -193,6 +193,7 @@ class Session(WorkerSession):
         units: bytes,
         ask: Callable[..., list[bool] | None] | None = None,
         hold_bytes: int = 0,
+        hint: bool = False,
     ) -> ChunkResult:
         """Run one chunk's units through source and transforms.
 
@@ -203,7 +204,8 @@ class Session(WorkerSession):
         with ``ask``, the chunk's articles are held (up to ``hold_bytes`` of Arrow memory)
         until the driver says which ids are new, and only those are written; without it,
         or for a chunk that gives more, they are written as they stream and the driver
-        drops duplicates when it adopts the files.
+        drops duplicates when it adopts the files. ``hint``: the answer is only a hint
+        (Dask's), so the driver still checks the files (``decided`` stays False).
 
         A transform that decides on the driver only takes notes here (``streamer.noted``);
         they go to the driver with the question, or with the result, and the driver drops
@@ -216,7 +218,9 @@ class Session(WorkerSession):
             return ChunkResult(
                 chunk, self.name, streamer.stats, batches=batches, noted=streamer.noted
             )
-        return self._write_files(chunk, items, streamer, ask, hold_bytes)
+        result = self._write_files(chunk, items, streamer, ask, hold_bytes)
+        result.decided = result.decided and not hint
+        return result
 
     def _write_files(
         self,

@@ -148,9 +148,7 @@ class DedupTransform(Transform, DecidesOnDriver):
         ids = batch.column("id").to_pylist()
         if self.opts.method != "near" or not ids:
             return ids, None, None
-        o = self.opts
-        sigs = minhash_signatures(batch.column("text"), o.num_perm, o.shingle, o.seed)
-        return ids, sigs, band_keys(sigs, self.bands, self.rows)
+        return ids, *self._signed(batch.column("text"))
 
     def decide(self, notes: Any, ctx: Context) -> list[str | None]:
         ids, sigs, keys = notes
@@ -179,6 +177,12 @@ class DedupTransform(Transform, DecidesOnDriver):
             ctx.count("dedup exact duplicates", n - len(fresh))
         return dup_of, fresh
 
+    def _signed(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(MinHash signatures, (n, bands) uint64 band keys) of each text."""
+        o = self.opts
+        sigs = minhash_signatures(text, o.num_perm, o.shingle, o.seed)
+        return sigs, band_keys(sigs, self.bands, self.rows)
+
     @staticmethod
     def _count_near(near: int, ctx: Context) -> None:
         if near:
@@ -190,13 +194,10 @@ class DedupTransform(Transform, DecidesOnDriver):
         exact = len(ids) - len(fresh)
         near = 0
         if self.opts.method == "near" and fresh:
-            o = self.opts
             text = batch.column("text")
             if len(fresh) < batch.num_rows:
                 text = text.take(pa.array(fresh, pa.int64()))
-            sigs = minhash_signatures(text, o.num_perm, o.shingle, o.seed)
-            keys = band_keys(sigs, self.bands, self.rows)  # (n, bands) uint64
-            near = self._near(sigs, keys, fresh, ids, dup_of)
+            near = self._near(*self._signed(text), fresh, ids, dup_of)
             self._count_near(near, ctx)
         if self.opts.action == "mark":
             return set_column(batch, "duplicate_of", pa.array(dup_of, pa.string()))
