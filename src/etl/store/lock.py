@@ -94,10 +94,12 @@ class WriterLock:
                     if self._break(holder):
                         continue
                     # another breaker holds the guard (it takes milliseconds), or one died
-                    # and left a guard we cannot delete: wait for it, but not forever
+                    # and left a guard we cannot delete: wait for it, but not forever, and
+                    # not past the wait at all once the guard is stale and still there
                     now = time.monotonic()
                     blocked_since = now if blocked_since is None else blocked_since
-                    if now < max(deadline, blocked_since + _GUARD_STALE + 1):
+                    patience = deadline if self._guard_stuck() else blocked_since + _GUARD_STALE + 1
+                    if now < max(deadline, patience):
                         continue
                     guard = self.path.with_name("lock.break")
                     raise RunError(
@@ -243,6 +245,14 @@ class WriterLock:
         finally:
             guard.unlink(missing_ok=True)
         return True
+
+    def _guard_stuck(self) -> bool:
+        """Whether a ``lock.break`` guard is older than a breaker ever holds one: its
+        breaker died, and :meth:`_break` could not delete it."""
+        try:
+            return time.time() - self.path.with_name("lock.break").stat().st_mtime > _GUARD_STALE
+        except OSError:
+            return False
 
     def break_stale(self) -> dict[str, Any] | None:
         """Remove the lock if its holder is gone (see :meth:`_holder_dead`); return the

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from etl.testing.articles import articles_batch, sample_articles
 from etl.testing.harness import GIVEN_SOURCE
 from etl.testing.running import RunResult, run_pipeline, run_sink, run_source, run_transform
+from etl.testing.scratch import scratch_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -243,7 +243,7 @@ def check_source(
         else:
             config[path_option] = [str(p) for p in paths]
     # one folder for the listing here and the run below: relative paths resolve alike
-    folder = Path(kwargs.get("tmp_path") or tempfile.mkdtemp(prefix="etl-test-"))
+    folder = Path(kwargs.get("tmp_path") or scratch_folder())
     kwargs["tmp_path"] = folder
     instance = source(dict(config), section="[[sources]] #1 (check)", base_dir=folder)
     listed = _check_units(instance, who)
@@ -342,7 +342,7 @@ def check_sink_roundtrip(
     check_options(sink)
     who = f"sink '{sink.name}'"
     articles = sample_articles() if articles is None else articles
-    folder = Path(kwargs.pop("tmp_path", None) or tempfile.mkdtemp(prefix="etl-test-"))
+    folder = Path(kwargs.pop("tmp_path", None) or scratch_folder())
 
     def _read(instance: Plugin) -> pa.Table | None:
         try:

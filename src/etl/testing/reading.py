@@ -12,10 +12,11 @@ or drive ``read`` yourself with :func:`source_context` and look at ``ctx.rejects
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from etl.testing.scratch import scratch_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,7 +47,7 @@ def run_info(
     from etl.run.plan import new_run_id
 
     now = datetime.now(UTC)
-    folder = Path(base_dir) if base_dir is not None else Path(tempfile.mkdtemp(prefix="etl-test-"))
+    folder = Path(base_dir) if base_dir is not None else scratch_folder()
     return RunInfo(
         run_id=run_id or new_run_id(now),
         started_at=now,

@@ -7,7 +7,6 @@ TOML file parses to, or a file); :func:`run_transform`, :func:`run_source` and
 
 from __future__ import annotations
 
-import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from etl.testing.articles import is_files, sample_articles
 from etl.testing.datasets import read_parquet_dataset, read_rejects
 from etl.testing.harness import COLLECT_SINK, GIVEN_SOURCE, MODULE, register, runner_plugins
+from etl.testing.scratch import scratch_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -163,7 +163,7 @@ def run_pipeline(
     from etl.run import build_plan, run_plan
 
     _quiet_logs()
-    folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp(prefix="etl-test-"))
+    folder = Path(tmp_path) if tmp_path is not None else scratch_folder()
     folder.mkdir(parents=True, exist_ok=True)
     if pm is None:
         from etl.plugins import get_plugin_manager
