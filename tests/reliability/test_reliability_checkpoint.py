@@ -283,7 +283,8 @@ def test_sigterm_stops_the_workers_of_a_processes_run(world, tmp_path):
         dataset,
         checkpoint=10,
         delay=DELAY,
-        executor='plugin = "processes"\nworkers = 2\nchunk_size = 2',
+        # only workers run chunks (the driver would leave its own pid)
+        executor='plugin = "processes"\nworkers = 2\nchunk_size = 2\ndriver_helps = false',
         pids=pids,
     )
     proc = start(path)

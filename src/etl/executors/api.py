@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: upper bound of work units in one chunk when chunk_size is automatic
 MAX_AUTO_CHUNK = 1000
+#: small chunks at the head of the run, for the driver to run while its workers start
+LANE_CHUNKS = 16
 
 #: (chunk, keep): the driver's answer to a ChunkIds; keep is None when every id is new
 Answer = tuple[int, "list[bool] | None"]
@@ -194,6 +196,60 @@ def open_worker(spec: bytes, where: str, name: str) -> WorkerSession:
     return pickle.loads(spec).open(where, name)
 
 
+class DriverLane:
+    """Chunks run in the driver's own process while an executor's workers start.
+
+    Workers take a while to be ready (a fork server's imports, a local cluster's start, the
+    plugins built on each); the driver's core would idle meanwhile, and in a run of a few
+    thousand articles that start-up is a good part of the run. The lane runs whole chunks
+    here as a worker would (staged files, or batches for a sink without that capability)
+    and hands each result to :meth:`Job.take`.
+
+    It must run the job's first chunks, in unit order, before any chunk goes to a worker:
+    then each of its questions (:meth:`Job.ask`) is answered at once, and its files hold
+    no duplicate the driver would have to rewrite.
+
+    Args:
+        job: the job whose chunks it runs.
+        hold_bytes: articles held while the driver says which ids are new (as a worker's
+            ``hold_bytes``).
+    """
+
+    name = "driver"
+
+    def __init__(self, job: Job, hold_bytes: int) -> None:
+        self._job = job
+        self._hold_bytes = hold_bytes
+        self._session: WorkerSession | None = None
+        #: chunks run here
+        self.ran = 0
+
+    def run(self, number: int, units: bytes) -> None:
+        """Run chunk ``number`` (:func:`pack_units` bytes) here and give the job its result."""
+        if self._session is None:
+            self._session = open_worker(self._job.worker_spec(), "the driver", self.name)
+        session = self._session
+
+        def ask(ids: list[str], noted: Any = None) -> list[bool] | None:
+            for chunk, keep in self._job.ask(number, ids, noted):
+                if chunk == number:
+                    return keep
+            raise RunError(f"the driver's chunk {number} was not answered at once (a bug)")
+
+        result = session.run_chunk(
+            number, units, ask if session.can_ask else None, self._hold_bytes
+        )
+        result.worker = self.name
+        self.ran += 1
+        self._job.take(result)
+
+    def close(self) -> None:
+        """After the lane's last chunk (the transforms' ``close`` of the driver's copy)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 def check_worker(spec: bytes, where: str, probe: bytes | None = None) -> None:
     """On a worker, before any chunk: raise if it cannot build the job's plugins, open the
     unit in ``probe`` (:meth:`Job.probe_unit`) or write the sink's staged files."""
@@ -227,13 +283,17 @@ def raise_error(info: tuple[str, str, str | None, str]) -> None:
     raise cls(message, hint=hint)
 
 
-def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[int, int]]:
+def chunk_bounds(
+    units: int, workers: int, configured: int = 0, lead: int = 0
+) -> list[tuple[int, int]]:
     """(start, stop) of each chunk of work units, in unit order.
 
     A configured size gives equal chunks. Automatic chunks shrink as the work runs out
     (guided scheduling): each takes 1/(2 x workers) of what is left, at most
     ``MAX_AUTO_CHUNK`` units and at least 1/64 of a worker's share, so workers start on
-    big chunks (few files, little overhead) and finish together on small ones.
+    big chunks (few files, little overhead) and finish together on small ones. ``lead``:
+    that many of the smallest chunks first (for a :class:`DriverLane`, which checks between
+    chunks whether a worker is ready: a big chunk would keep the workers waiting).
     """
     if units <= 0:
         return []
@@ -245,6 +305,8 @@ def chunk_bounds(units: int, workers: int, configured: int = 0) -> list[tuple[in
     while start < units:
         left = units - start
         size = min(MAX_AUTO_CHUNK, max(smallest, math.ceil(left / (workers * 2))))
+        if len(bounds) < lead:
+            size = smallest
         bounds.append((start, min(start + size, units)))
         start += size
     return bounds

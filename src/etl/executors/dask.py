@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 from etl import log
 from etl.errors import EtlError, MissingDependency, RunError
 from etl.executors.api import (
+    LANE_CHUNKS,
     ChunkResult,
+    DriverLane,
     check_worker,
     chunk_bounds,
     chunks,
@@ -155,6 +157,14 @@ class DaskExecutor(Executor):
             choices=("fail", "retry"),
         ),
         Option(
+            "driver_helps",
+            "bool",
+            True,
+            help="the driver runs chunks itself while the local cluster starts, instead of "
+            "waiting idle (a cluster at an address: never)",
+            fingerprint=False,
+        ),
+        Option(
             "connect_timeout",
             "float",
             30.0,
@@ -241,14 +251,28 @@ class DaskExecutor(Executor):
         units = job.units
         if not units:
             return job.stats()
-        if self._client is None:  # else kept from the run's last checkpoint
-            self._client, self._cluster = self._connected()
-        client = self._client
         progress = job.progress()
         futures: dict[Any, int] = {}
         answers: Answers | None = None
         finished = False
+        bounds: list[tuple[int, int]] | None = None
+        received = 0
         try:
+            # a local cluster only: the driver of a cluster elsewhere (a laptop driving a
+            # cluster beside the data) is no place to read the inputs
+            local = not self.opts.address
+            if (
+                self._client is None
+                and self._starting is not None
+                and local
+                and self.opts.driver_helps
+            ):
+                bounds = self._bounds(job, self._expected_threads(), LANE_CHUNKS)
+                todo = chunks(units, bounds)
+                received = self._help(job, todo, bounds, progress)
+            if self._client is None:  # else kept from the run's last checkpoint
+                self._client, self._cluster = self._connected()
+            client = self._client
             workers = self._workers(client)
             if not running_threads(workers):
                 client.wait_for_workers(1, timeout=self.opts.connect_timeout)
@@ -256,10 +280,10 @@ class DaskExecutor(Executor):
             spec_bytes = job.worker_spec()
             probe = job.probe_unit()
             self._check_workers(client, spec_bytes, probe)
-            threads = max(1, running_threads(workers))
-            bounds = parts_alone(chunk_bounds(len(units), threads, self.opts.chunk_size), units)
+            if bounds is None:
+                bounds = self._bounds(job, max(1, running_threads(workers)))
+                todo = chunks(units, bounds)
             total = len(bounds)
-            todo = chunks(units, bounds)
             logger = log.get_logger(run_id=job.run.run_id, stage="stream")
             logger.info(
                 "tasks starting",
@@ -282,7 +306,6 @@ class DaskExecutor(Executor):
 
             if self.opts.hold_bytes > 0:
                 answers = Answers(client, job.run.run_id, known)
-            received = 0
             while received < total:
                 # the window follows the workers present (the watch looks every 0.5 s)
                 futures.update(self._submit(client, task, todo, watch.window - len(futures)))
@@ -323,6 +346,33 @@ class DaskExecutor(Executor):
             if not finished:  # else kept for the run's next checkpoint (close() ends it)
                 self.close()
         return job.stats()
+
+    def _bounds(self, job: Job, threads: int, lead: int = 0) -> list[tuple[int, int]]:
+        bounds = chunk_bounds(len(job.units), threads, self.opts.chunk_size, lead)
+        return parts_alone(bounds, job.units)
+
+    def _expected_threads(self) -> int:
+        """The threads the local cluster will have."""
+        return (self.opts.workers or os.cpu_count() or 1) * self.opts.threads_per_worker
+
+    def _help(self, job: Job, todo: Any, bounds: list[tuple[int, int]], progress: Any) -> int:
+        """Run the first chunks here while the cluster starts; how many ran."""
+        starting = self._starting
+        assert starting is not None
+        lane = DriverLane(job, self.opts.hold_bytes)
+        while not starting.done():
+            item = next(todo, None)
+            if item is None:
+                break
+            number, packed = item
+            lane.run(number, packed)
+            progress.finished_range(*bounds[number], job.written())
+        lane.close()
+        if lane.ran:
+            job.summary_counter(
+                f"{self.name}:chunks the driver ran while the cluster started", lane.ran
+            )
+        return lane.ran
 
     def close(self) -> None:
         """Close the client, and the local cluster if this executor started one."""
