@@ -129,6 +129,8 @@ def steal(batch):
 
 def test_unlock_removes_only_what_is_safe_to_remove(tmp_path):
     _, out = _pipeline(tmp_path)
+    typo = run_etl("unlock", str(out) + "s")  # a path with a typo
+    assert typo.returncode == 2 and "does not exist" in typo.stderr, typo.stderr
     (out / "_etl").mkdir(parents=True)
     assert run_etl("unlock", str(out)).stdout.strip() == f"{out}: not locked"
 

@@ -123,6 +123,9 @@ def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
 
     holder = {"run_id": "elsewhere", "host": "build-7", "pid": 4242, "started_at": "x"}
     fs.pipe_file(f"{s3.bucket}/out/_etl/lock", json.dumps({**holder, "lease": 60}).encode())
+    # a URL with a typo: no dataset there, not an unlocked one (it said "not locked", rc 0)
+    typo = run_etl("unlock", url + "s", env=env)
+    assert typo.returncode == 2 and f"no dataset at {url}s" in typo.stderr, typo.stderr
     refused = run_etl("unlock", url, env=env)
     assert refused.returncode == 1 and "--force" in refused.stderr
     forced = run_etl("unlock", "--force", url, env=env)

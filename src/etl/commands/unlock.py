@@ -25,12 +25,17 @@ def unlock(dataset: str, force: bool, verbose: int, disable: tuple[str, ...]) ->
     """Remove DATASET's writer lock if the run that holds it is gone."""
     import socket
 
-    from etl.errors import RunError
+    from etl.errors import ConfigError, RunError
     from etl.store import Store
 
-    lock = Store(dataset).lock
+    store = Store(dataset)
+    lock = store.lock
     holder = lock.read()
     if holder is None:
+        if not store.root.is_dir():  # a typo in the path is not an unlocked dataset
+            raise ConfigError(
+                f"no dataset at {dataset}", hint="give the folder or URL a [sink] path points to"
+            )
         click.echo(f"{dataset}: not locked")
         return
     who = (
