@@ -8,6 +8,7 @@ memory matters measure the child's peak RSS.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -288,9 +289,14 @@ def test_wait_is_a_bound_even_when_a_stale_lock_cannot_be_broken(tmp_path):
 
 # remote inputs: a server on 127.0.0.1
 
-#: 200 MB of NUL bytes, gzipped (about 200 KB): served with Content-Encoding: gzip
-_PACKER = zlib.compressobj(9, zlib.DEFLATED, 31)
-BOMB = _PACKER.compress(bytes(200 << 20)) + _PACKER.flush()
+
+# served with Content-Encoding: gzip
+@functools.cache
+def bomb() -> bytes:
+    """200 MB of NUL bytes, gzipped (about 200 KB), made once, when a test needs it (it
+    takes a CPU-second, which every xdist worker paid as it collected this file)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return packer.compress(bytes(200 << 20)) + packer.flush()
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -325,9 +331,9 @@ class Hostile(BaseHTTPRequestHandler):
         elif self.path == "/bomb.jsonl":
             self.send_response(200)
             self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(BOMB)))
+            self.send_header("Content-Length", str(len(bomb())))
             self.end_headers()
-            self.wfile.write(BOMB)
+            self.wfile.write(bomb())
         elif self.path.startswith("/to/"):  # /to/ftp -> ftp://127.0.0.1:PORT/x
             scheme = self.path.split("/")[2]
             self.send_response(302)
@@ -410,11 +416,12 @@ def test_a_content_encoding_bomb_is_stopped(hostile):
     from etl.testing import run_source
 
     base, _ = hostile
+    size = len(bomb())  # made before the count starts
     before = bytes_read()
     paths = [f"{base}/bomb.jsonl", f"{base}/ok.jsonl"]
     result = run_source("jsonl", {"paths": paths, "retries": 0})
     assert [r["reason"] for r in result.rejects.to_pylist()] == ["decompression bomb"]
-    assert bytes_read() - before < 2 * len(BOMB) + (1 << 20)  # on the wire: the 200 KB
+    assert bytes_read() - before < 2 * size + (1 << 20)  # on the wire: the 200 KB
     del BOMB_SLACK
 
 
