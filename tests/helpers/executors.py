@@ -185,7 +185,7 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
     an environment); every process is stopped after.
 
     The environment of each is this one without PYTHONPATH (a worker has only what is
-    installed). Output goes to ``folder/logs``.
+    installed). Output goes to ``folder/logs``. Every process listens on 127.0.0.1 only.
     """
     scheduler_file = folder / "scheduler.json"
     logs = folder / "logs"
@@ -221,6 +221,9 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
                 "--nthreads",
                 "1",
                 "--no-dashboard",
+                # its HTTP server (health, metrics) listens all the same: on 0.0.0.0 unless told
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--name",
                 name,
                 *args,
@@ -239,6 +242,8 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
                 "--port",
                 "0",
                 "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--scheduler-file",
                 str(scheduler_file),
             ],
@@ -257,6 +262,29 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
             stop_process(proc)
         for output in outputs:
             output.close()
+
+
+#: a prefix that runs a command in a mount namespace of its own with an empty tmpfs over a
+#: folder, as on a machine that has none of what is there: ``(*HIDE, "sh", folder, *command)``
+#: (``sh`` is the script's $0; the folder, $1, is left out of the command)
+HIDE = ("unshare", "--mount", "sh", "-c", 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"')
+
+
+def can_unshare(folder: Path) -> bool:
+    """Can this process mount a tmpfs over ``folder`` in a mount namespace of its own?"""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    mount = [
+        unshare,
+        "--mount",
+        "sh",
+        "-c",
+        'mount -t tmpfs tmpfs "$1"',
+        "sh",
+        str(folder),
+    ]
+    return subprocess.run(mount, capture_output=True).returncode == 0
 
 
 def start_etl(*args: str) -> subprocess.Popen:
