@@ -258,6 +258,10 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
         assert address and address.startswith("tcp://127.0.0.1:"), address
         yield address, worker
     finally:
+        # all told at once, so that they close side by side (a worker takes a while)
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
         for proc in reversed(procs):
             stop_process(proc)
         for output in outputs:

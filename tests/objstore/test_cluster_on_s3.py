@@ -397,7 +397,7 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
     gate, pids = c.gate(tmp_path.name)
     gate.touch()  # open at first: the run goes on until the test closes it
     prefix = f"{bucket.bucket}/driver/out"
-    p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("driver/out"), _probe(gate, pids, 0.1))
+    p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("driver/out"), _probe(gate, pids, 0.2))
     fs = bucket.fs()
     staged = lambda: [f for f in fs.find(f"{prefix}/_etl/staging") if "/workers/" in f]  # noqa: E731
     # hold_bytes = 0: tasks write at once. By default a task asks the driver which ids are
@@ -405,7 +405,7 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
     # (10 s) for the answer: the test would wait for those tasks to end for nothing
     proc = start_etl("run", str(p), *c.dask(), "--set", "executor.hold_bytes=0")
     try:
-        # a worker staged a chunk's file in the bucket (0.4 s a chunk, five chunks): close
+        # a worker staged a chunk's file in the bucket (0.8 s a chunk, five chunks): close
         # the gate, so that the tasks running wait in their next batch, then kill
         assert wait_for(lambda: staged() or proc.poll() is not None)
         gate.unlink()
