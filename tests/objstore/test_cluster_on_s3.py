@@ -390,9 +390,9 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
     cluster, bucket, reference, tmp_path
 ):
     """SIGKILL to ``etl run`` once the workers have staged files in the bucket and while
-    they are in chunks: nothing is committed, and the next run (its lock broken: the dead
-    driver's pid on this host) rolls the dead run back and commits the same dataset as
-    one clean run."""
+    they are in chunks: nothing is committed. Run again at once (its lock broken: the dead
+    driver's pid on this host), it rolls the dead run back and commits the same dataset as
+    one clean run; the dead run's tasks, still running on the workers, write nothing."""
     c = cluster.two_workers()
     gate, pids = c.gate(tmp_path.name)
     gate.touch()  # open at first: the run goes on until the test closes it
@@ -400,10 +400,7 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
     p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("driver/out"), _probe(gate, pids, 0.2))
     fs = bucket.fs()
     staged = lambda: [f for f in fs.find(f"{prefix}/_etl/staging") if "/workers/" in f]  # noqa: E731
-    # hold_bytes = 0: tasks write at once. By default a task asks the driver which ids are
-    # new before it writes, and one that runs on after the driver died waits ASK_TIMEOUT
-    # (10 s) for the answer: the test would wait for those tasks to end for nothing
-    proc = start_etl("run", str(p), *c.dask(), "--set", "executor.hold_bytes=0")
+    proc = start_etl("run", str(p), *c.dask())
     try:
         # a worker staged a chunk's file in the bucket (0.8 s a chunk, five chunks): close
         # the gate, so that the tasks running wait in their next batch, then kill
@@ -415,13 +412,18 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
         assert proc.returncode == -signal.SIGKILL
         assert not read_bucket(bucket, "driver/out").num_rows, "nothing committed"
         assert fs.exists(f"{prefix}/_etl/lock"), "the dead driver's lock is left"
+        # the scheduler let go of the dead run's tasks, but one running runs on (Dask
+        # cannot stop it): the one that began a chunk as the first was staged, at the gate
+        orphans = lambda dask_worker: sum(  # noqa: E731
+            task.state == "cancelled" for task in dask_worker.state.tasks.values()
+        )
+        assert wait_for(lambda: sum(c.client.run(orphans).values()) >= 1, timeout=30)
     finally:
         gate.touch()
-    # the dead driver's tasks end (those running finish: a worker cannot stop them), and
-    # their files land in the dead run's staging, as a dying driver's would
-    idle = lambda dask_worker: len(dask_worker.state.tasks)  # noqa: E731
-    assert wait_for(lambda: not any(c.client.run(idle).values()), timeout=60)
 
+    # the dead run's tasks go on and ask the dead driver which ids are new: they see their
+    # run was given up and end without writing (they waited ASK_TIMEOUT, 10 s, for the
+    # answer, and wrote into the dead run's staging after this run had rolled it back)
     again = run_etl("run", str(p), *c.dask(), "--set", "transforms.1.seconds=0")
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
