@@ -166,10 +166,12 @@ def dask_command() -> list[str]:
     return [found]
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after 15 s: a process this test started, by its pid."""
+def stop_process(proc: subprocess.Popen, told: bool = False) -> None:
+    """SIGTERM (unless ``told``: sent already), then SIGKILL after 15 s: a process this test
+    started, by its pid."""
     if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
+        if not told:
+            os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -258,11 +260,15 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
         assert address and address.startswith("tcp://127.0.0.1:"), address
         yield address, worker
     finally:
-        # all told at once, so that they close side by side (a worker takes a while)
-        for proc in reversed(procs):
+        # the workers told at once, so that they close side by side (each takes a while),
+        # and the scheduler once they are gone (they would wait for it)
+        workers = procs[1:]
+        for proc in workers:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
-        for proc in reversed(procs):
+        for proc in workers:
+            stop_process(proc, told=True)
+        for proc in procs[:1]:
             stop_process(proc)
         for output in outputs:
             output.close()

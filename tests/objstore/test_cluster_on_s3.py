@@ -145,6 +145,9 @@ def cluster(bucket, tmp_path_factory) -> Iterator[Cluster]:
             "tmpfs mount: root, or a user namespace allowed to mount)"
         )
     control = Path(tempfile.mkdtemp(prefix="etl-cluster-control-"))
+    if control.is_relative_to(hidden):  # --basetemp over the temp folder: it would be hidden
+        control.rmdir()
+        pytest.skip(f"the temp folder {control.parent} is inside the test folders {hidden}")
     logs = tmp_path_factory.mktemp("cluster")
     try:
         with (
@@ -399,7 +402,9 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
     prefix = f"{bucket.bucket}/driver/out"
     p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("driver/out"), _probe(gate, pids, 0.2))
     fs = bucket.fs()
-    staged = lambda: [f for f in fs.find(f"{prefix}/_etl/staging") if "/workers/" in f]  # noqa: E731
+    # a chunk's file (not the preflight's probe, .probe-*, which each worker writes there
+    # and deletes before any chunk runs)
+    staged = lambda: [f for f in fs.find(f"{prefix}/_etl/staging") if f.endswith(".staged")]  # noqa: E731
     proc = start_etl("run", str(p), *c.dask())
     try:
         # a worker staged a chunk's file in the bucket (0.8 s a chunk, five chunks): close
@@ -417,7 +422,9 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
         orphans = lambda dask_worker: sum(  # noqa: E731
             task.state == "cancelled" for task in dask_worker.state.tasks.values()
         )
-        assert wait_for(lambda: sum(c.client.run(orphans).values()) >= 1, timeout=30)
+        states = lambda dask_worker: {str(k): t.state for k, t in dask_worker.state.tasks.items()}  # noqa: E731
+        found = wait_for(lambda: sum(c.client.run(orphans).values()) >= 1, timeout=30)
+        assert found, c.client.run(states)
     finally:
         gate.touch()
 
