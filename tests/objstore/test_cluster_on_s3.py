@@ -429,8 +429,9 @@ def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(
         gate.touch()
 
     # the dead run's tasks go on and ask the dead driver which ids are new: they see their
-    # run was given up and end without writing (they waited ASK_TIMEOUT, 10 s, for the
-    # answer, and wrote into the dead run's staging after this run had rolled it back)
+    # run was given up and end without writing (before, they waited ASK_TIMEOUT, 10 s, for
+    # the answer, holding the threads this run's tasks waited for, then wrote into the dead
+    # run's staging after this run had rolled it back: their files were left there)
     again = run_etl("run", str(p), *c.dask(), "--set", "transforms.1.seconds=0")
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
