@@ -15,14 +15,15 @@ import importlib.util
 import os
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import run_etl, run_etl_process
 from tests.helpers.executors import (
+    HIDE,
     PLUGINS,
+    can_unshare,
     dask_cluster,
     dask_processes,
     killable_pipeline,
@@ -161,32 +162,14 @@ def test_a_killed_worker_s_chunks_are_retried_by_default(tmp_path, dask_address)
     _same_as_local(tmp_path, p)
 
 
-def _can_unshare(folder: Path) -> bool:
-    """Can this process mount a tmpfs over ``folder`` in a mount namespace of its own?"""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    mount = [
-        unshare,
-        "--mount",
-        "sh",
-        "-c",
-        'mount -t tmpfs tmpfs "$1"',
-        "sh",
-        str(folder),
-    ]
-    return subprocess.run(mount, capture_output=True).returncode == 0
-
-
 def test_preflight_names_the_worker_that_cannot_reach_the_input_or_the_dataset(tmp_path):
     distributed = pytest.importorskip("distributed")
     private = tmp_path / "private"
     private.mkdir()
-    if not _can_unshare(private):
+    if not can_unshare(private):
         pytest.skip("needs a mount namespace of its own (unshare --mount, as root)")
     # the worker runs in a mount namespace of its own where an empty tmpfs hides private/:
     # a folder only the driver has, as on a machine where a mount is missing
-    hide = ("unshare", "--mount", "sh", "-c", 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"')
     pids = tmp_path / "pids"
     pids.mkdir()
     probe = f'plugins = ["probe.py"]\n[[transforms]]\nplugin = "probe"\npid_dir = "{pids}"\n'
@@ -200,7 +183,7 @@ def test_preflight_names_the_worker_that_cannot_reach_the_input_or_the_dataset(t
     hidden_dataset = pipeline(tmp_path, "p2.toml", extra=probe)
     hidden_dataset.write_text(hidden_dataset.read_text().replace('"out"', '"private/out"'))
     with dask_processes(tmp_path) as (address, worker):
-        worker("outsider", prefix=(*hide, "sh", str(private)))
+        worker("outsider", prefix=(*HIDE, "sh", str(private)))
         with distributed.Client(address, timeout=60) as client:
             client.wait_for_workers(1, timeout=120)
         proc = run_etl_process("run", str(hidden_inputs), *_dask(address))

@@ -166,10 +166,12 @@ def dask_command() -> list[str]:
     return [found]
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after 15 s: a process this test started, by its pid."""
+def stop_process(proc: subprocess.Popen, told: bool = False) -> None:
+    """SIGTERM (unless ``told``: sent already), then SIGKILL after 15 s: a process this test
+    started, by its pid."""
     if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
+        if not told:
+            os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -185,7 +187,7 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
     an environment); every process is stopped after.
 
     The environment of each is this one without PYTHONPATH (a worker has only what is
-    installed). Output goes to ``folder/logs``.
+    installed). Output goes to ``folder/logs``. Every process listens on 127.0.0.1 only.
     """
     scheduler_file = folder / "scheduler.json"
     logs = folder / "logs"
@@ -221,6 +223,9 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
                 "--nthreads",
                 "1",
                 "--no-dashboard",
+                # its HTTP server (health, metrics) listens all the same: on 0.0.0.0 unless told
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--name",
                 name,
                 *args,
@@ -239,6 +244,8 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
                 "--port",
                 "0",
                 "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--scheduler-file",
                 str(scheduler_file),
             ],
@@ -253,10 +260,41 @@ def dask_processes(folder: Path) -> Iterator[tuple[str, Callable[..., subprocess
         assert address and address.startswith("tcp://127.0.0.1:"), address
         yield address, worker
     finally:
-        for proc in reversed(procs):
+        # the workers told at once, so that they close side by side (each takes a while),
+        # and the scheduler once they are gone (they would wait for it)
+        workers = procs[1:]
+        for proc in workers:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in workers:
+            stop_process(proc, told=True)
+        for proc in procs[:1]:
             stop_process(proc)
         for output in outputs:
             output.close()
+
+
+#: a prefix that runs a command in a mount namespace of its own with an empty tmpfs over a
+#: folder, as on a machine that has none of what is there: ``(*HIDE, "sh", folder, *command)``
+#: (``sh`` is the script's $0; the folder, $1, is left out of the command)
+HIDE = ("unshare", "--mount", "sh", "-c", 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"')
+
+
+def can_unshare(folder: Path) -> bool:
+    """Can this process mount a tmpfs over ``folder`` in a mount namespace of its own?"""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    mount = [
+        unshare,
+        "--mount",
+        "sh",
+        "-c",
+        'mount -t tmpfs tmpfs "$1"',
+        "sh",
+        str(folder),
+    ]
+    return subprocess.run(mount, capture_output=True).returncode == 0
 
 
 def start_etl(*args: str) -> subprocess.Popen:

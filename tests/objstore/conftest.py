@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +76,9 @@ def s3_server():
     server.stop()
 
 
-@pytest.fixture
-def s3(s3_server, monkeypatch) -> S3:
-    """A new, empty bucket on the session's server; ``ETL_TEST_S3_SECRET`` set for pipelines."""
+def _new_bucket(server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """A new, empty bucket on the server; ``ETL_TEST_S3_SECRET`` set for pipelines (and no
+    AWS account of this machine's in sight) until ``monkeypatch`` undoes it."""
     import boto3
 
     for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
@@ -87,9 +88,22 @@ def s3(s3_server, monkeypatch) -> S3:
     bucket = f"news{next(_buckets)}"
     boto3.client(
         "s3",
-        endpoint_url=s3_server,
+        endpoint_url=server,
         aws_access_key_id=KEY_ID,
         aws_secret_access_key=SECRET,
         region_name="us-east-1",
     ).create_bucket(Bucket=bucket)
-    return S3(s3_server, bucket)
+    return S3(server, bucket)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch) -> S3:
+    """A new, empty bucket on the session's server; ``ETL_TEST_S3_SECRET`` set for pipelines."""
+    return _new_bucket(s3_server, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def s3_module(s3_server) -> Iterator[S3]:
+    """``s3``, one bucket for a whole module (for tests that share a cluster and inputs)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _new_bucket(s3_server, monkeypatch)

@@ -26,13 +26,26 @@ def make_inputs(folder: Path, texts: list[str] = ARTICLES) -> Path:
     return folder
 
 
-def pipeline(path: Path, inputs: Path, out: str, extra: str = "", run: str = "") -> Path:
+def pipeline(
+    path: Path,
+    inputs: Path | str,
+    out: str,
+    extra: str = "",
+    run: str = "",
+    *,
+    head: str = "",
+    source: str = "",
+) -> Path:
+    """A ``text`` source over ``inputs``/*.txt (a folder or a URL; ``source``: more of its
+    keys) into a ``parquet`` sink at ``out`` (``extra``: more of its keys); ``run``: tables
+    between them, ``head``: keys before every table (``plugins``)."""
     return write_pipeline(
         path,
-        f"""
+        f"""{head}
 [[sources]]
 plugin = "text"
 paths = ["{inputs}/*.txt"]
+{source}
 {run}
 [sink]
 plugin = "parquet"
@@ -57,9 +70,10 @@ def read_bucket(s3, prefix: str = "out") -> pa.Table:
     ).to_table()
 
 
-def same_rows(got: pa.Table, want: pa.Table) -> None:
-    """Row for row, every column but the run's own (run ids and times differ)."""
-    skip = {"ingested_at", "run_id"}
+def same_rows(got: pa.Table, want: pa.Table, ignore: tuple[str, ...] = ()) -> None:
+    """Row for row, every column but the run's own (run ids and times differ) and those
+    in ``ignore``."""
+    skip = {"ingested_at", "run_id", *ignore}
     columns = sorted(c for c in want.column_names if c not in skip)
     assert sorted(c for c in got.column_names if c not in skip) == columns
     got, want = got.select(columns).sort_by("id"), want.select(columns).sort_by("id")
@@ -93,3 +107,33 @@ def one_row_per_uri(table: pa.Table) -> dict[str, str]:
 def s3_pipeline(path: Path, inputs: Path, s3, extra: str = "", run: str = "") -> Path:
     """``pipeline`` into the test's bucket (``out``), with its storage options."""
     return pipeline(path, inputs, s3.url("out"), f"{extra}\nstorage_options = {s3.toml()}", run=run)
+
+
+def upload(s3, folder: Path, prefix: str = "in") -> str:
+    """The files of ``folder`` put into the bucket below ``prefix``: their URL there."""
+    fs = s3.fs()
+    for path in sorted(folder.iterdir()):
+        fs.pipe_file(f"{s3.bucket}/{prefix}/{path.name}", path.read_bytes())
+    return s3.url(prefix)
+
+
+def credentials_nowhere(s3, *texts: str, prefix: str = "") -> None:
+    """Neither the key id nor the secret is in ``texts`` (logs, outputs) or in any object of
+    the bucket (below ``prefix``): manifests and JSON as written, Parquet tables (rejects,
+    the inputs memory, the data) as read, their compressed bytes telling nothing."""
+    import pyarrow.parquet as pq
+
+    from tests.objstore.conftest import KEY_ID, SECRET
+
+    fs = s3.fs()
+    seen = list(texts)
+    objects = fs.find(f"{s3.bucket}/{prefix}".rstrip("/"))
+    assert objects or not prefix, f"nothing below {prefix}"
+    for path in objects:
+        data = fs.cat_file(path)
+        seen.append(data.decode("latin-1"))
+        if data[:4] == b"PAR1":
+            with fs.open(path, "rb") as f:
+                seen.append(str(pq.read_table(f).to_pylist()))
+    for text in seen:
+        assert SECRET not in text and KEY_ID not in text, text[:2000]

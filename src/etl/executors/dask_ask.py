@@ -12,7 +12,11 @@ time. Before, it rewrote nearly every file of a news corpus (issue 17: 26 of 27)
 
 Questions travel through Dask queues on the scheduler: one the driver reads, named after the
 run, and one per task attempt for its answer. A worker that gets no answer within
-``ASK_TIMEOUT`` seconds writes everything, as before.
+``ASK_TIMEOUT`` seconds writes everything, as before. A task whose driver is gone (killed:
+the scheduler let go of the task, which runs on as Dask cannot stop a running task) writes
+nothing: it learns so while it waits for the answer, and ends at once, where it used to wait
+``ASK_TIMEOUT`` and then write files into the dead run's staging, after the next run had
+rolled that run back (and while the next run's tasks waited for its worker thread).
 """
 
 from __future__ import annotations
@@ -25,6 +29,24 @@ from typing import Any
 
 #: seconds a worker waits for the driver's answer (it comes in milliseconds)
 ASK_TIMEOUT = 10.0
+#: seconds between two looks for the answer; between them the task checks its run is on
+_POLL = 0.25
+
+
+class RunAbandoned(Exception):
+    """The task's run was given up (its driver is gone): it writes nothing."""
+
+
+def _abandoned() -> bool:
+    """Has the scheduler let go of the task this thread runs (its client, the driver, left)?"""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        task = get_worker().state.tasks.get(thread_state.key)
+    except Exception:  # not in a Dask task
+        return False
+    return task is None or task.state == "cancelled"
 
 
 def _questions(run_id: str) -> str:
@@ -44,12 +66,21 @@ def asker(run_id: str, attempt: str) -> Callable[[list[str]], list[bool] | None]
             queues.append(reply := Queue(f"etl-{run_id}-answer-{attempt}"))
             queues.append(questions := Queue(_questions(run_id)))
             questions.put((reply.name, ids), timeout=ASK_TIMEOUT)
-            return reply.get(timeout=ASK_TIMEOUT)
+            deadline = time.monotonic() + ASK_TIMEOUT
+            while True:
+                try:
+                    return reply.get(timeout=_POLL)
+                except Exception:  # no answer yet
+                    if _abandoned():
+                        break
+                    if time.monotonic() >= deadline:
+                        return None
         except Exception:  # no answer: write everything; the driver checks at adoption
             return None
         finally:
             for queue in queues:
                 _release(queue)
+        raise RunAbandoned("the driver of this run is gone: nothing written")
 
     return ask
 
