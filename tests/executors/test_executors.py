@@ -11,13 +11,11 @@ import pytest
 from tests.helpers import read_rejects, run_etl, run_etl_process
 from tests.helpers.executors import (
     PLUGINS,
-    killable_pipeline,
     make_corpus,
     manifests,
     per_input,
     pipeline,
     rows,
-    start_etl,
 )
 
 
@@ -224,28 +222,6 @@ def test_big_chunks_with_prefetch_do_not_deadlock(tmp_path):
     counters = manifests(tmp_path / "out")[-1]["summary"]["counters"]
     assert counters["processes:chunks deduplicated before writing"] == 2
     assert len(rows(tmp_path / "out")) == 14000
-
-
-@pytest.mark.slow
-def test_the_driver_runs_chunks_while_its_workers_start(tmp_path):
-    """Issue 20: the driver ran no chunk while its workers started (fork, imports, plugins),
-    its core idle for a good part of a short run. It now runs the first chunks itself
-    until a worker is ready; the dataset is the local one, and no file is rewritten."""
-    p, pids = killable_pipeline(tmp_path)
-    # workers that take half a second to open (the driver's copy of the transform does not)
-    fast = ["--set", "transforms.1.seconds=0.05", "--set", "transforms.1.worker_start=0.5"]
-    proc = start_etl("-v", "run", str(p), "--set", "executor.plugin=processes", *fast)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    ran = {int(f.name) for f in pids.iterdir()}
-    assert proc.pid in ran and len(ran) >= 2  # the driver, and the workers once ready
-    (manifest,) = manifests(tmp_path / "out")
-    counters = manifest["summary"]["counters"]
-    assert counters["processes:chunks the driver ran while workers started"] >= 1
-    assert "processes:files rewritten to drop duplicates" not in counters
-    local = run_etl("run", str(p), "--set", f"sink.path={tmp_path / 'ref'}", *fast)
-    assert local.returncode == 0, local.stderr
-    assert [r[:-1] for r in rows(tmp_path / "out")] == [r[:-1] for r in rows(tmp_path / "ref")]
 
 
 @pytest.mark.slow

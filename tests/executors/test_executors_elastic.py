@@ -56,17 +56,7 @@ def _gated(tmp_path: Path, n: int = 30) -> tuple[Path, Path, Path]:
 
 
 def _dask(address: str, *more: str) -> list[str]:
-    """Options of a run on the cluster at ``address``, where only the workers run chunks (the
-    driver would wait at the gate, or leave its own pid)."""
-    return [
-        "--set",
-        "executor.plugin=dask",
-        "--set",
-        f"executor.address={address}",
-        "--set",
-        "executor.driver_helps=false",
-        *more,
-    ]
+    return ["--set", "executor.plugin=dask", "--set", f"executor.address={address}", *more]
 
 
 def _same_as_local(tmp_path: Path, p: Path) -> list[tuple]:

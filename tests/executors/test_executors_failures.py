@@ -46,11 +46,10 @@ def _first_pid(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> int
 )
 def test_killed_worker_leaves_dataset_uncommitted_and_rerun_completes(tmp_path, executor, message):
     p, pids = killable_pipeline(tmp_path)
-    # only workers run chunks (the driver would leave its own pid)
     sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
-    sets += ["--set", "executor.driver_helps=false"]
     if executor == "dask":
-        sets += ["--set", "executor.workers=2"]
+        # only workers run chunks (the driver would leave its own pid)
+        sets += ["--set", "executor.workers=2", "--set", "executor.driver_helps=false"]
     fail = ["--set", "executor.on_worker_loss=fail"]
     proc = start_etl("run", str(p), *sets, *fail)
     os.kill(_first_pid(pids, proc), signal.SIGKILL)
@@ -88,14 +87,12 @@ def _reference(tmp_path: Path, p: Path) -> list[tuple]:
 
 def _start_gated(p: Path, gate: Path, setting: str, *flags: str) -> subprocess.Popen:
     """The killable pipeline under ``processes``, each worker waiting in its first batch
-    until ``gate`` exists (only workers run chunks: the driver would wait at the gate)."""
+    until ``gate`` exists."""
     return start_etl(
         "run",
         str(p),
         "--set",
         "executor.plugin=processes",
-        "--set",
-        "executor.driver_helps=false",
         "--set",
         setting,
         "--set",

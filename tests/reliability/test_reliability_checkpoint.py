@@ -283,8 +283,7 @@ def test_sigterm_stops_the_workers_of_a_processes_run(world, tmp_path):
         dataset,
         checkpoint=10,
         delay=DELAY,
-        # only workers run chunks (the driver would leave its own pid)
-        executor='plugin = "processes"\nworkers = 2\nchunk_size = 2\ndriver_helps = false',
+        executor='plugin = "processes"\nworkers = 2\nchunk_size = 2',
         pids=pids,
     )
     proc = start(path)

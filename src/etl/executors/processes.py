@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 from etl import log
 from etl.errors import RunError
 from etl.executors.api import (
-    LANE_CHUNKS,
     ChunkIds,
-    DriverLane,
     chunk_bounds,
     chunks,
     pack_units,
@@ -61,13 +59,11 @@ class _Worker:
         self.pending: list[int] = []
         self.stopping = False
         self.closed = False
-        #: it built the job's plugins and takes chunks
-        self.ready = False
 
     def next_job(self, spec_bytes: bytes) -> None:
         """Give a worker that closed its last job the next one (a run's next checkpoint)."""
         self.conn.send(NextJob(spec_bytes))
-        self.pending, self.stopping, self.closed, self.ready = [], False, False, False
+        self.pending, self.stopping, self.closed = [], False, False
 
     def describe_death(self) -> str:
         code = self.process.exitcode
@@ -173,14 +169,6 @@ class ProcessesExecutor(Executor):
             fingerprint=False,
         ),
         Option(
-            "driver_helps",
-            "bool",
-            True,
-            help="the driver runs chunks itself until the first worker is ready (its "
-            "start-up: fork, imports, plugins), instead of waiting idle",
-            fingerprint=False,
-        ),
-        Option(
             "start_method",
             "str",
             "forkserver",
@@ -223,9 +211,7 @@ class ProcessesExecutor(Executor):
     def execute(self, job: Job) -> StreamStats:
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
-        lead = LANE_CHUNKS if self.opts.driver_helps else 0
-        bounds = chunk_bounds(len(units), workers, self.opts.chunk_size, lead)
-        bounds = parts_alone(bounds, units)
+        bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
         total_chunks = len(bounds)
         if not total_chunks:
             return job.stats()
@@ -239,13 +225,10 @@ class ProcessesExecutor(Executor):
         todo = _Chunks(chunks(units, bounds), bounds, units)
         finished = False
         try:
-            started = self._started
             pool = self._take_pool(ctx, spec_bytes, workers)
-            # while new workers start (not those a checkpoint's last job left ready)
-            helps = self.opts.driver_helps and self._started > started and total_chunks > 1
-            lane = DriverLane(job, self.opts.hold_bytes) if helps else None
-            if lane is None:
-                self._feed_all(pool, todo)
+            for depth in range(1, self.opts.prefetch + 1):  # round robin, so all start
+                for worker in pool:
+                    self._feed(worker, todo, depth)
             received = 0
             while received < total_chunks or not all(w.closed for w in pool):
                 waitables: dict[Any, _Worker] = {}
@@ -253,24 +236,7 @@ class ProcessesExecutor(Executor):
                     if not worker.closed:
                         waitables[worker.conn] = worker
                         waitables[worker.process.sentinel] = worker
-                if lane is not None and any(w.ready for w in pool):
-                    self._end_lane(lane, job, pool, todo)
-                    lane = None
-                messages = wait(list(waitables), 0 if lane is not None else None)
-                if lane is not None and not messages:
-                    # no worker is ready yet: the driver runs the next chunk itself (the
-                    # workers get theirs when the first is ready)
-                    item = next(todo, None)
-                    if item is None:
-                        self._end_lane(lane, job, pool, todo)
-                        lane = None
-                        continue
-                    number, packed = item
-                    lane.run(number, packed)
-                    received += 1
-                    progress.finished_range(*bounds[number], job.written())
-                    continue
-                for ready in messages:
+                for ready in wait(list(waitables)):
                     worker = waitables[ready]
                     if worker.closed or worker not in pool:
                         continue
@@ -282,9 +248,6 @@ class ProcessesExecutor(Executor):
                             continue
                         if message == "closed":
                             worker.closed = True
-                            continue
-                        if message == "ready":
-                            worker.ready = True
                             continue
                         if isinstance(message, ChunkIds):
                             answers = job.ask(message.chunk, message.ids, message.noted)
@@ -324,22 +287,6 @@ class ProcessesExecutor(Executor):
             name = f"{self._started}"
             self._pool.append(_Worker(ctx, spec_bytes, name, self.opts.hold_bytes))
         return self._pool
-
-    def _end_lane(self, lane: DriverLane, job: Job, pool: list[_Worker], todo: Any) -> None:
-        """The driver stops running chunks (a worker is ready, or none are left); the
-        workers get theirs."""
-        lane.close()
-        if lane.ran:
-            job.summary_counter(
-                f"{self.name}:chunks the driver ran while workers started", lane.ran
-            )
-        self._feed_all(pool, todo)
-
-    def _feed_all(self, pool: list[_Worker], todo: Any) -> None:
-        """Give every worker its first chunks, round robin, so that all start."""
-        for depth in range(1, self.opts.prefetch + 1):
-            for worker in pool:
-                self._feed(worker, todo, depth)
 
     def close(self) -> None:
         """Stop the workers kept after the run's last job."""

@@ -62,10 +62,6 @@ def _run_job(
     except BaseException as exc:
         conn.send(failed(-1, name, exc, where))
         return False
-    try:
-        conn.send("ready")  # the driver stops running chunks itself
-    except OSError:  # the driver is gone
-        return False
     # chunks the driver sent while this worker waited for an answer
     queued: collections.deque[Any] = collections.deque()
 

@@ -4,8 +4,7 @@
 from the original) and, with ``seconds`` > 0, sleeps per batch after leaving a file named by
 its process id in ``pid_dir`` (so a test can kill a worker mid-run); with ``gate``, each
 batch waits until that file exists (so a test can change the cluster while every worker is
-busy, then let the run go on); with ``worker_start`` > 0, it sleeps that long as it opens in
-a worker process (not in the driver), so a test knows its workers start late.
+busy, then let the run go on).
 """
 
 import os
@@ -26,14 +25,7 @@ class Probe(etl.Transform):
         etl.Option("seconds", "float", 0.0, help="sleep this long per batch"),
         etl.Option("pid_dir", "str", "", help="leave a file named by the pid here"),
         etl.Option("gate", "str", "", help="wait (up to 5 minutes) until this file exists"),
-        etl.Option("worker_start", "float", 0.0, help="sleep this long opening on a worker"),
     )
-
-    def open(self, run):
-        import multiprocessing
-
-        if self.opts.worker_start and multiprocessing.parent_process() is not None:
-            time.sleep(self.opts.worker_start)
 
     def output_schema(self, schema):
         return extend_schema(schema, [pa.field("plugin_file", pa.string())])
