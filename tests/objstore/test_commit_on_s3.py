@@ -120,7 +120,14 @@ def test_dask_workers_write_straight_into_the_bucket(tmp_path, s3):
     assert not s3.fs().glob(f"{s3.bucket}/out/_etl/staging/**")
 
 
-@pytest.mark.parametrize("point", [None, "mid-apply", "after-commit-point"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        None,  # in the quick subset: the crash cases take 5 s each
+        pytest.param("mid-apply", marks=pytest.mark.slow),
+        pytest.param("after-commit-point", marks=pytest.mark.slow),
+    ],
+)
 def test_merge_replaces_rows_in_the_bucket(tmp_path, s3, point):
     """``mode = "merge"``: a corrected article's new version replaces its row (the file
     that held it is copied over in place); killed in its commit, a reader still sees one

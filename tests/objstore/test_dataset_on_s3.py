@@ -22,6 +22,7 @@ from tests.objstore.s3data import (
 )
 
 
+@pytest.mark.slow
 def test_a_dataset_in_a_bucket_equals_a_local_run_and_a_rerun_adds_nothing(tmp_path, s3):
     inputs = make_inputs(tmp_path / "in")
     remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3)

@@ -36,6 +36,7 @@ def test_a_second_writer_is_refused_by_the_conditional_create(s3):
     second.release_lock()
 
 
+@pytest.mark.slow
 def test_the_holder_renews_its_lease_by_a_re_put(s3, monkeypatch):
     monkeypatch.setenv("ETL_LOCK_LEASE", "2")
     store = _store(s3)
@@ -85,6 +86,7 @@ def test_another_hosts_lock_is_kept_while_its_lease_runs_then_broken(tmp_path, s
     assert not fs.exists(f"{s3.bucket}/out/_etl/lock")
 
 
+@pytest.mark.slow
 def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
     """``etl recover``, ``etl runs``, ``etl rejects``, ``etl inspect`` and ``etl unlock`` open a dataset in a bucket with the
     environment's credentials (they read no pipeline, so no storage_options)."""
