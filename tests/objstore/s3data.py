@@ -137,3 +137,25 @@ def credentials_nowhere(s3, *texts: str, prefix: str = "") -> None:
                 seen.append(str(pq.read_table(f).to_pylist()))
     for text in seen:
         assert SECRET not in text and KEY_ID not in text, text[:2000]
+
+
+def duckdb_on(s3):
+    """A DuckDB connection that reads ``s3://`` URLs of the test's bucket: through httpfs
+    where it can be loaded, else through the bucket's fsspec filesystem (offline, httpfs
+    cannot be installed: the package registries have no build of it for this DuckDB)."""
+    import duckdb
+
+    from tests.objstore.conftest import KEY_ID, SECRET
+
+    con = duckdb.connect()
+    con.execute("SET autoinstall_known_extensions = false")  # never fetch one from the net
+    try:
+        con.execute("LOAD httpfs")
+        host = s3.endpoint.removeprefix("http://")
+        con.execute(
+            f"CREATE SECRET (TYPE s3, KEY_ID '{KEY_ID}', SECRET '{SECRET}', ENDPOINT '{host}', "
+            "URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
+        )
+    except duckdb.Error:
+        con.register_filesystem(s3.fs())
+    return con

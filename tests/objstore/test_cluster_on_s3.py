@@ -47,6 +47,7 @@ from tests.helpers.executors import (
 from tests.objstore.conftest import KEY_ID, SECRET
 from tests.objstore.s3data import (
     credentials_nowhere,
+    duckdb_on,
     no_id_twice,
     pipeline,
     read_bucket,
@@ -306,21 +307,8 @@ def test_private_workers_read_the_inputs_from_the_bucket_and_write_the_dataset_t
         },
     ).collect()
     assert sorted(frame["id"].to_list()) == ids
-    # DuckDB: through httpfs where it is installed; offline it cannot be (no wheel of it
-    # for this DuckDB on the package registries), and DuckDB reads s3:// through the
-    # fsspec filesystem instead
-    duckdb = pytest.importorskip("duckdb")
-    con = duckdb.connect()
-    con.execute("SET autoinstall_known_extensions = false")  # never fetch one from the net
-    try:
-        con.execute("LOAD httpfs")
-        host = bucket.endpoint.removeprefix("http://")
-        con.execute(
-            f"CREATE SECRET (TYPE s3, KEY_ID '{KEY_ID}', SECRET '{SECRET}', ENDPOINT '{host}', "
-            "URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
-        )
-    except duckdb.Error:
-        con.register_filesystem(bucket.fs())
+    pytest.importorskip("duckdb")
+    con = duckdb_on(bucket)
     found = con.execute(
         f"SELECT id FROM read_parquet('{bucket.url('plain/out/**/*.parquet')}', "
         "hive_partitioning = true) ORDER BY id"

@@ -13,6 +13,7 @@ from tests.helpers import read_dataset, run_etl
 from tests.objstore.conftest import KEY_ID, SECRET
 from tests.objstore.s3data import (
     ARTICLES,
+    duckdb_on,
     everything_in_the_bucket,
     make_inputs,
     pipeline,
@@ -69,7 +70,7 @@ def test_a_dataset_in_a_bucket_equals_a_local_run_and_a_rerun_adds_nothing(tmp_p
 
 
 def test_duckdb_and_polars_read_the_dataset_from_the_bucket(tmp_path, s3):
-    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("duckdb")
     pl = pytest.importorskip("polars")
     inputs = make_inputs(tmp_path / "in")
     remote = s3_pipeline(tmp_path / "s3.toml", inputs, s3, 'partition_by = ["source"]')
@@ -90,24 +91,14 @@ def test_duckdb_and_polars_read_the_dataset_from_the_bucket(tmp_path, s3):
     ).collect()
     assert sorted(t.strip() for t in frame["text"].to_list()) == want
 
-    # DuckDB: through httpfs when it can be loaded (offline it often cannot), else over
-    # the Arrow dataset read through fsspec from the bucket
-    con = duckdb.connect()
-    con.execute("SET autoinstall_known_extensions = false")  # never fetch one from the net
-    try:
-        con.execute("LOAD httpfs")
-        host = s3.endpoint.removeprefix("http://")
-        con.execute(
-            f"CREATE SECRET (TYPE s3, KEY_ID '{KEY_ID}', SECRET '{SECRET}', ENDPOINT '{host}', "
-            "URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
-        )
-        rows = con.execute(
+    rows = (
+        duckdb_on(s3)
+        .execute(
             f"SELECT text, source FROM read_parquet('s3://{s3.bucket}/out/**/*.parquet', "
             "hive_partitioning = true)"
-        ).fetchall()
-    except duckdb.Error:
-        articles = read_bucket(s3)  # noqa: F841 (read by DuckDB's replacement scan)
-        rows = con.execute("SELECT text, source FROM articles").fetchall()
+        )
+        .fetchall()
+    )
     assert sorted(r[0].strip() for r in rows) == want
     assert len({r[0] for r in rows}) == len(rows)
 
