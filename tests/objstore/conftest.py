@@ -40,6 +40,16 @@ class S3:
             "region": "us-east-1",
         }
 
+    def polars_options(self) -> dict[str, str]:
+        """storage_options for Polars (its own object-store client) on this server."""
+        return {
+            "aws_endpoint_url": self.endpoint,
+            "aws_access_key_id": KEY_ID,
+            "aws_secret_access_key": SECRET,
+            "aws_region": "us-east-1",
+            "aws_allow_http": "true",
+        }
+
     def toml(self, secret: str = "${ETL_TEST_S3_SECRET}") -> str:
         """The same, as an inline TOML table."""
         return (

@@ -298,13 +298,7 @@ def test_private_workers_read_the_inputs_from_the_bucket_and_write_the_dataset_t
     frame = pl.scan_parquet(
         bucket.url("plain/out/**/*.parquet"),
         hive_partitioning=True,
-        storage_options={
-            "aws_endpoint_url": bucket.endpoint,
-            "aws_access_key_id": KEY_ID,
-            "aws_secret_access_key": SECRET,
-            "aws_region": "us-east-1",
-            "aws_allow_http": "true",
-        },
+        storage_options=bucket.polars_options(),
     ).collect()
     assert sorted(frame["id"].to_list()) == ids
     pytest.importorskip("duckdb")

@@ -81,13 +81,7 @@ def test_duckdb_and_polars_read_the_dataset_from_the_bucket(tmp_path, s3):
     frame = pl.scan_parquet(
         f"s3://{s3.bucket}/out/**/*.parquet",
         hive_partitioning=True,
-        storage_options={
-            "aws_endpoint_url": s3.endpoint,
-            "aws_access_key_id": KEY_ID,
-            "aws_secret_access_key": SECRET,
-            "aws_region": "us-east-1",
-            "aws_allow_http": "true",
-        },
+        storage_options=s3.polars_options(),
     ).collect()
     assert sorted(t.strip() for t in frame["text"].to_list()) == want
 
