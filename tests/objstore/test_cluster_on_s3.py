@@ -253,6 +253,27 @@ def _probe(gate: Path | None, pids: Path, seconds: float = 0) -> str:
     return f'pid_dir = "{pids}"\nseconds = {seconds}\n' + (f'gate = "{gate}"\n' if gate else "")
 
 
+def _at_the_gate(c: Cluster, s3, tmp_path: Path, name: str) -> tuple[Any, Path, Path]:
+    """A run into ``name/out`` started, once both workers wait in a chunk at its gate:
+    (the ``etl run`` process, the gate, the folder of the pids that ran chunks)."""
+    gate, pids = c.gate(tmp_path.name)
+    p = _pipeline(tmp_path / "p.toml", s3, s3.url(f"{name}/out"), _probe(gate, pids))
+    proc = start_etl("run", str(p), *c.dask())
+    assert wait_for(lambda: len(list(pids.iterdir())) >= 2 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    return proc, gate, pids
+
+
+def _ended(proc: Any, c: Cluster, s3, name: str, reference: Callable[[str], Any]) -> dict:
+    """The run ended well and committed what a local run did; its counters."""
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    _committed_like_local(s3, f"{name}/out", reference("probe"), ("plugin_file",))
+    credentials_nowhere(s3, out, err, c.worker_logs(), prefix=name)
+    return _manifest(s3, f"{name}/out")["summary"]["counters"]
+
+
 def test_private_workers_read_the_inputs_from_the_bucket_and_write_the_dataset_there(
     cluster, bucket, reference, tmp_path
 ):
@@ -316,15 +337,11 @@ def test_a_worker_killed_mid_run_costs_nothing(cluster, bucket, reference, tmp_p
     """SIGKILL to a worker while every worker is in a chunk: its chunk runs again (the
     default), and the dataset equals one clean run's, nothing twice."""
     c = cluster.two_workers()
-    gate, pids = c.gate(tmp_path.name)
-    p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("killed/out"), _probe(gate, pids))
-    proc = start_etl("run", str(p), *c.dask())
+    proc, gate, pids = _at_the_gate(c, bucket, tmp_path, "killed")
     try:
-        # both workers are in a chunk, waiting at the gate
-        assert wait_for(lambda: len(list(pids.iterdir())) >= 2 or proc.poll() is not None)
-        assert proc.poll() is None, proc.communicate()
-        # nothing listens or connects beyond 127.0.0.1: the driver, the scheduler, the
-        # workers and their nannies (moto is this process's, on 127.0.0.1 by its fixture)
+        # both workers are in a chunk, waiting at the gate. Nothing listens or connects
+        # beyond 127.0.0.1: the driver, the scheduler, the workers and their nannies (moto
+        # is this process's, on 127.0.0.1 by its fixture)
         scheduler = c.client.run_on_scheduler(os.getpid)
         _loopback_only(proc.pid, scheduler, *(w.pid for w in c.procs.values()))
         victim = int(sorted(pids.iterdir())[0].name)
@@ -333,26 +350,17 @@ def test_a_worker_killed_mid_run_costs_nothing(cluster, bucket, reference, tmp_p
         assert wait_for(lambda: _gone(victim), timeout=30)
     finally:
         gate.touch()
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    counters = _manifest(bucket, "killed/out")["summary"]["counters"]
-    assert counters.get("dask:workers lost") == 1, counters
     # what the dead worker had staged (if anything) was never adopted
-    _committed_like_local(bucket, "killed/out", reference("probe"), ("plugin_file",))
-    credentials_nowhere(bucket, out, err, c.worker_logs(), prefix="killed")
+    counters = _ended(proc, c, bucket, "killed", reference)
+    assert counters.get("dask:workers lost") == 1, counters
 
 
 def test_a_worker_retired_mid_run_is_not_a_loss(cluster, bucket, reference, tmp_path):
     """``retire_workers`` while every worker is in a chunk: the run goes on, counts a
     retirement and no loss, and the dataset equals one clean run's."""
     c = cluster.two_workers()
-    gate, pids = c.gate(tmp_path.name)
-    p = _pipeline(tmp_path / "p.toml", bucket, bucket.url("retired/out"), _probe(gate, pids))
-    proc = start_etl("run", str(p), *c.dask())
+    proc, gate, pids = _at_the_gate(c, bucket, tmp_path, "retired")
     try:
-        assert wait_for(lambda: len(list(pids.iterdir())) >= 2 or proc.poll() is not None)
-        assert proc.poll() is None, proc.communicate()
         by_pid = {pid: address for address, pid in c.pids().items()}
         leaving = by_pid[int(sorted(pids.iterdir())[0].name)]
         # returns once the worker's results live elsewhere and it is closed
@@ -361,14 +369,9 @@ def test_a_worker_retired_mid_run_is_not_a_loss(cluster, bucket, reference, tmp_
         c.add_worker()  # for the next test: it joins this run, which gives it chunks
     finally:
         gate.touch()
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    counters = _manifest(bucket, "retired/out")["summary"]["counters"]
+    counters = _ended(proc, c, bucket, "retired", reference)
     assert counters.get("dask:workers retired") == 1, counters
     assert counters.get("dask:workers lost", 0) == 0, counters
-    _committed_like_local(bucket, "retired/out", reference("probe"), ("plugin_file",))
-    credentials_nowhere(bucket, out, err, c.worker_logs(), prefix="retired")
 
 
 def test_a_driver_killed_mid_run_then_run_again_equals_one_clean_run(

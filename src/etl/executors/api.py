@@ -199,11 +199,11 @@ def open_worker(spec: bytes, where: str, name: str) -> WorkerSession:
 class DriverLane:
     """Chunks run in the driver's own process while an executor's workers start.
 
-    Workers take a while to be ready (a fork server's imports, a local cluster's start, the
-    plugins built on each); the driver's core would idle meanwhile, and in a run of a few
-    thousand articles that start-up is a good part of the run. The lane runs whole chunks
-    here as a worker would (staged files, or batches for a sink without that capability)
-    and hands each result to :meth:`Job.take`.
+    A cluster takes a while to be ready (a local Dask cluster: 1 to 3 s on two cores); the
+    driver's core would idle meanwhile, and in a run of a few thousand articles that
+    start-up is a good part of the run. The lane runs whole chunks here as a worker would
+    (staged files, or batches for a sink without that capability) and hands each result to
+    :meth:`Job.take`.
 
     It must run the job's first chunks, in unit order, before any chunk goes to a worker:
     then each of its questions (:meth:`Job.ask`) is answered at once, and its files hold
@@ -293,7 +293,7 @@ def chunk_bounds(
     ``MAX_AUTO_CHUNK`` units and at least 1/64 of a worker's share, so workers start on
     big chunks (few files, little overhead) and finish together on small ones. ``lead``:
     that many of the smallest chunks first (for a :class:`DriverLane`, which checks between
-    chunks whether a worker is ready: a big chunk would keep the workers waiting).
+    chunks whether the workers are ready: a big chunk would keep them waiting).
     """
     if units <= 0:
         return []
@@ -304,9 +304,8 @@ def chunk_bounds(
     start = 0
     while start < units:
         left = units - start
-        size = min(MAX_AUTO_CHUNK, max(smallest, math.ceil(left / (workers * 2))))
-        if len(bounds) < lead:
-            size = smallest
+        guided = min(MAX_AUTO_CHUNK, max(smallest, math.ceil(left / (workers * 2))))
+        size = smallest if len(bounds) < lead else guided
         bounds.append((start, min(start + size, units)))
         start += size
     return bounds

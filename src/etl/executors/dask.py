@@ -258,18 +258,13 @@ class DaskExecutor(Executor):
         bounds: list[tuple[int, int]] | None = None
         received = 0
         try:
+            starting = self._starting
             # a local cluster only: the driver of a cluster elsewhere (a laptop driving a
             # cluster beside the data) is no place to read the inputs
-            local = not self.opts.address
-            if (
-                self._client is None
-                and self._starting is not None
-                and local
-                and self.opts.driver_helps
-            ):
+            if starting is not None and not self.opts.address and self.opts.driver_helps:
                 bounds = self._bounds(job, self._expected_threads(), LANE_CHUNKS)
                 todo = chunks(units, bounds)
-                received = self._help(job, todo, bounds, progress)
+                received = self._help(job, starting, todo, bounds, progress)
             if self._client is None:  # else kept from the run's last checkpoint
                 self._client, self._cluster = self._connected()
             client = self._client
@@ -355,10 +350,15 @@ class DaskExecutor(Executor):
         """The threads the local cluster will have."""
         return (self.opts.workers or os.cpu_count() or 1) * self.opts.threads_per_worker
 
-    def _help(self, job: Job, todo: Any, bounds: list[tuple[int, int]], progress: Any) -> int:
-        """Run the first chunks here while the cluster starts; how many ran."""
-        starting = self._starting
-        assert starting is not None
+    def _help(
+        self,
+        job: Job,
+        starting: Future[tuple[Any, Any]],
+        todo: Any,
+        bounds: list[tuple[int, int]],
+        progress: Any,
+    ) -> int:
+        """Run the first chunks here until ``starting`` (the cluster) is done; how many ran."""
         lane = DriverLane(job, self.opts.hold_bytes)
         while not starting.done():
             item = next(todo, None)
