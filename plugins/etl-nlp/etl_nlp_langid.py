@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse
 
 #: trie depth of py3langid 0.4's model (checked when the model loads)
 DEPTH = 6
@@ -102,6 +101,10 @@ class BatchLangid:
         # a text touches a few hundred of the model's 100,000 features: the weights are a
         # sparse (texts x features) matrix, and its product with the model reads only the
         # rows it needs (a dense product per group of texts multiplied mostly zeros: 2x slower)
+        # imported here: scipy takes 0.15 s to import, and every etl process (each worker
+        # too) imports this module when it loads the plugins' entry points
+        import scipy.sparse
+
         indptr = np.searchsorted(udoc, np.arange(n + 1))
         weights = scipy.sparse.csr_matrix(
             (np.log1p(counts.astype(np.float32)), ufeat, indptr), shape=(n, self.features)

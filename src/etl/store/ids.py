@@ -111,10 +111,10 @@ class IdIndex:
 def id_set(files: list[StorePath] | list[str]) -> set[str]:
     """The ``id`` column of Parquet files (all on one filesystem), as a set (one column
     read)."""
-    import pyarrow.dataset as pads
-
     if not files:
         return set()
+    import pyarrow.dataset as pads  # only now: its import imports pandas (0.2 s)
+
     found = [arrow(f) if not isinstance(f, str) else (f, None) for f in files]
     paths = [str(where) for where, _ in found]
     table = pads.dataset(paths, format="parquet", filesystem=found[0][1]).to_table(columns=["id"])
