@@ -16,13 +16,21 @@ idempotent: after a crash, the next run finds the run id in the log and does not
 twice. Ids already in the table are dropped by the framework before the sink sees them. A
 run that adds columns merges them into the table schema; an unsafe type change is refused
 before anything is written (see etl.evolution).
+
+The table may live in an object store (``path = "s3://bucket/news"``): the staged files, the
+store and the table are all written there, through fsspec for the framework's part and
+delta-rs's own client for the Delta commit. For ``s3://`` the section's ``storage_options``
+(fsspec's names: ``endpoint_url``, ``key``, ``secret``, ``region``...) are given to delta-rs
+under its names (:func:`delta_storage_options`), with conditional PUTs (``etag``) so that two
+Delta writers never overwrite each other's commit; for ``gs://`` and ``az://`` delta-rs reads
+its credentials from the environment.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +40,9 @@ import pyarrow.parquet as pq
 from etl import Option, Sink, hookimpl
 from etl.errors import MissingDependency, RunError
 from etl.plugin import StagedFile, WorkerFiles
+from etl.remote import STORAGE_OPTION
 from etl.store import Layout, fsync_file
+from etl.store.fs import arrow, fs_of, store_path
 
 __version__ = "0.1.0"
 INSTALL = "./plugins/etl-delta"
@@ -46,12 +56,54 @@ def _deltalake():
     return deltalake
 
 
+#: fsspec's s3 option names (s3fs), and delta-rs's for the same setting
+_S3_NAMES = {
+    "key": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "token": "AWS_SESSION_TOKEN",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region": "AWS_REGION",
+    "region_name": "AWS_REGION",
+    "profile": "AWS_PROFILE",
+}
+
+
+def delta_storage_options(url: str, options: Mapping[str, Any]) -> dict[str, str]:
+    """delta-rs's storage options for the table at ``url``, from a section's fsspec ones.
+
+    For ``s3://``, s3fs's names (top level or in ``client_kwargs``) become delta-rs's; plain
+    HTTP is allowed when the endpoint is ``http://`` (a local MinIO or moto), ``anon`` skips
+    signing, and commits use conditional PUTs unless the options say otherwise. Keys
+    delta-rs knows by their own names (``AWS_...``, ``aws_...``, ``conditional_put``) pass
+    through as they are. Other schemes: the options pass through unchanged.
+    """
+    flat = {**dict(options.get("client_kwargs") or {}), **options}
+    flat.pop("client_kwargs", None)
+    flat.pop("use_listings_cache", None)
+    if not url.lower().startswith(("s3://", "s3a://")):
+        return {k: str(v) for k, v in flat.items()}
+    out: dict[str, str] = {}
+    for key, value in flat.items():
+        if value is None:
+            continue
+        if key == "anon":
+            if value:
+                out["AWS_SKIP_SIGNATURE"] = "true"
+            continue
+        out[_S3_NAMES.get(key, key)] = str(value)
+    if out.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        out.setdefault("AWS_ALLOW_HTTP", "true")
+    out.setdefault("conditional_put", "etag")
+    return out
+
+
 class DeltaSink(Sink, WorkerFiles):
     """A Delta Lake table: one atomic Delta commit per run, with exact dedup by id."""
 
     name = "delta"
+    object_stores = True
     options = (
-        Option("path", "path", required=True, help="the table folder"),
+        Option("path", "path", required=True, help="the table folder, or its URL (s3://...)"),
         Option(
             "mode",
             "str",
@@ -63,6 +115,7 @@ class DeltaSink(Sink, WorkerFiles):
         Option(
             "target_file_size", "int", None, help="bytes per data file (default: delta-rs's own)"
         ),
+        STORAGE_OPTION,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,8 +124,15 @@ class DeltaSink(Sink, WorkerFiles):
         for column in self.opts.partition_by:
             if not isinstance(column, str) or not column:
                 raise self.error(f"option 'partition_by': {column!r} is not a column name")
-        self.root = Path(self.opts.path)
+        self.root = store_path(self.opts.path, self.opts.storage_options)
         self.layout = Layout(self.root)
+        #: the table as delta-rs names it, and its options for delta-rs
+        self.table_uri = self.opts.path if self.layout.remote else str(self.root)
+        self.delta_options = (
+            delta_storage_options(self.opts.path, self.opts.storage_options)
+            if self.layout.remote
+            else None
+        )
         self.writer: Any = None
 
     def location(self) -> str:
@@ -89,9 +149,7 @@ class DeltaSink(Sink, WorkerFiles):
             )
         self.run = run
         self.schema = schema
-        table = (
-            dl.DeltaTable(str(self.root)) if dl.DeltaTable.is_deltatable(str(self.root)) else None
-        )
+        table = self._table(dl)
         if table is not None and self.opts.mode == "append":
             parts = table.metadata().partition_columns
             if list(parts) != list(self.opts.partition_by):
@@ -103,7 +161,8 @@ class DeltaSink(Sink, WorkerFiles):
         self.staging = self.layout.staging(run.run_id)
         self.staging.mkdir(parents=True, exist_ok=True)
         self.staged = self.staging / "articles.staged"
-        self.writer = pq.ParquetWriter(self.staged, schema, compression="zstd")
+        where, fs = arrow(self.staged)
+        self.writer = pq.ParquetWriter(where, schema, compression="zstd", filesystem=fs)
         self.files = [self.staged]
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -131,27 +190,29 @@ class DeltaSink(Sink, WorkerFiles):
         """One Delta commit of the staged files, unless the log already has this run's."""
         dl = _deltalake()
         run_id = payload["metadata"]["etl.run_id"]
-        root = str(self.root)
-        if dl.DeltaTable.is_deltatable(root):
-            for entry in dl.DeltaTable(root).history():
+        table = self._table(dl)
+        if table is not None:
+            for entry in table.history():
                 if entry.get("etl.run_id") == run_id:  # committed before a crash
                     return {"delta_version": entry.get("version")}
         files = [self.layout.inside(rel) for rel in payload["files"]]
-        schema = pq.read_schema(files[0])
+        where, fs = arrow(files[0])
+        schema = pq.read_schema(where, filesystem=fs)
         mode = "overwrite" if payload.get("mode") == "overwrite" else "append"
         schema_mode = None
-        if dl.DeltaTable.is_deltatable(root):
+        if table is not None:
             schema_mode = "overwrite" if mode == "overwrite" else "merge"
         reader = pa.RecordBatchReader.from_batches(schema, _batches(files, schema))
         try:
             dl.write_deltalake(
-                root,
+                self.table_uri,
                 reader,
                 mode=mode,
                 partition_by=self.opts.partition_by or None,
                 schema_mode=schema_mode,
                 target_file_size=self.opts.target_file_size,
                 commit_properties=dl.CommitProperties(custom_metadata=payload["metadata"]),
+                storage_options=self.delta_options,
             )
         except Exception as exc:
             raise RunError(
@@ -159,7 +220,15 @@ class DeltaSink(Sink, WorkerFiles):
                 f"{type(exc).__name__}: {exc}",
                 hint=f"fix the cause, then run `etl recover {self.root}` or the pipeline again",
             ) from exc
-        return {"delta_version": dl.DeltaTable(root).version()}
+        committed = self._table(dl)
+        return {"delta_version": committed.version() if committed is not None else None}
+
+    def _table(self, dl: Any) -> Any:
+        """The Delta table at the path, or None when there is none yet."""
+        uri, options = self.table_uri, self.delta_options
+        if not dl.DeltaTable.is_deltatable(uri, storage_options=options):
+            return None
+        return dl.DeltaTable(uri, storage_options=options)
 
     # files written by workers (the processes and dask executors)
 
@@ -169,7 +238,12 @@ class DeltaSink(Sink, WorkerFiles):
 
         # the Delta commit partitions; staged files keep every column, in one file per task
         staging = ParquetSink(
-            {"path": self.opts.path, "max_rows_per_file": 1 << 62}, section=self.section
+            {
+                "path": self.opts.path,
+                "max_rows_per_file": 1 << 62,
+                "storage_options": self.opts.storage_options,
+            },
+            section=self.section,
         )
         return ParquetWorkerWriter(staging, run, schema, worker)
 
@@ -178,20 +252,25 @@ class DeltaSink(Sink, WorkerFiles):
         dask executor's preflight; they are staged as the parquet sink stages them)."""
         from etl.sinks.parquet import ParquetSink
 
-        ParquetSink({"path": self.opts.path}, section=self.section).check_worker(run)
+        ParquetSink(
+            {"path": self.opts.path, "storage_options": self.opts.storage_options},
+            section=self.section,
+        ).check_worker(run)
 
     def adopt(self, files: list[StagedFile], keep: list[Any]) -> None:
         """Take workers' files into this run's commit; rows the framework found to be
         duplicates are dropped by rewriting the file."""
         for item, mask in zip(files, keep, strict=True):
-            path = self.root / item.path
+            path = self.layout.inside(item.path)
             if mask is not None:
                 if not mask.any():
                     path.unlink(missing_ok=True)
                     continue
-                table = pq.read_table(path).filter(pa.array(mask))
+                where, fs = arrow(path)
+                table = pq.read_table(where, filesystem=fs).filter(pa.array(mask))
                 kept = path.with_name(path.name + "-kept.staged")
-                pq.write_table(table, kept, compression="zstd")
+                where, fs = arrow(kept)
+                pq.write_table(table, where, compression="zstd", filesystem=fs)
                 path.unlink()
                 path = kept
             self.files.append(path)
@@ -201,13 +280,14 @@ class DeltaSink(Sink, WorkerFiles):
             with contextlib.suppress(Exception):
                 self.writer.close()
         with contextlib.suppress(Exception):
-            shutil.rmtree(self.staging, ignore_errors=True)
+            fs_of(self.staging).rmtree(self.staging)
 
 
-def _batches(files: list[Path], schema: pa.Schema):
+def _batches(files: list[Any], schema: pa.Schema):
     """The run's articles, file by file, as the first file's schema."""
     for path in files:
-        source = pq.ParquetFile(path)
+        where, fs = arrow(path)
+        source = pq.ParquetFile(where, filesystem=fs)
         try:
             for batch in source.iter_batches(batch_size=65536):
                 if batch.num_rows:
@@ -216,10 +296,15 @@ def _batches(files: list[Path], schema: pa.Schema):
             source.close()
 
 
-def commits(path: str | Path) -> list[dict[str, Any]]:
-    """The table's Delta commits that etl made, oldest first, with their custom metadata."""
+def commits(
+    path: str | Path, storage_options: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The table's Delta commits that etl made, oldest first, with their custom metadata
+    (``storage_options``: the pipeline's, for a table in an object store)."""
     dl = _deltalake()
-    history = dl.DeltaTable(str(path)).history()
+    uri = str(path)
+    options = delta_storage_options(uri, storage_options) if storage_options else None
+    history = dl.DeltaTable(uri, storage_options=options).history()
     return [h for h in reversed(history) if "etl.run_id" in h]
 
 
