@@ -1,5 +1,6 @@
 """The dask executor starts its local cluster beside the listing (``prepare``), with each
-worker importing the worker side as it starts, and stops it even if the run never executes."""
+worker importing the worker side as it starts (and without distributed's costly defaults for
+a CPU-bound run), and stops it even if the run never executes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ def _worker_side_imported() -> bool:
     return "etl.run.worker" in sys.modules
 
 
+def _costly_defaults() -> tuple[str | None, bool]:
+    """What a worker runs with: the malloc variable distributed's nanny sets (it fixes
+    glibc's mmap threshold: a page fault per large allocation) and the 10 ms profiler."""
+    import os
+
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get(
+        "distributed.worker.profile.enabled"
+    )
+
+
 def test_prepare_starts_the_cluster_with_the_worker_side_preloaded():
     pytest.importorskip("distributed")
     from etl.executors.dask import DaskExecutor
@@ -26,6 +39,8 @@ def test_prepare_starts_the_cluster_with_the_worker_side_preloaded():
         executor._client, executor._cluster = client, cluster
         imported = client.run(_worker_side_imported)
         assert len(imported) == 2 and all(imported.values()), imported
+        settings = client.run(_costly_defaults)
+        assert list(settings.values()) == [(None, False)] * 2, settings
     finally:
         executor.close()
     assert cluster.status.name == "closed"
