@@ -27,8 +27,11 @@ def _costly_defaults() -> tuple[str | None, bool]:
     )
 
 
-def test_prepare_starts_the_cluster_with_the_worker_side_preloaded():
+def test_prepare_starts_the_cluster_with_the_worker_side_preloaded(monkeypatch):
     pytest.importorskip("distributed")
+    # a nanny started with distributed's defaults (another test's cluster, in this process)
+    # sets the variable in its own process's environment, which every later worker inherits
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     from etl.executors.dask import DaskExecutor
 
     executor = DaskExecutor({"workers": 2}, section="[executor]")
