@@ -136,8 +136,9 @@ def _collect(path: str | Path, titles: int) -> dict[str, Any]:
     import pyarrow.dataset as pads
 
     from etl.describe import open_dataset, run_line
+    from etl.store.fs import arrow
 
-    ds = Dataset(Path(path))
+    ds = Dataset(path)
     if not ds.root.is_dir():
         raise ConfigError(f"no dataset at {path}", hint="give the folder a [sink] path points to")
     runs = ds.manifests()
@@ -149,11 +150,14 @@ def _collect(path: str | Path, titles: int) -> dict[str, Any]:
         table = dataset.to_table(columns=cols)
     else:
         table = pa.table({c: pa.array([], pa.string()) for c in ("run_id", "title")})
+    rejects_files = ds.rejects_files()
     rejects = (
-        pads.dataset([str(f) for f in ds.rejects_files()], format="parquet").to_table(
-            columns=["run_id", "reason"]
-        )
-        if ds.rejects_files()
+        pads.dataset(
+            [str(arrow(f)[0]) for f in rejects_files],
+            format="parquet",
+            filesystem=arrow(rejects_files[0])[1],
+        ).to_table(columns=["run_id", "reason"])
+        if rejects_files
         else None
     )
     info: dict[str, Any] = {"path": str(ds.root), "rows": table.num_rows}

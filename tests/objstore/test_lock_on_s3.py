@@ -88,8 +88,9 @@ def test_another_hosts_lock_is_kept_while_its_lease_runs_then_broken(tmp_path, s
 
 @pytest.mark.slow
 def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
-    """``etl recover``, ``etl runs``, ``etl rejects``, ``etl inspect`` and ``etl unlock`` open a dataset in a bucket with the
-    environment's credentials (they read no pipeline, so no storage_options)."""
+    """``etl recover``, ``etl runs``, ``etl rejects``, ``etl inspect``, ``etl report`` and
+    ``etl unlock`` open a dataset in a bucket with the environment's credentials (they read
+    no pipeline, so no storage_options)."""
     from tests.helpers import run_etl_process
     from tests.objstore.conftest import KEY_ID, SECRET
 
@@ -122,6 +123,11 @@ def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
     info = json.loads(inspected.stdout)
     assert (info["rows"], info["files"], len(info["runs"])) == (3, 1, 1)
     assert len(info["sample"]) == 3
+    page = tmp_path / "report.html"
+    reported = run_etl("report", url, "-o", str(page), env=env)
+    assert reported.returncode == 0, reported.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "Dataset report: out" in html and f"{url} &middot; 3 articles" in html
 
     holder = {"run_id": "elsewhere", "host": "build-7", "pid": 4242, "started_at": "x"}
     fs.pipe_file(f"{s3.bucket}/out/_etl/lock", json.dumps({**holder, "lease": 60}).encode())
