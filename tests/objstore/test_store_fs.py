@@ -92,3 +92,22 @@ def test_a_local_layout_is_unchanged(tmp_path: Path):
     assert layout.inside("a/b.parquet") == tmp_path / "a" / "b.parquet"
     with pytest.raises(RunError):
         layout.inside("../x")
+
+
+def test_a_renewal_never_overwrites_an_object_replaced_after_it_was_read(s3):
+    """The lock's renewal on S3: a PUT conditional on the ETag read with the content, so a
+    lock another run took between the read and the PUT is kept (a plain re-PUT wrote the
+    old holder back over it)."""
+    lock = store_path(s3.url("ds"), s3.options()) / "_etl" / "lock"
+    lock.write_bytes(b"mine")
+
+    def taken_meanwhile(data: bytes) -> bool:
+        assert data == b"mine"
+        lock.write_bytes(b"theirs")  # another run broke the lock and took it
+        return True
+
+    assert not OBJECT.touch_if(lock, taken_meanwhile)
+    assert lock.read_bytes() == b"theirs"
+    assert OBJECT.touch_if(lock, lambda data: data == b"theirs")  # unchanged: renewed
+    assert not OBJECT.touch_if(lock, lambda data: False)  # not the caller's: left alone
+    assert lock.read_bytes() == b"theirs"

@@ -23,7 +23,7 @@ import contextlib
 import os
 import posixpath
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -217,8 +217,10 @@ class StoreFS(Protocol):
     def rmtree(self, path: Any) -> None:
         """Remove ``path`` and everything below it; nothing if it is not there."""
 
-    def touch(self, path: Any) -> None:
-        """Set ``path``'s modification time to now (by the clock of its server)."""
+    def touch_if(self, path: Any, still: Callable[[bytes], bool]) -> bool:
+        """Set ``path``'s modification time to now (by the clock of its server) if its
+        content satisfies ``still``; False when it does not, or it changed meanwhile (where
+        the store can tell: an S3 PUT conditional on the ETag that was read)."""
 
 
 class LocalFS:
@@ -275,9 +277,13 @@ class LocalFS:
     def rmtree(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
-    def touch(self, path: Path) -> None:
-        # the server's clock sets the mtime (on NFS too): one clock for every host
+    def touch_if(self, path: Path, still: Callable[[bytes], bool]) -> bool:
+        # no conditional write on a POSIX folder: read, check, touch. The server's clock
+        # sets the mtime (on NFS too): one clock for every host
+        if not still(path.read_bytes()):
+            return False
         os.utime(path)
+        return True
 
 
 class ObjectFS:
@@ -328,9 +334,26 @@ class ObjectFS:
             with contextlib.suppress(FileNotFoundError):
                 path.fs.rm(keys)  # one request per thousand keys on S3 (DeleteObjects)
 
-    def touch(self, path: ObjectPath) -> None:
-        # a re-PUT of the same bytes: the object's LastModified is the server's clock
-        path.write_bytes(path.read_bytes())
+    def touch_if(self, path: ObjectPath, still: Callable[[bytes], bool]) -> bool:
+        # a re-PUT of the same bytes: the object's LastModified is the server's clock. On S3
+        # the PUT is conditional on the ETag read before the content (If-Match): an object
+        # replaced after that read (another run broke the lock and took it) is never
+        # overwritten with this content; the server refuses the PUT instead.
+        if path.protocol not in ("s3", "s3a"):
+            data = path.read_bytes()
+            if not still(data):
+                return False
+            path.write_bytes(data)
+            return True
+        etag = path.fs.info(path.path, refresh=True).get("ETag")
+        data = path.read_bytes()
+        if not still(data):
+            return False
+        try:
+            path.fs.pipe_file(path.path, data, IfMatch=etag)
+        except OSError:  # 412 Precondition Failed: it changed since the ETag was read
+            return False
+        return True
 
 
 LOCAL = LocalFS()

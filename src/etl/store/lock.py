@@ -10,7 +10,9 @@ point a run checks that the lock still names it (:meth:`WriterLock.check`), so a
 stalled past its lease and lost the lock commits nothing.
 
 On an object store (:mod:`etl.store.fs`) the lock is an object: created by a conditional PUT
-(``If-None-Match: *``), renewed by a re-PUT, its age the object's LastModified.
+(``If-None-Match: *``), renewed by a re-PUT (on S3 conditional on the ETag read with it,
+``If-Match``, so a renewal never overwrites a lock another run took meanwhile), its age the
+object's LastModified.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class WriterLock:
     """The lock file at ``path``; ``root`` is named in messages.
 
     On an object store the lock is an object created by a conditional PUT (``If-None-Match:
-    *``), renewed by a re-PUT; its age is the object's LastModified, the server's clock.
+    *``), renewed by a re-PUT (conditional on S3); its age is the object's LastModified,
+    the server's clock.
 
     Args:
         path: the lock file (``_etl/lock``).
@@ -181,13 +184,21 @@ class WriterLock:
     def renew(self) -> bool:
         """Renew the lease (touch the lock) if the lock still names this run; False when it
         does not (then it is left alone: it is another run's now)."""
-        if self.held is None or not _same(self.read(), self.held):
+        held = self.held
+        if held is None:
             return False
+
+        def still_mine(data: bytes) -> bool:
+            try:
+                current = json.loads(data)
+            except ValueError:
+                return False
+            return isinstance(current, dict) and _same(current, held)
+
         try:
-            self._fs.touch(self.path)
+            return self._fs.touch_if(self.path, still_mine)
         except OSError:
             return False
-        return True
 
     def expired(self, holder: dict[str, Any]) -> bool:
         """True if ``holder`` took its lock with a lease that has run out."""
