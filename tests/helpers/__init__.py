@@ -59,6 +59,15 @@ _NEEDS_A_PROCESS = ("ETL_CRASH_AT", "PYTHONPATH")
 _PATH_MODULES = ("etl_local_", "etl_user_")
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def write_pipeline(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

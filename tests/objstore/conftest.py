@@ -9,12 +9,13 @@ botocore from looking for a real account.
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from tests.helpers import free_port
 
 KEY_ID = "etl-test-key-id"
 SECRET = "etl-Test-Secret-0451"
@@ -76,10 +77,7 @@ def s3_server():
     """moto's S3 server on a free port of 127.0.0.1, for the whole session."""
     pytest.importorskip("s3fs")
     server_mod = pytest.importorskip("moto.server")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -89,20 +87,14 @@ def s3_server():
 def _new_bucket(server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
     """A new, empty bucket on the server; ``ETL_TEST_S3_SECRET`` set for pipelines (and no
     AWS account of this machine's in sight) until ``monkeypatch`` undoes it."""
-    import boto3
+    from tests.objstore.s3data import make_bucket
 
     for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("ETL_TEST_S3_SECRET", SECRET)
     bucket = f"news{next(_buckets)}"
-    boto3.client(
-        "s3",
-        endpoint_url=server,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    make_bucket(server, bucket, KEY_ID, SECRET)
     return S3(server, bucket)
 
 

@@ -19,6 +19,19 @@ ARTICLES = [
 ARTICLES.append(ARTICLES[5])  # a duplicate
 
 
+def make_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> None:
+    """Create ``bucket`` on the S3 server at ``endpoint`` (moto takes any credentials)."""
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+
+
 def make_inputs(folder: Path, texts: list[str] = ARTICLES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for n, text in enumerate(texts):

@@ -2,7 +2,6 @@
 
 import gzip
 import json
-import socket
 import threading
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from etl.inputs import (
     read_input_bytes,
 )
 from etl.plugin import InputRef
-from tests.helpers import read_dataset, read_rejects, run_etl, write_pipeline
+from tests.helpers import free_port, read_dataset, read_rejects, run_etl, write_pipeline
 
 ARTICLES = [
     {"title": f"Remote story {i}", "text": f"Remote body {i}.", "date": f"2024-05-0{i}T10:00:00Z"}
@@ -93,12 +92,6 @@ def server():
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # the readers, in process

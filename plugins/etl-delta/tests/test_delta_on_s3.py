@@ -8,7 +8,6 @@ in-process (threaded) moto server then never gets to answer (delta-io/delta-rs#4
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import write_pipeline
-from tests.objstore.s3data import ARTICLES, make_inputs
+from tests.helpers import free_port, write_pipeline
+from tests.objstore.s3data import ARTICLES, make_bucket, make_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +31,8 @@ BUCKET = "news-delta"
 def endpoint() -> Iterator[str]:
     """moto's S3 server in a child process on a free port of 127.0.0.1, with one bucket."""
     pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    pytest.importorskip("boto3")
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -50,13 +46,7 @@ def endpoint() -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.05)
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            aws_access_key_id=KEY_ID,
-            aws_secret_access_key=SECRET,
-            region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
+        make_bucket(url, BUCKET, KEY_ID, SECRET)
         yield url
     finally:
         server.terminate()
