@@ -98,13 +98,13 @@ class BatchLangid:
         counts = np.diff(np.append(starts, len(keys)))
         udoc = ukeys // self.features
         ufeat = ukeys - udoc * self.features
-        # a text touches a few hundred of the model's 100,000 features: the weights are a
-        # sparse (texts x features) matrix, and its product with the model reads only the
-        # rows it needs (a dense product per group of texts multiplied mostly zeros: 2x slower)
         # imported here: scipy takes 0.15 s to import, and every etl process (each worker
         # too) imports this module when it loads the plugins' entry points
         import scipy.sparse
 
+        # a text touches a few hundred of the model's 100,000 features: the weights are a
+        # sparse (texts x features) matrix, and its product with the model reads only the
+        # rows it needs (a dense product per group of texts multiplied mostly zeros: 2x slower)
         indptr = np.searchsorted(udoc, np.arange(n + 1))
         weights = scipy.sparse.csr_matrix(
             (np.log1p(counts.astype(np.float32)), ufeat, indptr), shape=(n, self.features)
