@@ -3,6 +3,7 @@ object-store side of each operation a commit and the lock rely on."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -111,3 +112,27 @@ def test_a_renewal_never_overwrites_an_object_replaced_after_it_was_read(s3):
     assert OBJECT.touch_if(lock, lambda data: data == b"theirs")  # unchanged: renewed
     assert not OBJECT.touch_if(lock, lambda data: False)  # not the caller's: left alone
     assert lock.read_bytes() == b"theirs"
+
+
+def test_a_server_without_conditional_puts_still_renews(s3, monkeypatch):
+    """An S3-compatible server that refuses If-Match (older ones answer 501) gets the plain
+    re-PUT, as before: a renewal that failed there would fail every run at its commit."""
+    lock = store_path(s3.url("ds"), s3.options()) / "_etl" / "lock"
+    lock.write_bytes(b"mine")
+    plain = lock.fs.pipe_file
+
+    def no_if_match(path, data, **kwargs):
+        if "IfMatch" in kwargs:
+            raise OSError(
+                95,
+                "NotImplemented: A header you provided implies functionality "
+                "that is not implemented",
+            )
+        return plain(path, data, **kwargs)
+
+    monkeypatch.setattr(lock.fs, "pipe_file", no_if_match)
+    before = lock.fs.info(lock.path, refresh=True)["LastModified"]
+    time.sleep(1.1)  # LastModified is to the second
+    assert OBJECT.touch_if(lock, lambda data: data == b"mine")
+    assert lock.read_bytes() == b"mine"
+    assert lock.fs.info(lock.path, refresh=True)["LastModified"] > before

@@ -351,9 +351,19 @@ class ObjectFS:
             return False
         try:
             path.fs.pipe_file(path.path, data, IfMatch=etag)
-        except OSError:  # 412 Precondition Failed: it changed since the ETag was read
-            return False
+        except OSError as exc:
+            if _precondition_failed(exc):  # 412: it changed since the ETag was read
+                return False
+            # an S3-compatible server without conditional PUTs: the plain re-PUT
+            path.write_bytes(data)
         return True
+
+
+def _precondition_failed(exc: OSError) -> bool:
+    """Whether s3fs's error is S3's 412 Precondition Failed (its botocore cause says so)."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("PreconditionFailed", "412") or "pre-condition" in str(exc)
 
 
 LOCAL = LocalFS()
