@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +31,17 @@ def committed_files(root: Path):
             from etl.errors import MissingDependency
 
             raise MissingDependency("delta", "deltalake", "./plugins/etl-delta") from exc
-        table = DeltaTable(str(root))
-        return [Path(u) for u in table.file_uris()], pa.schema(table.schema().to_arrow())
+        from etl.store.fs import ObjectPath
+
+        uri = str(root)
+        remote = isinstance(root, ObjectPath)  # a dataset in an object store (s3://...)
+        # delta-rs reads the environment's credentials as fsspec does, but refuses a plain
+        # HTTP endpoint (a local MinIO or moto) unless told
+        http = os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://")
+        table = DeltaTable(uri, storage_options={"AWS_ALLOW_HTTP": "true"} if http else None)
+        base = uri.rstrip("/") + "/"
+        files = [root / u.removeprefix(base) if remote else Path(u) for u in table.file_uris()]
+        return files, pa.schema(table.schema().to_arrow())
     files = Dataset(root).data_files()
     return files, (unified_schema(root) if files else None)
 

@@ -7,6 +7,7 @@ in-process (threaded) moto server then never gets to answer (delta-io/delta-rs#4
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,8 +74,8 @@ storage_options = {{ endpoint_url = "{endpoint}", region = "us-east-1", key = "{
     )
 
 
-def etl(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ETL_PROGRESS": "0", "ETL_TEST_DELTA_SECRET": SECRET}
+def etl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ETL_PROGRESS": "0", "ETL_TEST_DELTA_SECRET": SECRET, **(env or {})}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         env.pop(name, None)
@@ -132,6 +133,18 @@ def test_a_table_in_a_bucket_takes_runs_like_a_local_one(endpoint, tmp_path):
     assert len(ids) == len(set(ids)) == len(set(ARTICLES)) + 1
     runs = etl_delta.commits(uri, options(endpoint))
     assert [int(c["etl.written"]) for c in runs] == [len(set(ARTICLES)), 1]
+
+    # etl inspect reads the table from the bucket with the environment's credentials
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    inspected = etl("inspect", "--json", uri, env=env)
+    assert inspected.returncode == 0, inspected.stderr
+    info = json.loads(inspected.stdout)
+    assert (info["rows"], len(info["runs"])) == (len(ids), 2)
 
     fs = s3fs.S3FileSystem(
         key=KEY_ID, secret=SECRET, endpoint_url=endpoint, use_listings_cache=False
