@@ -32,6 +32,16 @@ def make_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> None:
     ).create_bucket(Bucket=bucket)
 
 
+def aws_environment(endpoint: str, key_id: str, secret: str) -> dict[str, str]:
+    """The environment a command that reads no pipeline logs in to the server with."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def make_inputs(folder: Path, texts: list[str] = ARTICLES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for n, text in enumerate(texts):

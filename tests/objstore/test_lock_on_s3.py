@@ -93,14 +93,10 @@ def test_recover_runs_inspect_and_unlock_take_a_bucket_url(tmp_path, s3):
     no pipeline, so no storage_options)."""
     from tests.helpers import run_etl_process
     from tests.objstore.conftest import KEY_ID, SECRET
+    from tests.objstore.s3data import aws_environment
 
     pipe = _pipeline(tmp_path, s3)
-    env = {
-        "AWS_ENDPOINT_URL": s3.endpoint,
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = aws_environment(s3.endpoint, KEY_ID, SECRET)
     url, fs = s3.url("out"), s3.fs()
     crashed = run_etl_process("run", str(pipe), env={"ETL_CRASH_AT": "after-commit-point"})
     assert crashed.returncode == 77

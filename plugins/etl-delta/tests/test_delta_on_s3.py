@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port, write_pipeline
-from tests.objstore.s3data import ARTICLES, make_bucket, make_inputs
+from tests.objstore.s3data import ARTICLES, aws_environment, make_bucket, make_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -135,13 +135,7 @@ def test_a_table_in_a_bucket_takes_runs_like_a_local_one(endpoint, tmp_path):
     assert [int(c["etl.written"]) for c in runs] == [len(set(ARTICLES)), 1]
 
     # etl inspect reads the table from the bucket with the environment's credentials
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    inspected = etl("inspect", "--json", uri, env=env)
+    inspected = etl("inspect", "--json", uri, env=aws_environment(endpoint, KEY_ID, SECRET))
     assert inspected.returncode == 0, inspected.stderr
     info = json.loads(inspected.stdout)
     assert (info["rows"], len(info["runs"])) == (len(ids), 2)

@@ -339,23 +339,20 @@ class ObjectFS:
         # the PUT is conditional on the ETag read before the content (If-Match): an object
         # replaced after that read (another run broke the lock and took it) is never
         # overwritten with this content; the server refuses the PUT instead.
-        if path.protocol not in ("s3", "s3a"):
-            data = path.read_bytes()
-            if not still(data):
-                return False
-            path.write_bytes(data)
-            return True
-        etag = path.fs.info(path.path, refresh=True).get("ETag")
+        s3 = path.protocol in ("s3", "s3a")
+        etag = path.fs.info(path.path, refresh=True).get("ETag") if s3 else None
         data = path.read_bytes()
         if not still(data):
             return False
-        try:
-            path.fs.pipe_file(path.path, data, IfMatch=etag)
-        except OSError as exc:
-            if _precondition_failed(exc):  # 412: it changed since the ETag was read
-                return False
-            # an S3-compatible server without conditional PUTs: the plain re-PUT
-            path.write_bytes(data)
+        if etag is not None:
+            try:
+                path.fs.pipe_file(path.path, data, IfMatch=etag)
+                return True
+            except OSError as exc:
+                if _precondition_failed(exc):  # 412: it changed since the ETag was read
+                    return False
+                # an S3-compatible server without conditional PUTs: the plain re-PUT below
+        path.write_bytes(data)
         return True
 
 
