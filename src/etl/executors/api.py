@@ -91,20 +91,33 @@ class WorkerSession:
     #: driver then keeps: only an executor whose driver answers in unit order may ask then
     asks_with_notes: bool = False
 
+    def start_chunk(
+        self,
+        chunk: int,
+        units: bytes,
+        ask: Callable[..., Any] | None = None,
+        hold_bytes: int = 0,
+        hint: bool = False,
+    ) -> Callable[[], ChunkResult]:
+        """Read one chunk of units (:func:`pack_units` bytes) through sources and
+        transforms; returns the function that finishes it (into files or batches for the
+        driver) and gives its result. ``ask(ids, noted)`` sends a :class:`ChunkIds` and
+        returns the driver's answer, or a function that waits for it: the finishing
+        function waits then, so a worker may read its next chunk meanwhile. ``hint``: the
+        answer is a hint (:meth:`Job.known_ids`), so the result says ``decided = False``
+        and the driver checks the files when it takes them."""
+        raise NotImplementedError
+
     def run_chunk(
         self,
         chunk: int,
         units: bytes,
-        ask: Callable[..., list[bool] | None] | None = None,
+        ask: Callable[..., Any] | None = None,
         hold_bytes: int = 0,
         hint: bool = False,
     ) -> ChunkResult:
-        """Run one chunk of units (:func:`pack_units` bytes) through sources and
-        transforms, into files or batches for the driver. ``ask(ids, noted)`` sends a
-        :class:`ChunkIds` and returns the driver's answer; ``hint``: the answer is a hint
-        (:meth:`Job.known_ids`), so the result says ``decided = False`` and the driver
-        checks the files when it takes them."""
-        raise NotImplementedError
+        """:meth:`start_chunk` and its finishing, in one go."""
+        return self.start_chunk(chunk, units, ask, hold_bytes, hint)()
 
     def close(self) -> None:
         """After the last chunk (transforms' ``close``)."""

@@ -57,6 +57,9 @@ class _Worker:
         self.process.start()
         child.close()
         self.pending: list[int] = []
+        #: pending chunks the worker has read (it asked which ids are new): it reads the
+        #: next one while it waits for the answer, so each frees a place in the queue
+        self.asked: set[int] = set()
         self.stopping = False
         self.closed = False
 
@@ -64,6 +67,7 @@ class _Worker:
         """Give a worker that closed its last job the next one (a run's next checkpoint)."""
         self.conn.send(NextJob(spec_bytes))
         self.pending, self.stopping, self.closed = [], False, False
+        self.asked = set()
 
     def describe_death(self) -> str:
         code = self.process.exitcode
@@ -226,7 +230,7 @@ class ProcessesExecutor(Executor):
         finished = False
         try:
             pool = self._take_pool(ctx, spec_bytes, workers)
-            for depth in range(1, self.opts.prefetch + 1):  # round robin, so all start
+            for depth in range(1, self.opts.prefetch + 2):  # round robin, so all start
                 for worker in pool:
                     self._feed(worker, todo, depth)
             received = 0
@@ -250,12 +254,15 @@ class ProcessesExecutor(Executor):
                             worker.closed = True
                             continue
                         if isinstance(message, ChunkIds):
+                            worker.asked.add(message.chunk)
+                            self._feed(worker, todo)  # read while it waits for the answer
                             answers = job.ask(message.chunk, message.ids, message.noted)
                             self._answer(pool, answers)
                             continue
                         if message.error is None:
                             # the next chunk first, so the worker never waits on the driver
                             worker.pending.remove(message.chunk)
+                            worker.asked.discard(message.chunk)
                             self._feed(worker, todo)
                         # raises the worker's error, if it sent one
                         self._answer(pool, job.take(message))
@@ -296,7 +303,9 @@ class ProcessesExecutor(Executor):
 
     def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
         """Keep ``prefetch`` chunks queued for the worker; stop it when none are left."""
-        while not worker.stopping and len(worker.pending) < (depth or self.opts.prefetch):
+        # beyond the chunk it reads: a worker finishes a chunk once its next one is there
+        depth = depth or self.opts.prefetch + 1
+        while not worker.stopping and len(worker.pending) - len(worker.asked) < depth:
             item = next(todo, None)
             if item is None:
                 if not worker.pending:

@@ -187,15 +187,15 @@ class Session(WorkerSession):
         for transform in self.plan.transforms:
             transform.close()
 
-    def run_chunk(
+    def start_chunk(
         self,
         chunk: int,
         units: bytes,
-        ask: Callable[..., list[bool] | None] | None = None,
+        ask: Callable[..., Any] | None = None,
         hold_bytes: int = 0,
         hint: bool = False,
-    ) -> ChunkResult:
-        """Run one chunk's units through source and transforms.
+    ) -> Callable[[], ChunkResult]:
+        """Read one chunk's units through source and transforms; returns what finishes it.
 
         ``units`` is :func:`~etl.executors.api.pack_units`' bytes; they are unpacked here,
         after the plugins are loaded, so that units whose data refer to a plugin's classes load.
@@ -207,6 +207,11 @@ class Session(WorkerSession):
         drops duplicates when it adopts the files. ``hint``: the answer is only a hint
         (Dask's), so the driver still checks the files (``decided`` stays False).
 
+        The question is sent here, as soon as the chunk is read; the returned function
+        waits for its answer (``ask`` may return the answer, or a function that waits for
+        it), writes the files and gives the result. A worker that finishes a chunk in
+        another thread reads its next chunk meanwhile, instead of waiting for its turn.
+
         A transform that decides on the driver only takes notes here (``streamer.noted``);
         they go to the driver with the question, or with the result, and the driver drops
         what it decides: from the answer, from the shipped batches, or from the files.
@@ -215,21 +220,27 @@ class Session(WorkerSession):
         streamer = self.plan.streamer(decide_here=False)
         if not self.files:
             batches = _ipc(streamer.stream(items))
-            return ChunkResult(
+            result = ChunkResult(
                 chunk, self.name, streamer.stats, batches=batches, noted=streamer.noted
             )
-        result = self._write_files(chunk, items, streamer, ask, hold_bytes)
-        result.decided = result.decided and not hint
-        return result
+            return lambda: result
+        finish = self._write_files(chunk, items, streamer, ask, hold_bytes)
+
+        def finished() -> ChunkResult:
+            result = finish()
+            result.decided = result.decided and not hint
+            return result
+
+        return finished
 
     def _write_files(
         self,
         chunk: int,
         items: list[tuple[int, WorkUnit]],
         streamer: Any,
-        ask: Callable[..., list[bool] | None] | None,
+        ask: Callable[..., Any] | None,
         hold_bytes: int,
-    ) -> ChunkResult:
+    ) -> Callable[[], ChunkResult]:
         plan = self.plan
         noted = streamer.noted
         hidden = [INPUT_COLUMN] if noted is None else [INPUT_COLUMN, ROW_COLUMN]
@@ -266,6 +277,7 @@ class Session(WorkerSession):
 
         held: list[pa.RecordBatch] | None = [] if ask is not None and hold_bytes > 0 else None
         held_bytes = 0
+        answer: Any = None
         try:
             for batch in streamer.stream(items):
                 if held is None:
@@ -277,26 +289,36 @@ class Session(WorkerSession):
                     for waiting in held:
                         write(waiting)
                     held = None
-            if held:
+            if held and ask is not None:
                 ids = [i for batch in held for i in batch.column("id").to_pylist()]
                 if noted is None:
-                    keep = ask(ids) if ask is not None else None
+                    answer = ask(ids)
                 else:  # the notes, and the number of each row held
                     rows = np.concatenate([b.column(ROW_COLUMN).to_numpy() for b in held])
-                    keep = ask(ids, replace(noted, ends=[rows])) if ask is not None else None
+                    answer = ask(ids, replace(noted, ends=[rows]))
                     noted.notes = []  # the driver keeps its decision: not sent twice
-                offset = 0
-                for batch in held:
-                    part = None if keep is None else keep[offset : offset + batch.num_rows]
-                    offset += batch.num_rows
-                    write(batch, decided=True, keep=part)
-            files = writer.close()
         except BaseException:
             writer.abort()
             raise
-        return ChunkResult(
-            chunk, self.name, streamer.stats, totals, files, decided=bool(held), noted=noted
-        )
+
+        def finish() -> ChunkResult:
+            try:
+                if held:
+                    keep = answer() if callable(answer) else answer
+                    offset = 0
+                    for batch in held:
+                        part = None if keep is None else keep[offset : offset + batch.num_rows]
+                        offset += batch.num_rows
+                        write(batch, decided=True, keep=part)
+                files = writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            return ChunkResult(
+                chunk, self.name, streamer.stats, totals, files, decided=bool(held), noted=noted
+            )
+
+        return finish
 
 
 def _ipc(batches: Any) -> bytes:
