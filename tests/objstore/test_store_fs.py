@@ -102,16 +102,79 @@ def test_a_renewal_never_overwrites_an_object_replaced_after_it_was_read(s3):
     lock = store_path(s3.url("ds"), s3.options()) / "_etl" / "lock"
     lock.write_bytes(b"mine")
 
-    def taken_meanwhile(data: bytes) -> bool:
+    def taken_meanwhile(data: bytes) -> bytes:
         assert data == b"mine"
         lock.write_bytes(b"theirs")  # another run broke the lock and took it
-        return True
+        return b"mine, renewed"
 
     assert not OBJECT.touch_if(lock, taken_meanwhile)
     assert lock.read_bytes() == b"theirs"
-    assert OBJECT.touch_if(lock, lambda data: data == b"theirs")  # unchanged: renewed
-    assert not OBJECT.touch_if(lock, lambda data: False)  # not the caller's: left alone
-    assert lock.read_bytes() == b"theirs"
+    # unchanged since the read: renewed, with the new bytes
+    assert OBJECT.touch_if(lock, lambda data: data + b" 1" if data == b"theirs" else None)
+    assert lock.read_bytes() == b"theirs 1"
+    assert not OBJECT.touch_if(lock, lambda data: None)  # not the caller's: left alone
+    assert lock.read_bytes() == b"theirs 1"
+
+
+def test_a_break_never_removes_a_lock_renewed_after_it_was_read(s3):
+    """A breaker's DELETE on S3 is conditional on the ETag read before the content it
+    judged: a lock its holder renewed meanwhile (a renewal changes the bytes, so the ETag)
+    is kept, where a plain DELETE removed a live run's lock."""
+    lock = store_path(s3.url("ds"), s3.options()) / "_etl" / "lock"
+    lock.write_bytes(b'{"renewals": 1}')
+
+    def renewed_meanwhile(data: bytes) -> bool:
+        assert data == b'{"renewals": 1}'
+        lock.write_bytes(b'{"renewals": 2}')  # the holder's heartbeat, just now
+        return True  # judged on what it read: the lease had run out
+
+    assert not OBJECT.remove_if(lock, renewed_meanwhile)
+    assert lock.read_bytes() == b'{"renewals": 2}'
+    assert not OBJECT.remove_if(lock, lambda data: False)  # not the one judged: kept
+    assert lock.exists()
+    assert OBJECT.remove_if(lock, lambda data: data == b'{"renewals": 2}')
+    assert not lock.exists()
+    assert not OBJECT.remove_if(lock, lambda data: True)  # nothing there
+
+
+@pytest.mark.slow  # two leases of a second run out
+def test_a_lock_renewed_while_a_breaker_looks_is_kept(s3, monkeypatch):
+    """Through the lock: another host's lock whose lease ran out, renewed by its holder
+    right after a breaker judged it dead, is not broken; the breaker takes it only once
+    it is really left."""
+    import json
+
+    from etl.store.lock import WriterLock
+
+    root = store_path(s3.url("ds"), s3.options())
+    holder = {
+        "run_id": "r1",
+        "host": "another-host",
+        "pid": 4242,
+        "started_at": "2026-12-03T00:00:00+00:00",
+        "lease": 1,
+    }
+    path = root / "_etl" / "lock"
+    path.write_bytes(json.dumps(holder).encode())
+    theirs = WriterLock(path, root)
+    theirs.held = holder  # the holder's side, renewing its own lock
+    breaker = WriterLock(path, root)
+    time.sleep(2.1)  # LastModified is to the second: the lease of 1 s has run out
+    assert breaker._holder_dead(breaker.read())
+    looked = breaker.expired
+
+    def renewed_right_after(current: dict) -> bool:
+        dead = looked(current)
+        assert theirs.renew()  # the heartbeat of a holder that was only slow
+        return dead
+
+    monkeypatch.setattr(breaker, "expired", renewed_right_after)
+    assert breaker._break(holder)  # it tried
+    assert json.loads(path.read_bytes())["renewals"] == 1  # and the lock is still theirs
+    monkeypatch.undo()
+    time.sleep(2.1)  # now no renewal for a whole lease
+    assert breaker.break_stale() is not None
+    assert not path.exists()
 
 
 def test_a_server_without_conditional_puts_still_renews(s3, monkeypatch):
@@ -133,6 +196,6 @@ def test_a_server_without_conditional_puts_still_renews(s3, monkeypatch):
     monkeypatch.setattr(lock.fs, "pipe_file", no_if_match)
     before = lock.fs.info(lock.path, refresh=True)["LastModified"]
     time.sleep(1.1)  # LastModified is to the second
-    assert OBJECT.touch_if(lock, lambda data: data == b"mine")
+    assert OBJECT.touch_if(lock, lambda data: data if data == b"mine" else None)
     assert lock.read_bytes() == b"mine"
     assert lock.fs.info(lock.path, refresh=True)["LastModified"] > before

@@ -217,10 +217,17 @@ class StoreFS(Protocol):
     def rmtree(self, path: Any) -> None:
         """Remove ``path`` and everything below it; nothing if it is not there."""
 
-    def touch_if(self, path: Any, still: Callable[[bytes], bool]) -> bool:
-        """Set ``path``'s modification time to now (by the clock of its server) if its
-        content satisfies ``still``; False when it does not, or it changed meanwhile (where
-        the store can tell: an S3 PUT conditional on the ETag that was read)."""
+    def touch_if(self, path: Any, renewed: Callable[[bytes], bytes | None]) -> bool:
+        """Set ``path``'s modification time to now (by the clock of its server) if
+        ``renewed(content)`` gives bytes; False when it gives None, or the object changed
+        meanwhile (where the store can tell: an S3 PUT conditional on the ETag that was
+        read). An object store gets the bytes ``renewed`` gives as the new content, so that
+        each renewal has another ETag; a local file keeps its bytes."""
+
+    def remove_if(self, path: Any, still: Callable[[bytes], bool]) -> bool:
+        """Remove ``path`` if its content satisfies ``still``; False when it does not, it
+        is not there, or it changed meanwhile (where the store can tell: an S3 DELETE
+        conditional on the ETag that was read)."""
 
 
 class LocalFS:
@@ -277,12 +284,24 @@ class LocalFS:
     def rmtree(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
-    def touch_if(self, path: Path, still: Callable[[bytes], bool]) -> bool:
+    def touch_if(self, path: Path, renewed: Callable[[bytes], bytes | None]) -> bool:
         # no conditional write on a POSIX folder: read, check, touch. The server's clock
-        # sets the mtime (on NFS too): one clock for every host
-        if not still(path.read_bytes()):
+        # sets the mtime (on NFS too): one clock for every host. The bytes stay: writing
+        # them (a new file renamed over the lock) could replace a lock another run took
+        if renewed(path.read_bytes()) is None:
             return False
         os.utime(path)
+        return True
+
+    def remove_if(self, path: Path, still: Callable[[bytes], bool]) -> bool:
+        # no conditional delete on a POSIX folder: read, check, unlink
+        try:
+            if not still(path.read_bytes()):
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        self.fsync_dir(path.parent)
         return True
 
 
@@ -334,15 +353,14 @@ class ObjectFS:
             with contextlib.suppress(FileNotFoundError):
                 path.fs.rm(keys)  # one request per thousand keys on S3 (DeleteObjects)
 
-    def touch_if(self, path: ObjectPath, still: Callable[[bytes], bool]) -> bool:
-        # a re-PUT of the same bytes: the object's LastModified is the server's clock. On S3
-        # the PUT is conditional on the ETag read before the content (If-Match): an object
-        # replaced after that read (another run broke the lock and took it) is never
+    def touch_if(self, path: ObjectPath, renewed: Callable[[bytes], bytes | None]) -> bool:
+        # a PUT of the renewed bytes: the object's LastModified is the server's clock. On
+        # S3 the PUT is conditional on the ETag read before the content (If-Match): an
+        # object replaced after that read (another run broke the lock and took it) is never
         # overwritten with this content; the server refuses the PUT instead.
-        s3 = path.protocol in ("s3", "s3a")
-        etag = path.fs.info(path.path, refresh=True).get("ETag") if s3 else None
-        data = path.read_bytes()
-        if not still(data):
+        etag = _etag(path)
+        data = renewed(path.read_bytes())
+        if data is None:
             return False
         if etag is not None:
             try:
@@ -355,10 +373,56 @@ class ObjectFS:
         path.write_bytes(data)
         return True
 
+    def remove_if(self, path: ObjectPath, still: Callable[[bytes], bool]) -> bool:
+        # on S3 a DELETE conditional on the ETag read before the content: an object
+        # renewed or replaced after that read is kept
+        try:
+            etag = _etag(path)
+            if not still(path.read_bytes()):
+                return False
+        except FileNotFoundError:
+            return False
+        if etag is not None:
+            from fsspec.asyn import sync
 
-def _precondition_failed(exc: OSError) -> bool:
-    """Whether s3fs's error is S3's 412 Precondition Failed (its botocore cause says so)."""
-    response = getattr(exc.__cause__, "response", None) or {}
+            bucket, key, _ = path.fs.split_path(path.path)
+            try:
+                sync(
+                    path.fs.loop,
+                    path.fs._call_s3,
+                    "delete_object",
+                    Bucket=bucket,
+                    Key=key,
+                    IfMatch=etag,
+                )
+                path.fs.invalidate_cache(path.path)
+                return True
+            except Exception as exc:
+                if _precondition_failed(exc) or _is_missing(exc):
+                    path.fs.invalidate_cache(path.path)
+                    return False
+                # a server (or botocore) without conditional deletes: the plain DELETE below
+        path.unlink(missing_ok=True)
+        return True
+
+
+def _etag(path: ObjectPath) -> str | None:
+    """The ETag of an S3 object, read now (None on other stores)."""
+    if path.protocol not in ("s3", "s3a"):
+        return None
+    return path.fs.info(path.path, refresh=True).get("ETag")
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """Whether botocore's error says the key is not there (404, NoSuchKey)."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey") or isinstance(exc, FileNotFoundError)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """Whether the error is S3's 412 Precondition Failed (botocore's, or s3fs's with
+    botocore's as its cause)."""
+    response = getattr(exc, "response", None) or getattr(exc.__cause__, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     return code in ("PreconditionFailed", "412") or "pre-condition" in str(exc)
 

@@ -10,9 +10,10 @@ point a run checks that the lock still names it (:meth:`WriterLock.check`), so a
 stalled past its lease and lost the lock commits nothing.
 
 On an object store (:mod:`etl.store.fs`) the lock is an object: created by a conditional PUT
-(``If-None-Match: *``), renewed by a re-PUT (on S3 conditional on the ETag read with it,
-``If-Match``, so a renewal never overwrites a lock another run took meanwhile), its age the
-object's LastModified.
+(``If-None-Match: *``), renewed by a PUT with its ``renewals`` count raised (on S3
+conditional on the ETag read with it, ``If-Match``, so a renewal never overwrites a lock
+another run took meanwhile), its age the object's LastModified. A breaker's DELETE is
+conditional on the ETag too: a lock renewed after the breaker looked at it is kept.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from etl.errors import RunError
 from etl.store.faults import fault_point
 from etl.store.fs import StorePath, fs_of
-from etl.store.fsio import fsync_dir
 
 #: seconds after which a ``lock.break`` guard is taken for one a dead breaker left
 _GUARD_STALE = 10
@@ -61,8 +61,8 @@ class WriterLock:
     """The lock file at ``path``; ``root`` is named in messages.
 
     On an object store the lock is an object created by a conditional PUT (``If-None-Match:
-    *``), renewed by a re-PUT (conditional on S3); its age is the object's LastModified,
-    the server's clock.
+    *``), renewed by a PUT of a raised renewal count (conditional on S3, as a breaker's
+    removal is); its age is the object's LastModified, the server's clock.
 
     Args:
         path: the lock file (``_etl/lock``).
@@ -162,14 +162,24 @@ class WriterLock:
 
     def read(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            # a lock file being written right now, or one cut short by a crash
-            try:
-                age = time.time() - self.path.stat().st_mtime
-            except OSError:
-                return None
-            return {"pid": -1} if age > 10 else None
+            data = self.path.read_bytes()
+        except OSError:
+            return None
+        return self._parse(data)
+
+    def _parse(self, data: bytes) -> dict[str, Any] | None:
+        try:
+            holder = json.loads(data)
+        except ValueError:
+            holder = None
+        if isinstance(holder, dict):
+            return holder
+        # a lock file being written right now, or one cut short by a crash
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return None
+        return {"pid": -1} if age > 10 else None
 
     def release(self) -> None:
         if self._beat is not None:
@@ -188,15 +198,21 @@ class WriterLock:
         if held is None:
             return False
 
-        def still_mine(data: bytes) -> bool:
+        def renewed(data: bytes) -> bytes | None:
             try:
                 current = json.loads(data)
             except ValueError:
-                return False
-            return isinstance(current, dict) and _same(current, held)
+                return None
+            if not isinstance(current, dict) or not _same(current, held):
+                return None
+            # counted, so that each renewal is another object on S3 (another ETag): a
+            # breaker's conditional DELETE then fails for a lock renewed after its look
+            renewals = current.get("renewals", 0)
+            count = renewals + 1 if isinstance(renewals, int) else 1
+            return json.dumps({**current, "renewals": count}).encode()
 
         try:
-            return self._fs.touch_if(self.path, still_mine)
+            return self._fs.touch_if(self.path, renewed)
         except OSError:
             return False
 
@@ -245,14 +261,18 @@ class WriterLock:
                 pass
             time.sleep(0.05)
             return False
-        try:
-            current = self.read()
+
+        def still_dead(data: bytes) -> bool:
+            current = self._parse(data)
             # the same holder, and (for another host's) still not renewed meanwhile
-            if _same(current, holder) and (
+            return _same(current, holder) and (
                 current.get("host") == socket.gethostname() or self.expired(current)
-            ):
-                self.path.unlink(missing_ok=True)
-                fsync_dir(self.path.parent)
+            )
+
+        try:
+            # on S3 the DELETE is conditional on the ETag read before that look: a lock
+            # renewed (or taken) after it is kept
+            self._fs.remove_if(self.path, still_dead)
         finally:
             guard.unlink(missing_ok=True)
         return True
@@ -280,15 +300,13 @@ class WriterLock:
         if not self._fs.create_exclusive(guard, b""):
             return False
         try:
-            if _same(self.read(), holder):
-                self.path.unlink(missing_ok=True)
-                fsync_dir(self.path.parent)
+            self._fs.remove_if(self.path, lambda data: _same(self._parse(data), holder))
         finally:
             guard.unlink(missing_ok=True)
         return self.read() is None
 
 
-def _same(current: dict[str, Any] | None, holder: dict[str, Any]) -> bool:
+def _same(current: dict[str, Any] | None, holder: dict[str, Any]) -> TypeGuard[dict[str, Any]]:
     """Whether a lock's content names the same holder."""
     return current is not None and all(
         current.get(k) == holder.get(k) for k in ("run_id", "host", "pid", "started_at")
