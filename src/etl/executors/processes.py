@@ -146,7 +146,12 @@ class ProcessesExecutor(Executor):
             0,
             help="work units per task (0: automatic, shrinking from 1000 as the work runs out)",
         ),
-        Option("prefetch", "int", 1, help="chunks a worker holds at once (more hides latency)"),
+        Option(
+            "prefetch",
+            "int",
+            1,
+            help="chunks queued for a worker beyond the one it reads (more hides latency)",
+        ),
         Option(
             "hold_bytes",
             "int",
@@ -302,7 +307,8 @@ class ProcessesExecutor(Executor):
             worker.stop()
 
     def _feed(self, worker: _Worker, todo: Any, depth: int | None = None) -> None:
-        """Keep ``prefetch`` chunks queued for the worker; stop it when none are left."""
+        """Keep ``prefetch`` chunks queued for the worker beside the one it reads (a chunk
+        it asked about is read); stop it when none are left."""
         # beyond the chunk it reads: a worker finishes a chunk once its next one is there
         depth = depth or self.opts.prefetch + 1
         while not worker.stopping and len(worker.pending) - len(worker.asked) < depth:
