@@ -84,11 +84,11 @@ def _run_job(mail: _Mail, spec_bytes: bytes, name: str, where: str, hold_bytes: 
     (it failed, or the driver is gone).
 
     A chunk is finished (the driver's answer taken, its files written, its result sent)
-    after the next chunk is read, if the next one is there: the driver answers in unit order, so a question waits
-    for the other workers' earlier chunks, and a worker that waited for its answer at once
-    sat idle for a quarter of a 100k-article run. (A second thread that finished chunks
-    while the next one was read made the run slower: the reading thread gives up the GIL
-    at every file it opens, and waited for it each time.)
+    after the next chunk is read, if the next one is there: the driver answers in unit
+    order, so a question waits for the other workers' earlier chunks, and a worker that
+    waited for its answer at once sat idle for a quarter of a 100k-article run. (A second
+    thread that finished chunks while the next one was read made the run slower: the
+    reading thread gives up the GIL at every file it opens, and waited for it each time.)
     """
     try:
         session = open_worker(spec_bytes, where, name)

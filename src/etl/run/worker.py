@@ -209,8 +209,8 @@ class Session(WorkerSession):
 
         The question is sent here, as soon as the chunk is read; the returned function
         waits for its answer (``ask`` may return the answer, or a function that waits for
-        it), writes the files and gives the result. A worker that finishes a chunk in
-        another thread reads its next chunk meanwhile, instead of waiting for its turn.
+        it), writes the files and gives the result. A worker may read its next chunk
+        before it calls it, instead of waiting for its turn.
 
         A transform that decides on the driver only takes notes here (``streamer.noted``);
         they go to the driver with the question, or with the result, and the driver drops
