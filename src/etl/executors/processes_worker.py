@@ -43,6 +43,8 @@ class _Mail:
         self.conn = conn
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: answers taken off the queue while waiting for another chunk's
+        self._early: dict[int, list[bool] | None] = {}
 
     def take(self) -> None:
         while True:
@@ -69,14 +71,15 @@ class _Mail:
         return ask
 
     def _answer(self, number: int) -> list[bool] | None:
-        # the driver answers in unit order, and this worker finishes its chunks in order
-        message = self.answers.get()
-        if message is None:
-            self.answers.put(None)
-            raise RunError("the driver closed the connection")
-        if message.chunk != number:
-            raise RunError(f"chunk {number} got the answer of chunk {message.chunk} (a bug)")
-        return message.keep
+        # the driver answers in unit order: a chunk this worker took after this one, but
+        # numbered before it (a lost worker's chunk, run again), is answered first
+        while number not in self._early:
+            message = self.answers.get()
+            if message is None:
+                self.answers.put(None)
+                raise RunError("the driver closed the connection")
+            self._early[message.chunk] = message.keep
+        return self._early.pop(number)
 
 
 def _run_job(mail: _Mail, spec_bytes: bytes, name: str, where: str, hold_bytes: int) -> bool:
