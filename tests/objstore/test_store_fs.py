@@ -137,7 +137,7 @@ def test_a_break_never_removes_a_lock_renewed_after_it_was_read(s3):
     assert not OBJECT.remove_if(lock, lambda data: True)  # nothing there
 
 
-@pytest.mark.slow  # two leases of a second run out
+@pytest.mark.slow  # two leases run out
 def test_a_lock_renewed_while_a_breaker_looks_is_kept(s3, monkeypatch):
     """Through the lock: another host's lock whose lease ran out, renewed by its holder
     right after a breaker judged it dead, is not broken; the breaker takes it only once
@@ -152,14 +152,14 @@ def test_a_lock_renewed_while_a_breaker_looks_is_kept(s3, monkeypatch):
         "host": "another-host",
         "pid": 4242,
         "started_at": "2026-12-03T00:00:00+00:00",
-        "lease": 1,
+        "lease": 0.5,
     }
     path = root / "_etl" / "lock"
     path.write_bytes(json.dumps(holder).encode())
     theirs = WriterLock(path, root)
     theirs.held = holder  # the holder's side, renewing its own lock
     breaker = WriterLock(path, root)
-    time.sleep(2.1)  # LastModified is to the second: the lease of 1 s has run out
+    time.sleep(1.1)  # LastModified is to the second (cut down): the lease has run out
     assert breaker._holder_dead(breaker.read())
     looked = breaker.expired
 
@@ -172,7 +172,7 @@ def test_a_lock_renewed_while_a_breaker_looks_is_kept(s3, monkeypatch):
     assert breaker._break(holder)  # it tried
     assert json.loads(path.read_bytes())["renewals"] == 1  # and the lock is still theirs
     monkeypatch.undo()
-    time.sleep(2.1)  # now no renewal for a whole lease
+    time.sleep(1.1)  # now no renewal for a whole lease
     assert breaker.break_stale() is not None
     assert not path.exists()
 
