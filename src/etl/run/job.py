@@ -386,12 +386,10 @@ class DriverJob(Job):
 def _concat(pieces: list[Any]) -> pa.Array:
     if not pieces:
         return pa.array([], pa.string())
-    arrays = [
-        pa.array(a, pa.string())
-        if isinstance(a, list)
-        else a.combine_chunks()
-        if isinstance(a, pa.ChunkedArray)
-        else a
-        for a in pieces
-    ]
-    return pa.concat_arrays(arrays)
+    return pa.concat_arrays([_array(piece) for piece in pieces])
+
+
+def _array(piece: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
+    if isinstance(piece, list):  # a worker file's ids, kept as they came
+        return pa.array(piece, pa.string())
+    return piece.combine_chunks() if isinstance(piece, pa.ChunkedArray) else piece

@@ -415,7 +415,8 @@ def _etag(path: ObjectPath) -> str | None:
 
 def _is_missing(exc: BaseException) -> bool:
     """Whether botocore's error says the key is not there (404, NoSuchKey)."""
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
     return code in ("404", "NoSuchKey") or isinstance(exc, FileNotFoundError)
 
 
