@@ -127,8 +127,8 @@ def dask_cluster(workers: int = 2) -> Iterator[Any]:
     Its workers are forked from a server that imported dask and its dependencies once (per
     test process): a cluster after the first starts in well under a second, not in two or
     three, and closes at once (a forked worker skips interpreter shutdown). The cluster
-    stands in for one a user runs; the runs under test are etl's, whose own LocalCluster
-    (no address) keeps Dask's default start method.
+    stands in for one a user runs; etl's own LocalCluster (no address) starts its workers
+    the same way.
     """
     import logging
 
@@ -136,7 +136,13 @@ def dask_cluster(workers: int = 2) -> Iterator[Any]:
 
     dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+    # and without the nanny's MALLOC_TRIM_THRESHOLD_, which it sets in this process's
+    # environment: every worker forked later (etl's own clusters too) would inherit it
+    config = {
+        "distributed.worker.multiprocessing-method": "forkserver",
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    }
+    with dask.config.set(config):
         cluster = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
