@@ -71,13 +71,17 @@ def run(
     """Run a pipeline file."""
     from etl import log
     from etl.config import load_pipeline
-    from etl.run import build_plan, run_plan
-    from etl.run.interrupt import stop_on_signals
+    from etl.executors.early import start_early
 
     pipe = load_pipeline(pipeline, list(overrides), defer=True)
     log.add_secrets(pipe.secrets)  # from here on, whatever is printed is redacted
     if full and reprocess:
         raise click.UsageError("--full and --reprocess do not go together: choose one")
+    if not dry_run:
+        start_early(pipe)  # a fork server imports beside the driver's plugin discovery
+    from etl.run import build_plan, run_plan  # pyarrow, and every module of the run
+    from etl.run.interrupt import stop_on_signals
+
     # SIGTERM (kill, systemd, Kubernetes, CI) stops the run as Ctrl-C does: a message, the
     # lock released, the staging removed, what checkpoints committed kept (exit 143)
     with stop_on_signals():

@@ -17,6 +17,7 @@ import collections
 import multiprocessing
 import os
 import signal
+import threading
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,35 @@ def _context(method: str) -> Any:
     if method == "forkserver":
         ctx.set_forkserver_preload(["etl.run.warm"])
     return ctx
+
+
+def start_fork_server(start_method: Any = "forkserver") -> bool:
+    """Start the fork server (once per process) if workers start by ``forkserver``;
+    whether they do.
+
+    ``etl run`` calls this as soon as it has read a pipeline file whose executor is
+    ``processes`` (:func:`etl.executors.early.start_early`): before the driver imports
+    pyarrow and discovers the plugins (0.3 s), which the server then imports beside it on
+    the other core. :meth:`ProcessesExecutor.prepare` calls it again (nothing to do then).
+    """
+    if start_method != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    _context(start_method)
+    forkserver.ensure_running()
+    return True
+
+
+def _warm_pyarrow() -> None:
+    """Make the driver's first Arrow array now: pyarrow imports pandas on it (0.2 s), which
+    otherwise falls into the run's serial end (the summary). Run in a thread while the
+    driver lists the units and waits for the fork server's imports (a blocking read): on a
+    small run the second core is idle then; on a big one it moves from the end to the
+    listing."""
+    import pyarrow as pa
+
+    pa.array([b""], pa.binary())
 
 
 class _Chunks:
@@ -200,6 +230,7 @@ class ProcessesExecutor(Executor):
         #: the workers of the last job, kept for the next one until close()
         self._pool: list[_Worker] = []
         self._started = 0
+        self._warming: threading.Thread | None = None
 
     def split_bytes(self) -> int:
         """Parts of ``split_bytes`` when more than one worker runs (else 0: no split)."""
@@ -209,15 +240,20 @@ class ProcessesExecutor(Executor):
     def prepare(self) -> None:
         """Start the fork server now, before the driver lists the units: it imports the
         framework in its own process while the driver lists (a serial step), so the
-        workers fork from a ready server when the run starts."""
-        if self.opts.start_method != "forkserver":
+        workers fork from a ready server when the run starts. Meanwhile the driver warms
+        its own pyarrow (:func:`_warm_pyarrow`) in a thread that :meth:`execute` joins."""
+        if not start_fork_server(self.opts.start_method):
             return
-        from multiprocessing import forkserver
+        self._warming = threading.Thread(target=_warm_pyarrow, name="etl-warm-pyarrow")
+        self._warming.start()
 
-        _context(self.opts.start_method)
-        forkserver.ensure_running()
+    def _warmed(self) -> None:
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.join()
 
     def execute(self, job: Job) -> StreamStats:
+        self._warmed()
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
         bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
@@ -302,6 +338,7 @@ class ProcessesExecutor(Executor):
 
     def close(self) -> None:
         """Stop the workers kept after the run's last job."""
+        self._warmed()
         pool, self._pool = self._pool, []
         for worker in pool:
             worker.stop()
