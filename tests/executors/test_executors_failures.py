@@ -87,7 +87,7 @@ def _reference(tmp_path: Path, p: Path) -> list[tuple]:
 
 def _start_gated(p: Path, gate: Path, setting: str, *flags: str) -> subprocess.Popen:
     """The killable pipeline under ``processes``, each worker waiting in its first batch
-    until ``gate`` exists."""
+    until ``gate`` exists (the gate holds the workers: no sleep per batch)."""
     return start_etl(
         "run",
         str(p),
@@ -97,6 +97,8 @@ def _start_gated(p: Path, gate: Path, setting: str, *flags: str) -> subprocess.P
         setting,
         "--set",
         f"transforms.1.gate={gate}",
+        "--set",
+        "transforms.1.seconds=0",
         *flags,
     )
 
