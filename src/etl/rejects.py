@@ -93,6 +93,30 @@ class Rejects:
         for batch in self.batches():
             yield from batch.to_pylist()
 
+    def first_of_each_reason(self, first: int) -> list[dict[str, Any]]:
+        """The first ``first`` rejects of each reason, in order, as dicts.
+
+        A scan of each batch's reason column, with dicts made only for the rows it keeps:
+        600,000 rejects as dicts took 3.4 s at the end of a run, for the summary's three
+        examples of each reason.
+        """
+        left = {reason: min(first, n) for reason, n in self.reasons.items()}
+        found: list[tuple[int, dict[str, Any]]] = []
+        offset = 0
+        for batch in self.batches():
+            if not any(left.values()):
+                break
+            reasons = batch.column("reason")
+            for reason, n in left.items():
+                if not n:
+                    continue
+                hits = pc.indices_nonzero(pc.equal(reasons, reason))[:n]
+                rows = batch.take(hits).to_pylist()
+                found.extend(zip((offset + i for i in hits.to_pylist()), rows, strict=True))
+                left[reason] = n - len(rows)
+            offset += batch.num_rows
+        return [row for _, row in sorted(found, key=lambda pair: pair[0])]
+
     def table(self, secrets: Iterable[str] = ()) -> pa.Table:
         """The rejects table; each of ``secrets`` (values from ``${ENV}``) shown as ``***``."""
         table = pa.Table.from_batches(list(self.batches()), schema=REJECTS_SCHEMA)

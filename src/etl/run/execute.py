@@ -417,7 +417,7 @@ def summarize(
         "inputs_other_pipeline": plan.stale_inputs,
         "rejects_by_reason": dict(reasons.most_common()),
         # input names may hold a value that came from the environment
-        "rejects_first": plan.pipeline.redact(first_inputs(stats.rejects)),
+        "rejects_first": plan.pipeline.redact(first_inputs(stats.rejects.first_of_each_reason(3))),
         "plugin_seconds": {k: round(v, 4) for k, v in stats.seconds.items()},
         "counters": dict(stats.counters),
         "transforms": {k: {"in": v[0], "out": v[1]} for k, v in stats.transform_rows.items()},
