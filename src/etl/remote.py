@@ -59,6 +59,14 @@ REMOTE_OPTIONS: tuple[Option, ...] = (
         fingerprint=False,
     ),
     Option(
+        "backoff",
+        "float",
+        DEFAULT_BACKOFF,
+        min=0,
+        help="seconds before the first retry, doubled before each next one (at most 30)",
+        fingerprint=False,
+    ),
+    Option(
         "timeout",
         "float",
         DEFAULT_TIMEOUT,
@@ -95,6 +103,7 @@ def remote_kwargs(opts: Any) -> dict[str, Any]:
     """The fetch settings of a plugin's options (the defaults where it has none)."""
     return {
         "retries": getattr(opts, "retries", DEFAULT_RETRIES),
+        "backoff": getattr(opts, "backoff", DEFAULT_BACKOFF),
         "timeout": getattr(opts, "timeout", DEFAULT_TIMEOUT),
         "deadline": getattr(opts, "deadline", DEFAULT_DEADLINE),
         "storage_options": getattr(opts, "storage_options", None) or {},

@@ -258,10 +258,13 @@ def test_etl_run_reads_urls_and_rejects_the_failures(server, tmp_path):
     p = write_pipeline(
         tmp_path / "p.toml",
         '[[sources]]\nplugin = "jsonl"\npaths = [' + ", ".join(f'"{u}"' for u in urls) + "]\n"
-        'retries = 2\ntimeout = 5\n[sink]\nplugin = "parquet"\npath = "out"\n',
+        'retries = 2\nbackoff = 0.05\ntimeout = 5\n[sink]\nplugin = "parquet"\npath = "out"\n',
     )
+    started = time.monotonic()
     proc = run_etl("run", str(p))
     assert proc.returncode == 0, proc.stderr
+    # three inputs fail twice: 4.5 s of waits at the default 0.5 s, 0.45 s at 0.05 s
+    assert time.monotonic() - started < 4
     rows = read_dataset(tmp_path / "out").to_pylist()
     assert sorted(r["title"] for r in rows) == [
         "Remote story 1",
