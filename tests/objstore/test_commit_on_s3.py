@@ -55,7 +55,7 @@ def test_a_crash_then_a_rerun_equals_one_clean_run(tmp_path, s3, point):
         assert seen.num_rows == 0, "nothing is visible before the commit point"
 
     # the lock of the dead run (a process of this host that is gone) is broken at once
-    again = run_etl_process("run", str(remote))
+    again = run_etl("run", str(remote))
     assert again.returncode == 0, again.stderr
     got = read_bucket(s3)
     no_id_twice(got)
@@ -165,7 +165,7 @@ def test_a_checkpointed_run_killed_in_its_second_checkpoint_carries_on(tmp_path,
     assert crashed.returncode == 77, crashed.stderr
     no_id_twice(read_bucket(s3))
     assert len(s3.fs().glob(f"{s3.bucket}/out/_etl/runs/*.json")) == 1
-    done = run_etl_process("run", str(remote))
+    done = run_etl("run", str(remote))
     assert done.returncode == 0, done.stderr
     assert "8 skipped as unchanged" in done.stdout
     got = read_bucket(s3)
