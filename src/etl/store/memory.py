@@ -58,6 +58,10 @@ class InputsMemory:
         self.layout = layout
         self._manifests = manifests
         self._run_inputs = run_inputs
+        #: the memory as last read: a run reads it to skip inputs, to account and to stage
+        #: (on an object store each read was a HEAD and GETs of its own: 24 requests of a
+        #: small run's 84); forgotten when a commit may change it
+        self._table: pa.Table | None = None
 
     # reading
 
@@ -87,9 +91,12 @@ class InputsMemory:
             return None
 
     def table(self) -> pa.Table:
-        """The memory, from its file or rebuilt from the manifests."""
+        """The memory, from its file or rebuilt from the manifests (read once until
+        :meth:`stage` or :meth:`forget` says it may change)."""
         import pyarrow as pa
 
+        if self._table is not None:
+            return self._table
         table = self.read()
         if table is None:
             rows = self._from_manifests()
@@ -98,7 +105,12 @@ class InputsMemory:
                 table = pa.Table.from_pylist(rows, schema=schema)
             else:  # not schema.empty_table(): its first call imports pandas (0.2 s)
                 table = pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+        self._table = table
         return table
+
+    def forget(self) -> None:
+        """Read the memory again next time (a commit or a recovery may have changed it)."""
+        self._table = None
 
     def remembered(self) -> dict[str, tuple[Any, Any, Any, Any]]:
         """``{key_digest: (size, mtime, content_hash, fingerprint)}`` of every remembered input."""
@@ -257,6 +269,7 @@ class InputsMemory:
         # paths, keys and hashes are distinct: a dictionary only for the run ids
         where, fs = arrow(staged)
         pq.write_table(table, where, filesystem=fs, compression="zstd", use_dictionary=["run_id"])
+        self.forget()  # the commit makes it the memory, or rolls back
         return self.layout.relative(staged)
 
 

@@ -277,4 +277,6 @@ class Store:
         ``finish_sink`` finishes a sink's part of a commit; without it, a run whose record
         names a sink is refused with a message saying how to finish it.
         """
-        return protocol.recover(self.layout, finish_sink)
+        finished = protocol.recover(self.layout, finish_sink)
+        self.memory.forget()  # a run rolled forward brought its memory
+        return finished
