@@ -4,8 +4,8 @@ A :class:`FileSource` subclass declares only its own options and ``read``; it ge
 
 * the options every file source has, with one name, meaning and bound everywhere:
   ``paths`` (files, folders, globs, URLs), ``include`` (name patterns for folders),
-  ``max_bytes`` (larger inputs are rejected, not read) and the fetch options ``retries`` and
-  ``timeout`` (:data:`etl.inputs.REMOTE_OPTIONS`);
+  ``max_bytes`` (larger inputs are rejected, not read) and the fetch options ``retries``,
+  ``backoff``, ``timeout`` and ``deadline`` (:data:`etl.inputs.REMOTE_OPTIONS`);
 * ``units()``: one work unit per input that :func:`etl.inputs.expand_paths` lists (local
   folders walked, globs expanded, URLs and fsspec stores), in a stable order, each once;
 * readers that apply those options and turn a failed read into a reject:
@@ -35,7 +35,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 #: options that come before a subclass's own, and after them
 _HEAD = ("paths", "include", "allow_outside_links")
-_TAIL = ("max_bytes", "retries", "timeout", "deadline")
+_TAIL = ("max_bytes", "retries", "backoff", "timeout", "deadline")
 _UNSET: Any = object()
 
 
@@ -44,15 +44,15 @@ class FileSource(Source):
 
     Subclasses set ``name``, declare only their own ``options`` and implement ``read``. The
     common options are added around them: ``paths`` and ``include`` first, then the
-    subclass's own, then ``max_bytes``, ``retries`` and ``timeout``. Class attributes adjust
-    the common options:
+    subclass's own, then ``max_bytes``, ``retries``, ``backoff``, ``timeout`` and
+    ``deadline``. Class attributes adjust the common options:
 
     - ``default_include``: the default of ``include`` (``["*"]``: every file in a folder);
     - ``default_max_bytes``: the default of ``max_bytes`` (None: no limit);
     - ``max_bytes_option``: False to offer no ``max_bytes`` option (the source limits sizes
       its own way);
-    - ``remote_options``: False to offer no ``retries``/``timeout`` options (remote inputs
-      are then fetched with the defaults).
+    - ``remote_options``: False to offer no ``retries``/``backoff``/``timeout``/``deadline``
+      options (remote inputs are then fetched with the defaults).
 
     An own option with the name of a common one replaces it in place (another help text,
     default or bound).
