@@ -109,9 +109,8 @@ def _context(method: str) -> Any:
     return ctx
 
 
-def start_fork_server(start_method: Any = "forkserver") -> bool:
-    """Start the fork server (once per process) if workers start by ``forkserver``;
-    whether they do.
+def start_fork_server(start_method: Any = "forkserver") -> None:
+    """Start the fork server (once per process) if workers start by ``forkserver``.
 
     ``etl run`` calls this as soon as it has read a pipeline file whose executor is
     ``processes`` (:func:`etl.executors.early.start_early`): before the driver imports
@@ -119,20 +118,19 @@ def start_fork_server(start_method: Any = "forkserver") -> bool:
     the other core. :meth:`ProcessesExecutor.prepare` calls it again (nothing to do then).
     """
     if start_method != "forkserver":
-        return False
+        return
     from multiprocessing import forkserver
 
     _context(start_method)
     forkserver.ensure_running()
-    return True
 
 
 def _warm_pyarrow() -> None:
     """Make the driver's first Arrow array now: pyarrow imports pandas on it (0.2 s), which
-    otherwise falls into the run's serial end (the summary). Run in a thread while the
-    driver lists the units and waits for the fork server's imports (a blocking read): on a
-    small run the second core is idle then; on a big one it moves from the end to the
-    listing."""
+    otherwise falls mid-run (the first worker's ids, while every worker waits for an
+    answer) or into the run's serial end (the summary). Run in a thread while the driver
+    lists the units and waits for the fork server's imports (a blocking read): on a small
+    run the second core is idle then; on a big one it moves into the listing."""
     import pyarrow as pa
 
     pa.array([b""], pa.binary())
@@ -241,9 +239,9 @@ class ProcessesExecutor(Executor):
         """Start the fork server now, before the driver lists the units: it imports the
         framework in its own process while the driver lists (a serial step), so the
         workers fork from a ready server when the run starts. Meanwhile the driver warms
-        its own pyarrow (:func:`_warm_pyarrow`) in a thread that :meth:`execute` joins."""
-        if not start_fork_server(self.opts.start_method):
-            return
+        its own pyarrow (:func:`_warm_pyarrow`) in a thread that :meth:`execute` joins,
+        however the workers start."""
+        start_fork_server(self.opts.start_method)
         self._warming = threading.Thread(target=_warm_pyarrow, name="etl-warm-pyarrow")
         self._warming.start()
 

@@ -9,7 +9,6 @@ same key is counted a duplicate); the rows of committed keys are replaced at com
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import time
 from collections.abc import Callable
@@ -67,7 +66,7 @@ class DriverJob(Job):
         #: the streamer of stream_here while it runs (progress reads its rejects)
         self._live: Any = None
         #: ids written by this run, in pieces (for the store's id index)
-        self._ids: list[pa.Array | list[str]] = []
+        self._ids: list[pa.Array] = []
         # chunk results wait here until every earlier chunk is in
         self._waiting: dict[int, ChunkResult] = {}
         self._next = 0
@@ -248,13 +247,10 @@ class DriverJob(Job):
             if mask is not None:
                 self.rewritten += int(mask.any())
                 self.totals.count_duplicates(units[~mask])
-                self._ids.append(list(itertools.compress(item.ids, mask)))
+                self._ids.append(pa.array(item.ids, pa.string()).filter(pa.array(mask)))
                 self._units.append(units[mask])
             else:
-                # kept as a list until the commit: the driver's first list made an Arrow
-                # array imports pandas (pyarrow checks for it), half a second in which
-                # every worker waited for an answer
-                self._ids.append(item.ids)
+                self._ids.append(pa.array(item.ids, pa.string()))
                 self._units.append(units)
             keep.append(mask)
         if files:
@@ -386,10 +382,5 @@ class DriverJob(Job):
 def _concat(pieces: list[Any]) -> pa.Array:
     if not pieces:
         return pa.array([], pa.string())
-    return pa.concat_arrays([_array(piece) for piece in pieces])
-
-
-def _array(piece: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
-    if isinstance(piece, list):  # a worker file's ids, kept as they came
-        return pa.array(piece, pa.string())
-    return piece.combine_chunks() if isinstance(piece, pa.ChunkedArray) else piece
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in pieces]
+    return pa.concat_arrays(arrays)
