@@ -32,6 +32,20 @@ settings.register_profile("etl", deadline=None)
 settings.load_profile("etl")
 
 
+def pytest_sessionstart(session):
+    """An xdist worker starts its fork server while it collects: it runs hundreds of
+    ``etl`` commands (``etl.testing.run_cli``) and Dask workers forked from it."""
+    from etl.testing import forked
+
+    # read by tests/helpers/hide_pandas/sitecustomize.py at start-up: a test that sets it
+    # gets a new interpreter
+    forked.START_UP_VARIABLES.add("ETL_TESTS_HIDE_PANDAS")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from tests.helpers import start_fork_server
+
+        start_fork_server()
+
+
 def pytest_collection_modifyitems(config, items):
     """Files with more tests marked ``slow`` run first, each file's tests in their order.
 

@@ -8,9 +8,11 @@ Two ways to run the real ``etl`` command:
 * :func:`run_etl`: in this process, through click's ``CliRunner`` (no interpreter start-up,
   so about a hundred times cheaper); for everything where a process boundary is not what is
   tested;
-* :func:`run_etl_process`: in a subprocess (``etl.testing.run_cli``); for signals, crashes
-  (``ETL_CRASH_AT`` ends the process), locks held by other processes, executors that start
-  workers, and anything that needs a different ``PYTHONPATH``.
+* :func:`run_etl_process`: in a process of its own (``etl.testing.run_cli``: a fork of a
+  server that imported etl once; a new interpreter where a ``PYTHONPATH`` is given);
+  for crashes (``ETL_CRASH_AT`` ends the process), locks held by other processes, executors
+  that start workers, and anything that needs a different ``PYTHONPATH``. Signals need the
+  process while it runs: those tests start ``python -m etl.cli`` themselves.
 
 Both return a ``subprocess.CompletedProcess`` (``returncode``, text ``stdout``/``stderr``).
 """
@@ -45,6 +47,7 @@ __all__ = [
     "read_rejects",
     "run_etl",
     "run_etl_process",
+    "start_fork_server",
     "write_pipeline",
 ]
 
@@ -66,6 +69,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_fork_server() -> None:
+    """Start this test process's fork server (``etl.testing.forked``; ``run_etl_process``
+    forks from it) with distributed imported too: the suite's Dask clusters fork their
+    workers from the same server, and whoever starts it sets what it imports."""
+    from etl.testing.forked import fork_server
+
+    fork_server(also=["distributed"])
 
 
 def write_pipeline(path: Path, text: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from etl.dataset import Dataset
-from tests.helpers import DATA, ROOT, write_pipeline
+from tests.helpers import DATA, ROOT, start_fork_server, write_pipeline
 
 #: the probe plugin the executor tests ship to workers
 PLUGINS = ROOT / "tests" / "executors" / "plugins"
@@ -142,6 +142,7 @@ def dask_cluster(workers: int = 2) -> Iterator[Any]:
         "distributed.worker.multiprocessing-method": "forkserver",
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     }
+    start_fork_server()  # the suite's one fork server, with distributed imported
     with dask.config.set(config):
         cluster = distributed.LocalCluster(
             n_workers=workers,

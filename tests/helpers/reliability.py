@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +11,7 @@ import pyarrow.parquet as pq
 
 from etl.dataset import Dataset
 from etl.plugins import get_plugin_manager
-from tests.helpers import run_etl
+from tests.helpers import run_etl, run_etl_process
 
 WORDS = [
     "council",
@@ -96,17 +93,10 @@ def etl(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw
 
 
 def etl_process(*args: str, env: dict[str, str] | None = None, check: bool = False, **kw):
-    """Run the real CLI in a subprocess: for a run that must die (``ETL_CRASH_AT``, signals),
-    executors that start worker processes, and a different ``PYTHONPATH``."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        **kw,
-    )
-    return _checked(proc, args, check)
+    """Run the real CLI in a process of its own (see ``tests.helpers.run_etl_process``): for
+    a run that must die (``ETL_CRASH_AT``), executors that start worker processes, and a
+    different ``PYTHONPATH``."""
+    return _checked(run_etl_process(*args, env=env, **kw), args, check)
 
 
 def _checked(proc, args, check: bool):

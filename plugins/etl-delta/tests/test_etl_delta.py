@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from etl.testing import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +18,7 @@ EXAMPLES = ROOT / "examples" / "analytics"
 
 
 def etl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ETL_PROGRESS": "0"},
-        timeout=300,
-    )
+    return run_cli(*args)
 
 
 def run_ok(pipeline: str, table: Path, *sets: str) -> str:

@@ -69,29 +69,44 @@ def run_cli(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
+    fresh: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``etl`` command in a subprocess, progress display and the plugin
-    listing's cache off.
+    """Run the real ``etl`` command in a process of its own, progress display and the
+    plugin listing's cache off.
+
+    The process is a fork of a server that imported etl once (:mod:`etl.testing.forked`):
+    a command costs a fork, not an interpreter's start-up. It is a new interpreter
+    (``python -m etl.cli``) with ``fresh=True``, where ``env`` sets a variable that only
+    start-up reads (``PYTHONPATH``; :data:`etl.testing.forked.START_UP_VARIABLES`), and
+    on platforms without ``forkserver``.
 
     Args:
         args: the command's arguments (``"run", "pipeline.toml", "--full"``).
         cwd: the folder to run in (default: the current one).
         env: variables added to this process's environment.
-        timeout: seconds before ``subprocess.TimeoutExpired``.
+        timeout: seconds before ``subprocess.TimeoutExpired`` (the process is killed).
+        fresh: start a new interpreter.
 
     Returns:
         The ``subprocess.CompletedProcess``: ``returncode`` (0 ok, 2 a configuration
-        error, 1 a failed run), ``stdout`` and ``stderr`` as text.
+        error, 1 a failed run, negative: killed by that signal), ``stdout`` and ``stderr``
+        as text.
     """
     import subprocess
     import sys
 
+    from etl.testing import forked
+
+    full_env = {**os.environ, "ETL_PROGRESS": "0", "ETL_CACHE_DIR": "", **(env or {})}
+    starts = forked.START_UP_VARIABLES & set(env or {})
+    if not fresh and not starts and forked.can_fork():
+        return forked.run_forked(list(args), cwd, full_env, timeout)
     return subprocess.run(
         [sys.executable, "-m", "etl.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, "ETL_PROGRESS": "0", "ETL_CACHE_DIR": "", **(env or {})},
+        env=full_env,
         timeout=timeout,
     )
 
