@@ -29,6 +29,7 @@ from etl.store import (
     fault_point,
     fsync_dir,
     fsync_file,
+    fsync_files,
 )
 from etl.store.fs import StorePath, arrow, fs_of, store_path
 
@@ -257,8 +258,7 @@ class ParquetSink(Sink, WorkerFiles, ReplacesRows):
         if self.staging is not None:
             rewrites, emptied, new_files = self.removals.stage(self.staging, self.opts, new_files)
         renames = [[layout.relative(staged), final] for staged, final in new_files]
-        for staged, _ in renames + rewrites:
-            fsync_file(layout.inside(staged))
+        fsync_files([layout.inside(staged) for staged, _ in renames + rewrites])
         if self.staging is not None:
             fsync_dir(self.staging)
         deletes = []

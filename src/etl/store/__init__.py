@@ -17,7 +17,14 @@ from etl.store.faults import (
     SLOW_ENV,
     fault_point,
 )
-from etl.store.fsio import COMMIT_FILE, fsync_dir, fsync_file, json_text, write_json_atomic
+from etl.store.fsio import (
+    COMMIT_FILE,
+    fsync_dir,
+    fsync_file,
+    fsync_files,
+    json_text,
+    write_json_atomic,
+)
 from etl.store.hashing import (
     CONTENT_HASH,
     ContentHasher,
@@ -63,6 +70,7 @@ __all__ = [
     "fault_point",
     "fsync_dir",
     "fsync_file",
+    "fsync_files",
     "json_text",
     "key_digest",
     "write_json_atomic",

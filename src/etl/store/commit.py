@@ -26,7 +26,7 @@ from typing import Any
 from etl.errors import RunError
 from etl.store.faults import fault_point
 from etl.store.fs import fs_of
-from etl.store.fsio import COMMIT_FILE, fsync_dir, fsync_file, json_text, write_json_atomic
+from etl.store.fsio import COMMIT_FILE, fsync_dir, fsync_files, json_text, write_json_atomic
 from etl.store.layout import REJECTS_SUFFIX, RUN_INPUTS_SUFFIX, Layout
 
 #: finishes the sink's part of a commit: (plugin name, payload) -> keys for the manifest
@@ -36,8 +36,7 @@ SinkFinisher = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
 def write_commit_point(layout: Layout, run_id: str, record: dict[str, Any]) -> str:
     """fsync what ``record`` names, then write COMMIT.json; return the manifest's JSON text."""
     staging = layout.staging(run_id)
-    for staged, _ in record.get("renames", []):
-        fsync_file(layout.inside(staged))
+    fsync_files([layout.inside(staged) for staged, _ in record.get("renames", [])])
     for directory in {layout.inside(s).parent for s, _ in record.get("renames", [])}:
         fsync_dir(directory)
     fsync_dir(staging)

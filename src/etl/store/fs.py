@@ -212,6 +212,10 @@ class StoreFS(Protocol):
 
     def fsync_file(self, path: Any) -> None: ...
 
+    def fsync_files(self, paths: list[Any]) -> None:
+        """``fsync_file`` of each (an object store checks they are there, by listing each
+        folder once rather than asking for each object)."""
+
     def fsync_dir(self, path: Any) -> None: ...
 
     def rmtree(self, path: Any) -> None:
@@ -269,6 +273,10 @@ class LocalFS:
         finally:
             os.close(fd)
 
+    def fsync_files(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.fsync_file(path)
+
     def fsync_dir(self, path: Path) -> None:
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -311,7 +319,12 @@ class ObjectFS:
     def replace(self, source: ObjectPath, target: ObjectPath) -> None:
         fs = source.fs
         try:
-            fs.copy(source.path, target.path)
+            try:
+                # one object to one key: not copy(), which first lists both keys to see
+                # whether either is a folder (two requests more per file on S3)
+                fs.cp_file(source.path, target.path)
+            except NotImplementedError:
+                fs.copy(source.path, target.path)
         except FileNotFoundError:
             if fs.exists(target.path):
                 return  # an earlier attempt copied it and deleted the source
@@ -343,6 +356,23 @@ class ObjectFS:
         # proves must hold: the staged object is there, before a commit point names it
         if not path.fs.exists(path.path):
             raise FileNotFoundError(2, "no such object", str(path))
+
+    def fsync_files(self, paths: list[ObjectPath]) -> None:
+        folders: dict[str, list[ObjectPath]] = {}
+        for path in paths:
+            folders.setdefault(str(path.parent), []).append(path)
+        for group in folders.values():
+            fs = group[0].fs
+            try:
+                # refresh: a listing cached before the objects were written says nothing
+                there = {
+                    fs._strip_protocol(p) for p in fs.ls(group[0].parent.path, False, refresh=True)
+                }
+            except FileNotFoundError:
+                there = set()
+            for path in group:
+                if fs._strip_protocol(path.path) not in there:
+                    raise FileNotFoundError(2, "no such object", str(path))
 
     def fsync_dir(self, path: ObjectPath) -> None:
         pass

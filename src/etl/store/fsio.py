@@ -15,6 +15,13 @@ def fsync_file(path: StorePath) -> None:
     fs_of(path).fsync_file(path)
 
 
+def fsync_files(paths: list[StorePath]) -> None:
+    """``fsync_file`` of each path (all on one store); on an object store, a listing of
+    each folder checks they are there."""
+    if paths:
+        fs_of(paths[0]).fsync_files(paths)
+
+
 def fsync_dir(path: StorePath) -> None:
     fs_of(path).fsync_dir(path)
 
