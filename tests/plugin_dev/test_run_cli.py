@@ -70,8 +70,11 @@ def test_a_command_past_its_timeout_is_killed(tmp_path):
 
 
 def test_a_variable_read_at_start_up_gets_a_new_interpreter(tmp_path):
-    """A fork cannot honour PYTHONPATH: a module found only through it is found."""
+    """A fork cannot honour PYTHONPATH: its sitecustomize runs (only an interpreter's
+    start-up runs it), and a module found only through it is found."""
     (tmp_path / "lib").mkdir()
+    started = tmp_path / "started"
+    (tmp_path / "lib" / "sitecustomize.py").write_text(f"open({str(started)!r}, 'w').close()\n")
     (tmp_path / "lib" / "etl_test_startup_probe.py").write_text("VALUE = 1\n")
     (tmp_path / "tag.py").write_text(
         "import etl_test_startup_probe\n\n"
@@ -85,6 +88,7 @@ def test_a_variable_read_at_start_up_gets_a_new_interpreter(tmp_path):
     env = {"ETL_TEST_OUT": "out", "PYTHONPATH": str(tmp_path / "lib")}
     proc = run_cli("run", "p.toml", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
+    assert started.exists(), "the command did not start an interpreter"
     assert set(read_parquet_dataset(tmp_path / "out").column("title").to_pylist()) == {"probe"}
 
 

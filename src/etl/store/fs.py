@@ -358,16 +358,14 @@ class ObjectFS:
             raise FileNotFoundError(2, "no such object", str(path))
 
     def fsync_files(self, paths: list[ObjectPath]) -> None:
-        folders: dict[str, list[ObjectPath]] = {}
+        folders: dict[ObjectPath, list[ObjectPath]] = {}
         for path in paths:
-            folders.setdefault(str(path.parent), []).append(path)
-        for group in folders.values():
-            fs = group[0].fs
+            folders.setdefault(path.parent, []).append(path)
+        for folder, group in folders.items():
+            fs = folder.fs
             try:
                 # refresh: a listing cached before the objects were written says nothing
-                there = {
-                    fs._strip_protocol(p) for p in fs.ls(group[0].parent.path, False, refresh=True)
-                }
+                there = {fs._strip_protocol(p) for p in fs.ls(folder.path, False, refresh=True)}
             except FileNotFoundError:
                 there = set()
             for path in group:
