@@ -120,7 +120,8 @@ def _inspect(path: str | Path, sample: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from etl.evolution import schema_history
-    from etl.store.fs import arrow, read_parquet
+    from etl.store.fs import arrow
+    from etl.store.fsio import read_parquet
 
     ds = Dataset(path)
     if not ds.root.is_dir():

@@ -139,7 +139,11 @@ def unified_schema(root: str | Path) -> pa.Schema | None:
     From ``_etl/schema.json``; a dataset written before it existed gets the union of its data
     files' schemas. None for an empty dataset.
     """
-    meta = read_schema_file(root)
+    return _current_schema(root, read_schema_file(root))
+
+
+def _current_schema(root: Path, meta: dict[str, Any] | None) -> pa.Schema | None:
+    """:func:`unified_schema`, with the dataset's ``schema.json`` as read (``meta``)."""
     if meta and meta.get("arrow"):
         try:
             return _decode(meta["arrow"])
@@ -149,7 +153,10 @@ def unified_schema(root: str | Path) -> pa.Schema | None:
 
 
 def schema_history(root: str | Path) -> list[dict[str, Any]]:
-    meta = read_schema_file(root)
+    return _history(read_schema_file(root))
+
+
+def _history(meta: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list(meta.get("history", [])) if meta else []
 
 
@@ -178,8 +185,9 @@ def plan_schema(
     from etl.store.fs import store_path
 
     root = store_path(root)
-    history = schema_history(root)
-    old = current if current is not None else unified_schema(root)
+    meta = read_schema_file(root)
+    history = _history(meta)
+    old = current if current is not None else _current_schema(root, meta)
     if old is None:
         return SchemaPlan(schema, "created", history=history)
     if mode == "overwrite":

@@ -111,7 +111,7 @@ def _read(store: Store, run: str | None, reason: str | None) -> pa.Table:
     import pyarrow.compute as pc
 
     from etl.context import REJECTS_SCHEMA
-    from etl.store.fs import read_parquet
+    from etl.store.fsio import read_parquet
 
     files = store.rejects_files()
     if run is not None:

@@ -73,11 +73,12 @@ def free_port() -> int:
 
 def start_fork_server() -> None:
     """Start this test process's fork server (``etl.testing.forked``; ``run_etl_process``
-    forks from it) with distributed imported too: the suite's Dask clusters fork their
-    workers from the same server, and whoever starts it sets what it imports."""
+    forks from it). The suite's Dask clusters fork their workers from the same server, and
+    whoever starts it sets what it imports: distributed too, and what many forked runs
+    import late (s3fs alone is 0.3 s of each run on the object store)."""
     from etl.testing.forked import fork_server
 
-    fork_server(also=["distributed"])
+    fork_server(also=["distributed", "s3fs", "structlog", "pyarrow.dataset", "numpy.ma"])
 
 
 def write_pipeline(path: Path, text: str) -> Path:
@@ -121,7 +122,10 @@ def run_etl(
         result = CliRunner().invoke(cli, list(args), env=env, prog_name="etl")
     finally:
         os.chdir(old_cwd)
-        if gc.get_freeze_count() > frozen:
+        # put back what the run froze. get_freeze_count() walks the whole frozen heap (tens
+        # of ms in a worker that imported moto and dask, a tenth of the suite's CPU), so it
+        # is asked again only when the caller had frozen objects of its own
+        if not frozen or gc.get_freeze_count() > frozen:
             gc.unfreeze()
         log._settings, log._applied = saved_log[:2]
         log._SECRETS.clear()

@@ -8,6 +8,7 @@ botocore from looking for a real account.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,17 +60,24 @@ class S3:
         )
 
     def fs(self) -> Any:
-        import s3fs
+        """An s3fs filesystem on the server (one per endpoint: each new one parses
+        botocore's service models again, 0.1 s)."""
+        return _filesystem(self.endpoint)
 
-        return s3fs.S3FileSystem(
-            key=KEY_ID,
-            secret=SECRET,
-            endpoint_url=self.endpoint,
-            client_kwargs={"region_name": "us-east-1"},
-            skip_instance_cache=True,
-            # what the test sees must be the bucket now, not a listing from before a run
-            use_listings_cache=False,
-        )
+
+@functools.cache
+def _filesystem(endpoint: str) -> Any:
+    import s3fs
+
+    return s3fs.S3FileSystem(
+        key=KEY_ID,
+        secret=SECRET,
+        endpoint_url=endpoint,
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+        # what the test sees must be the bucket now, not a listing from before a run
+        use_listings_cache=False,
+    )
 
 
 @pytest.fixture(scope="session")

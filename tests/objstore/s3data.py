@@ -3,7 +3,9 @@ as a reader of the documented read path sees it."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,15 +23,21 @@ ARTICLES.append(ARTICLES[5])  # a duplicate
 
 def make_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> None:
     """Create ``bucket`` on the S3 server at ``endpoint`` (moto takes any credentials)."""
+    _client(endpoint, key_id, secret).create_bucket(Bucket=bucket)
+
+
+@functools.cache
+def _client(endpoint: str, key_id: str, secret: str) -> Any:
+    """One boto3 client per server (each new one parses botocore's service models, 0.1 s)."""
     import boto3
 
-    boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    )
 
 
 def aws_environment(endpoint: str, key_id: str, secret: str) -> dict[str, str]:

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl.store import STAGED_SUFFIX, Layout
-from etl.store.fs import StorePath, arrow, read_parquet
+from etl.store.fs import StorePath, arrow
+from etl.store.fsio import read_parquet
 
 
 @dataclass

@@ -1,12 +1,12 @@
-"""Durable file writes: fsync of files and folders, atomic JSON (on any store filesystem:
-see :mod:`etl.store.fs`)."""
+"""Durable file writes: fsync of files and folders, atomic JSON; Parquet files read whole
+(on any store filesystem: see :mod:`etl.store.fs`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from etl.store.fs import StorePath, fs_of
+from etl.store.fs import ObjectPath, StorePath, fs_of
 
 COMMIT_FILE = "COMMIT.json"
 
@@ -53,3 +53,18 @@ def write_json_atomic(
     """
     pieces = (json_text(data),) if text is None else (text,) if isinstance(text, str) else text
     fs_of(path).write_atomic(path, pieces)
+
+
+def read_parquet(path: StorePath, **kwargs: Any) -> Any:
+    """``pyarrow.parquet.read_table`` of a store's file, on its filesystem.
+
+    An object is fetched whole with one GET: the store reads whole files (the memory, the
+    id index, a file a merge rewrites), where pyarrow's reader would ask for the size, the
+    footer and then the rest, and twice more whether it is a file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(path, ObjectPath):
+        return pq.read_table(pa.BufferReader(path.read_bytes()), **kwargs)
+    return pq.read_table(path, **kwargs)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from etl.store.fs import StorePath, arrow, read_parquet
+from etl.store.fs import ObjectPath, StorePath, arrow
+from etl.store.fsio import read_parquet
 from etl.store.layout import IDS_SUFFIX, STAGED_SUFFIX, Layout
 
 if TYPE_CHECKING:
@@ -30,12 +31,14 @@ class IdIndex:
         return self.layout.ids_dir.is_dir()
 
     def files(self) -> list[StorePath]:
-        folder = self.layout.ids_dir
-        return sorted(folder.glob(f"*{IDS_SUFFIX}")) if folder.is_dir() else []
+        return sorted(self.layout.ids_dir.glob(f"*{IDS_SUFFIX}"))  # none if no folder
 
-    def ids(self) -> set[str]:
-        """Every id the index holds."""
-        return id_set(self.files())
+    def ids(self, files: list[StorePath] | None = None) -> set[str]:
+        """Every id the index holds (in ``files``, when the caller has listed them)."""
+        files = self.files() if files is None else files
+        if files and isinstance(files[0], ObjectPath):
+            return _object_id_set(files)  # type: ignore[arg-type]
+        return id_set(files)
 
     def stage(self, run_id: str, ids: pa.Array, inputs: pa.Array | None = None) -> str:
         """Write this run's ids (and the key digest of each one's input) into its staging
@@ -119,3 +122,15 @@ def id_set(files: list[StorePath] | list[str]) -> set[str]:
     paths = [str(where) for where, _ in found]
     table = pads.dataset(paths, format="parquet", filesystem=found[0][1]).to_table(columns=["id"])
     return set(table.column("id").to_pylist())
+
+
+def _object_id_set(files: list[ObjectPath]) -> set[str]:
+    """:func:`id_set` of the index's files on an object store: fetched together, one GET
+    each (they are small; a dataset reader would ask for each one's size and footer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    for data in files[0].read_many(files):
+        ids.update(pq.read_table(pa.BufferReader(data), columns=["id"]).column("id").to_pylist())
+    return ids

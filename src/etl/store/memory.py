@@ -16,7 +16,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from etl.store.fs import arrow, read_parquet
+from etl.store.fs import arrow
+from etl.store.fsio import read_parquet
 from etl.store.hashing import file_content_hash, key_digest
 from etl.store.layout import STAGED_SUFFIX, Layout
 
@@ -73,9 +74,7 @@ class InputsMemory:
         """
         import pyarrow as pa
 
-        if not self.layout.inputs_path.is_file():
-            return None
-        try:
+        try:  # a memory that is not there is read as None, like an unreadable one
             table = read_parquet(self.layout.inputs_path)
             names = table.schema.names
             if "content_hash" not in names and "sha256" in names:

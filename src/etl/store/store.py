@@ -140,8 +140,9 @@ class Store:
     def ids(self) -> set[str]:
         """The ids of every committed article: the id index, or for a dataset written
         before the index existed, the ``id`` column of its data files."""
-        if self.index.exists() or not self.runs_dir.is_dir():
-            return self.index.ids()
+        files = self.index.files()
+        if files or self.index.exists() or not self.runs_dir.is_dir():
+            return self.index.ids(files)
         return id_set(self.data_files())
 
     # writing
