@@ -130,7 +130,7 @@ def _object_id_set(files: list[ObjectPath]) -> set[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    ids: set[str] = set()
-    for data in files[0].read_many(files):
-        ids.update(pq.read_table(pa.BufferReader(data), columns=["id"]).column("id").to_pylist())
-    return ids
+    tables = [
+        pq.read_table(pa.BufferReader(data), columns=["id"]) for data in files[0].read_many(files)
+    ]
+    return set(pa.concat_tables(tables, promote_options="permissive").column("id").to_pylist())
