@@ -146,6 +146,56 @@ def test_local_plugin_file_is_shipped_to_workers(tmp_path, executor, request):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_a_worker_opens_and_closes_the_transforms_once_per_run(tmp_path, executor, request):
+    """docs/plugins.md: a transform's ``open`` and ``close`` run once, before the first batch
+    and after the last. A worker's copy of the plugins runs many chunks: it opens them before
+    its first chunk and closes them after its last, not once per chunk (Dask's tasks did)."""
+    make_corpus(tmp_path / "in", n=24)
+    shutil.copy(PLUGINS / "lifecycle.py", tmp_path / "lifecycle.py")
+    log = tmp_path / "lifecycle.log"
+    p = pipeline(
+        tmp_path,
+        extra=f'plugins = ["lifecycle.py"]\n[[transforms]]\nplugin = "lifecycle"\nlog = "{log}"\n',
+    )
+    sets = ["--set", f"executor.plugin={executor}", "--set", "executor.chunk_size=2"]
+    if executor == "dask":
+        sets += ["--set", f"executor.address={request.getfixturevalue('dask_address')}"]
+    proc = run_etl_process("run", str(p), *sets)
+    assert proc.returncode == 0, proc.stderr
+    calls: dict[str, list[str]] = {}
+    for line in log.read_text().splitlines():
+        pid, what = line.split()
+        calls.setdefault(pid, []).append(what)
+    assert sum(c.count("batch") for c in calls.values()) >= 12  # 13 chunks of 2 units or fewer
+    for pid, seen in calls.items():  # the driver's own copy too, with no batch perhaps
+        batches = seen.count("batch")
+        assert seen == ["open"] + ["batch"] * batches + ["close"], (pid, seen)
+
+
+@pytest.mark.slow
+def test_a_transform_that_fails_to_close_on_a_dask_worker_fails_the_run(tmp_path, dask_address):
+    """The workers close their transforms after the job's last chunk, before the commit: a
+    close that raises there fails the run with the worker named, and nothing is committed."""
+    make_corpus(tmp_path / "in", n=12)
+    shutil.copy(PLUGINS / "lifecycle.py", tmp_path / "lifecycle.py")
+    log = tmp_path / "lifecycle.log"
+    p = pipeline(
+        tmp_path,
+        extra='plugins = ["lifecycle.py"]\n[[transforms]]\nplugin = "lifecycle"\n'
+        f'log = "{log}"\nfail_close = true\n',
+    )
+    proc = run_etl_process(
+        "run", str(p), "--set", "executor.plugin=dask", "--set", f"executor.address={dask_address}"
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "dask worker tcp://127.0.0.1:" in proc.stderr
+    assert "the lifecycle transform cannot close" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").rglob("*.parquet"))
+
+
+@pytest.mark.slow
 def test_on_error_fail_in_a_worker_stops_the_run(tmp_path):
     make_corpus(tmp_path / "in", n=10)
     p = pipeline(tmp_path, extra='[run]\non_error = "fail"\n')

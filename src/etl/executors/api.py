@@ -85,6 +85,9 @@ class ChunkIds:
 class WorkerSession:
     """The plugins of a job, rebuilt on a worker; runs chunks there."""
 
+    #: goes into the names of the files it writes; an executor that runs each chunk as an
+    #: attempt of its own (Dask) sets it before each chunk
+    name: str = ""
     #: the session would like to ask the driver which ids are new before writing
     can_ask: bool = False
     #: its question carries a deciding transform's notes (``ask(ids, noted)``), which the

@@ -4,9 +4,11 @@
 processes on 127.0.0.1 is started for the run and stopped after it. Before any task every
 worker checks that it can build the plugins, open the run's first input and write the
 sink's staged files (a preflight; a worker that joins later checks on its first task).
-Each task rebuilds the plugins from the pipeline (local plugin files travel inside the task,
-by value), runs source -> transforms for its chunk and writes staged Parquet files to the
-sink's filesystem; the driver adopts them in unit order and commits once. A checkpointed
+Each task (:mod:`etl.executors.dask_task`) runs source -> transforms for its chunk and writes
+staged Parquet files to the sink's filesystem, with the plugins its worker built from the
+pipeline for the job's first task there and keeps until the job ends
+(:mod:`etl.executors.dask_sessions`; local plugin files travel inside the task, by value);
+the driver adopts the files in unit order and commits once. A checkpointed
 run executes one job per checkpoint on the same client and cluster, closed by
 :meth:`DaskExecutor.close`.
 
@@ -20,29 +22,26 @@ Dask is optional (``pip install 'etl[dask]'``); nothing of it is imported until 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
-import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import EtlError, MissingDependency, RunError
+from etl.executors import dask_sessions as sessions
 from etl.executors.api import (
     LANE_CHUNKS,
     ChunkResult,
     DriverLane,
-    check_worker,
     chunk_bounds,
     chunks,
-    failed,
-    open_worker,
     parts_alone,
     raise_error,
 )
-from etl.executors.dask_ask import Answers, asker
+from etl.executors.dask_ask import Answers
+from etl.executors.dask_task import digest, etl_version, preflight, run_task
 from etl.executors.dask_watch import WATCH_INTERVAL, ClusterWatch, running_threads
 from etl.executors.processes import DEFAULT_HOLD_BYTES
 from etl.plugin import Executor, Option
@@ -52,72 +51,6 @@ if TYPE_CHECKING:
     from etl.stream import StreamStats
 
 INSTALL = "'etl[dask]'"
-#: the specs (by digest) this worker process passed the preflight of: a worker checks once
-#: per run, whether it was there at the start (client.run) or joined later (its first task)
-_CHECKED: set[str] = set()
-
-
-def _where(worker: Any = None) -> tuple[str, str]:
-    """(the worker as errors name it, its name)."""
-    if worker is None:
-        from distributed import get_worker
-
-        worker = get_worker()
-    name = str(worker.name)
-    label = f"dask worker {worker.address}" + (f" (name {name})" if name != worker.address else "")
-    return label, name
-
-
-def _digest(spec_bytes: bytes) -> str:
-    return hashlib.sha256(spec_bytes).hexdigest()
-
-
-def _preflight(
-    spec_bytes: bytes, probe: bytes | None, dask_worker: Any = None
-) -> tuple[str, str, str | None, str] | None:
-    """Run on every worker before any task: can it build the plan's plugins, open the
-    first input (``probe``, packed) and write the sink's staged files?"""
-    where, _ = _where(dask_worker)
-    try:
-        check_worker(spec_bytes, where, probe)
-    except BaseException as exc:
-        return failed(-1, "", exc, where).error
-    _CHECKED.add(_digest(spec_bytes))
-    return None
-
-
-def _run_task(
-    spec_bytes: bytes,
-    number: int,
-    units: bytes,
-    probe: bytes | None,
-    run_id: str = "",
-    hold_bytes: int = 0,
-) -> ChunkResult:
-    """One Dask task: a chunk of work units through source and transforms into staged files
-    (holding up to ``hold_bytes`` of its articles while it asks the driver which are new)."""
-    where, name = _where()
-    try:
-        digest = _digest(spec_bytes)
-        if digest not in _CHECKED:  # a worker that joined after the run's preflight
-            check_worker(spec_bytes, where, probe)
-            _CHECKED.add(digest)
-        # each attempt names its files with a token of its own: Dask may run a chunk again
-        # (its worker died or was cut off, maybe still writing), on a worker of the same
-        # name (a nanny restarts it under its old name); no attempt may touch the files of
-        # another, least of all ones the driver adopted
-        attempt = f"dask-{name}-{secrets.token_hex(4)}"
-        session = open_worker(spec_bytes, where, attempt)
-        # a hint, answered at once: not for a chunk whose notes the driver must decide on
-        # in unit order (it gets them with the result, and decides when it takes it)
-        hint = session.can_ask and not session.asks_with_notes and hold_bytes > 0
-        ask = asker(run_id, attempt) if hint else None
-        result = session.run_chunk(number, units, ask, hold_bytes, hint=True)
-        session.close()
-        result.worker = name
-        return result
-    except BaseException as exc:
-        return failed(number, name, exc, where)
 
 
 #: distributed's defaults that cost a CPU-bound run's local cluster a third more CPU (at
@@ -272,6 +205,7 @@ class DaskExecutor(Executor):
         answers: Answers | None = None
         finished = False
         bounds: list[tuple[int, int]] | None = None
+        spec_bytes: bytes | None = None
         received = 0
         try:
             starting = self._starting
@@ -336,6 +270,7 @@ class DaskExecutor(Executor):
                     received += 1
                     progress.finished_range(*bounds[number], job.written())
                 watch.look(client)
+            self._close_sessions(client, spec_bytes)
             finished = True
             watch.count(job)
             if answers is not None:
@@ -354,6 +289,9 @@ class DaskExecutor(Executor):
                 # the run already failed; a failing cancel must not hide why
                 with contextlib.suppress(Exception):
                     client.cancel(list(futures), force=True)
+            if not finished and spec_bytes is not None and self._client is not None:
+                with contextlib.suppress(Exception):
+                    self._client.run(sessions.drop, digest(spec_bytes), on_error="return")
             if not finished:  # else kept for the run's next checkpoint (close() ends it)
                 self.close()
         return job.stats()
@@ -407,17 +345,27 @@ class DaskExecutor(Executor):
         open the first input (``probe``) or cannot write the sink's staged files."""
         from etl import __version__
 
-        versions = client.run(_etl_version, on_error="return")
+        versions = client.run(etl_version, on_error="return")
         for address, version in sorted(versions.items()):
             if isinstance(version, BaseException):
                 raise RunError(
                     f"dask worker {address} cannot import etl: {type(version).__name__}: {version}",
                     hint=f"install the same etl on every worker: pip install etl=={__version__}",
                 )
-        problems = client.run(_preflight, spec_bytes, probe, on_error="return")
+        problems = client.run(preflight, spec_bytes, probe, on_error="return")
         for _address, problem in sorted(problems.items()):
             if isinstance(problem, BaseException):
                 raise RunError(f"dask worker {_address}: {type(problem).__name__}: {problem}")
+            if problem is not None:
+                raise_error(problem)
+
+    def _close_sessions(self, client: Any, spec_bytes: bytes) -> None:
+        """After the job's last chunk: every worker closes the plugins it kept for the job
+        (the transforms' ``close``); a failure fails the run, as it would on the driver."""
+        closed = client.run(sessions.close, digest(spec_bytes), on_error="return")
+        for address, problem in sorted(closed.items()):
+            if isinstance(problem, BaseException):
+                raise RunError(f"dask worker {address}: {type(problem).__name__}: {problem}")
             if problem is not None:
                 raise_error(problem)
 
@@ -437,7 +385,7 @@ class DaskExecutor(Executor):
             return {}
         numbers = [number for number, _ in batch]
         futures = client.map(
-            _run_task,
+            run_task,
             [spec_bytes] * len(batch),
             numbers,
             [units for _, units in batch],
@@ -481,9 +429,3 @@ class DaskExecutor(Executor):
         if future.status == "cancelled":
             raise RunError(f"dask task {future.key} was cancelled; nothing was committed")
         return future.result()
-
-
-def _etl_version() -> str:
-    from etl import __version__
-
-    return __version__
