@@ -40,6 +40,9 @@ _EARLY = textwrap.dedent(
         ([], "1 False"),  # started, before the driver imported pyarrow
         (["executor.start_method=spawn"], "0 False"),  # no server to start
         (["executor.plugin=local"], "0 False"),
+        # a local Dask cluster's workers fork from it too (docs/performance.md)
+        (["executor.plugin=dask"], "1 False"),
+        (["executor.plugin=dask", "executor.address=tcp://127.0.0.1:8786"], "0 False"),
     ],
 )
 def test_etl_run_starts_the_fork_server_before_it_imports_pyarrow(tmp_path, overrides, expected):

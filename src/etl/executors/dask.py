@@ -68,6 +68,34 @@ LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
 }
 
 
+#: what a local cluster's fork server imports before it forks the workers: what Dask's own
+#: server would (``distributed.utils.get_mp_context``), and the worker side of etl
+FORK_SERVER_PRELOAD = [
+    "distributed",
+    *("dask", "msgpack", "cloudpickle", "tornado", "toolz", "numpy", "pandas", "lz4"),
+    "etl.run.warm",
+    "etl.executors.dask_task",
+]
+
+
+def start_fork_server() -> None:
+    """Start the fork server a local cluster's workers fork from, before the driver imports
+    pyarrow and discovers the plugins (``etl run``: :func:`etl.executors.early.start_early`).
+
+    Dask starts it itself when the local cluster starts its first worker, after the driver
+    imported Dask (0.3 s) and started the scheduler; the server's imports (about a second)
+    then stood between the listing's end and the workers' first task. Started here, it
+    imports beside the driver's discovery and listing. The server is the process's one
+    ``multiprocessing`` fork server, shared with the ``processes`` executor's (it keeps the
+    preloads and the environment of whichever started it first).
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORK_SERVER_PRELOAD)
+    forkserver.ensure_running()
+
+
 class DaskExecutor(Executor):
     """A Dask distributed cluster (an address, or a local cluster on this machine)."""
 
