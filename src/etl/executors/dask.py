@@ -298,6 +298,7 @@ class DaskExecutor(Executor):
                     received += 1
                     progress.finished_range(*bounds[number], job.written())
                 watch.look(client)
+            watch.look(client, final=True)
             self._close_sessions(client, spec_bytes)
             finished = True
             watch.count(job)

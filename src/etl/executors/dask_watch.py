@@ -99,11 +99,14 @@ class ClusterWatch:
         """A chunk that ``worker`` ran was taken in."""
         self.chunks[worker] += 1
 
-    def look(self, client: Any) -> None:
+    def look(self, client: Any, final: bool = False) -> None:
         """Look at the cluster (at most every :data:`WATCH_INTERVAL` seconds): joins,
-        departures, the window; raise :class:`RunError` for a loss the run cannot take."""
+        departures, the window; raise :class:`RunError` for a loss the run cannot take.
+
+        ``final``: once more after the job's last result, at once, so that a worker that
+        left during the last interval is counted; a loss then costs the run nothing."""
         now = time.monotonic()
-        if now < self._next:
+        if now < self._next and not final:
             return
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         current = set(workers)
@@ -116,7 +119,7 @@ class ClusterWatch:
                 self.logger.info("dask worker retired", worker=address)
                 continue
             self.lost += 1
-            if self.on_worker_loss == "fail":
+            if self.on_worker_loss == "fail" and not final:
                 raise RunError(
                     f"dask worker {address} left the cluster while running this run's tasks; "
                     f"nothing was committed to {self.target}",
