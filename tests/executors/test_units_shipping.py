@@ -45,3 +45,25 @@ def test_chunks_cover_every_unit_once_in_order():
     bounds = chunk_bounds(len(units), 2)
     got = [item for _, data in chunks(units, bounds) for item in unpack_units(data)]
     assert got == list(enumerate(units))
+
+
+def test_automatic_chunks_of_small_inputs_are_longer():
+    """Each chunk costs messages, a question, a staged file and its adoption: small files
+    (news articles of a few KB) go 4,000 to a chunk, while big inputs, or inputs of unknown
+    size, keep chunks of at most 1,000, and no chunk of more than 1,000 holds over 16 MB."""
+    from etl.executors.api import AUTO_CHUNK_BYTES
+
+    n = 100_000
+    small = chunk_bounds(n, 2, sizes=[4_000] * n)
+    assert max(stop - start for start, stop in small) == 4_000
+    assert small[0] == (0, 4_000) and small[-1][1] == n
+    assert all(b[1] == a[0] for a, b in zip(small[1:], small, strict=False))
+    assert len(small) < len(chunk_bounds(n, 2)) / 2  # 1,000 at most without sizes
+    for sizes in ([50_000] * n, [None] * n):
+        assert max(stop - start for start, stop in chunk_bounds(n, 2, sizes=sizes)) == 1_000
+    # 10 KB inputs: a chunk stops at 16 MB (1,677 of them)
+    mixed = chunk_bounds(n, 2, sizes=[10_000] * n)
+    assert max(stop - start for start, stop in mixed) == AUTO_CHUNK_BYTES // 10_000
+    # a configured size is kept, and the driver's lead chunks are the smallest
+    assert chunk_bounds(10, 2, 3, sizes=[1] * 10) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert chunk_bounds(n, 2, lead=2, sizes=[4_000] * n)[:2] == [(0, 782), (782, 1564)]

@@ -39,6 +39,7 @@ from etl.executors.api import (
     chunks,
     parts_alone,
     raise_error,
+    unit_sizes,
 )
 from etl.executors.dask_ask import Answers
 from etl.executors.dask_task import digest, etl_version, preflight, run_task
@@ -122,7 +123,8 @@ class DaskExecutor(Executor):
             "chunk_size",
             "int",
             0,
-            help="work units per task (0: automatic, shrinking from 1000 as the work runs out)",
+            help="work units per task (0: automatic: up to 1000, or 4000 small inputs of at most "
+            "16 MB in all, shrinking as the work runs out)",
         ),
         Option(
             "on_worker_loss",
@@ -326,7 +328,8 @@ class DaskExecutor(Executor):
         return job.stats()
 
     def _bounds(self, job: Job, threads: int, lead: int = 0) -> list[tuple[int, int]]:
-        bounds = chunk_bounds(len(job.units), threads, self.opts.chunk_size, lead)
+        sizes = unit_sizes(job.units)
+        bounds = chunk_bounds(len(job.units), threads, self.opts.chunk_size, lead, sizes)
         return parts_alone(bounds, job.units)
 
     def _expected_threads(self) -> int:

@@ -29,6 +29,7 @@ from etl.executors.api import (
     chunks,
     pack_units,
     parts_alone,
+    unit_sizes,
 )
 from etl.executors.processes_worker import IdsAnswer, JobDone, NextJob, worker_main
 from etl.plugin import Executor, Option
@@ -172,7 +173,8 @@ class ProcessesExecutor(Executor):
             "chunk_size",
             "int",
             0,
-            help="work units per task (0: automatic, shrinking from 1000 as the work runs out)",
+            help="work units per task (0: automatic: up to 1000, or 4000 small inputs of at most "
+            "16 MB in all, shrinking as the work runs out)",
         ),
         Option(
             "prefetch",
@@ -254,7 +256,9 @@ class ProcessesExecutor(Executor):
         self._warmed()
         units = job.units
         workers = self.opts.workers or os.cpu_count() or 1
-        bounds = parts_alone(chunk_bounds(len(units), workers, self.opts.chunk_size), units)
+        sizes = unit_sizes(units)
+        bounds = chunk_bounds(len(units), workers, self.opts.chunk_size, sizes=sizes)
+        bounds = parts_alone(bounds, units)
         total_chunks = len(bounds)
         if not total_chunks:
             return job.stats()
