@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 #: while the chunk's listed input stays within ``AUTO_CHUNK_BYTES`` (an input of unknown
 #: size counts as ``AUTO_CHUNK_BYTES / BASE_AUTO_CHUNK``). Small files make long chunks:
 #: each chunk costs a worker and the driver messages, a question, a staged file and its
-#: adoption, and 100k news files ran 20% fewer seconds of Dask's machinery in chunks of
-#: 4,000 than of 1,000 (docs/performance.md); big inputs keep chunks of 1,000 or fewer
+#: adoption (100k news files: dask 17.9 -> 16.9 s, processes 15.4 -> 14.9 s, in chunks of
+#: up to 4,000 rather than 1,000; docs/performance.md); big inputs keep chunks of 1,000
 MAX_AUTO_CHUNK = 4000
 BASE_AUTO_CHUNK = 1000
 AUTO_CHUNK_BYTES = 16 * 1024 * 1024
