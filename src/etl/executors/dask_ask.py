@@ -119,7 +119,7 @@ class Answers:
 
         while not self._stop.is_set():
             try:
-                reply, ids = self._questions.get(timeout=0.2)
+                question = self._questions.get(timeout=0.2)
             except TimeoutError:
                 continue
             except Exception:
@@ -127,6 +127,9 @@ class Answers:
                     return  # the run is over
                 time.sleep(0.1)  # a passing failure: the tasks wait ASK_TIMEOUT at most
                 continue
+            if question is None:  # close() wakes the thread
+                return
+            reply, ids = question
             answer = None
             try:
                 answer = Queue(reply, client=self._client)
@@ -140,5 +143,9 @@ class Answers:
 
     def close(self) -> None:
         self._stop.set()
+        # wake the thread from its wait for a question (else close took up to its 0.2 s
+        # timeout: 0.18 s at the end of a 100k run, with nothing else to do)
+        with contextlib.suppress(Exception):
+            self._questions.put(None, timeout=1)
         self._thread.join(timeout=5)
         _release(self._questions)
