@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from etl import log
 from etl.errors import EtlError, MissingDependency, RunError
-from etl.executors import dask_sessions as sessions
 from etl.executors.api import (
     LANE_CHUNKS,
     ChunkResult,
@@ -42,7 +41,14 @@ from etl.executors.api import (
     unit_sizes,
 )
 from etl.executors.dask_ask import Answers
-from etl.executors.dask_task import digest, etl_version, preflight, run_task
+from etl.executors.dask_task import (
+    close_sessions,
+    digest,
+    drop_sessions,
+    etl_version,
+    preflight,
+    run_task,
+)
 from etl.executors.dask_watch import WATCH_INTERVAL, ClusterWatch, running_threads
 from etl.executors.processes import DEFAULT_HOLD_BYTES
 from etl.plugin import Executor, Option
@@ -301,7 +307,7 @@ class DaskExecutor(Executor):
                     progress.finished_range(*bounds[number], job.written())
                 watch.look(client)
             watch.look(client, final=True)
-            self._close_sessions(client, spec_bytes)
+            self._close_sessions(client, digest(spec_bytes))
             finished = True
             watch.count(job)
             if answers is not None:
@@ -322,7 +328,7 @@ class DaskExecutor(Executor):
                     client.cancel(list(futures), force=True)
             if not finished and spec_bytes is not None and self._client is not None:
                 with contextlib.suppress(Exception):
-                    self._client.run(sessions.drop, digest(spec_bytes), on_error="return")
+                    self._client.run(drop_sessions, digest(spec_bytes), on_error="return")
             if not finished:  # else kept for the run's next checkpoint (close() ends it)
                 self.close()
         return job.stats()
@@ -391,10 +397,10 @@ class DaskExecutor(Executor):
             if problem is not None:
                 raise_error(problem)
 
-    def _close_sessions(self, client: Any, spec_bytes: bytes) -> None:
+    def _close_sessions(self, client: Any, job: str) -> None:
         """After the job's last chunk: every worker closes the plugins it kept for the job
         (the transforms' ``close``); a failure fails the run, as it would on the driver."""
-        closed = client.run(sessions.close, digest(spec_bytes), on_error="return")
+        closed = client.run(close_sessions, job, on_error="return")
         for _address, problem in sorted(closed.items()):
             # an exception: the call never ran there (a worker leaving as the run ends takes
             # its copy with it, as one that retired mid-run does); a tuple: a close raised

@@ -6,9 +6,9 @@ points, each plugin, the transforms' ``open``) and close them again after its ch
 transform's ``open`` and ``close`` run once, before the first batch and after the last). Now a
 worker process keeps them, as a ``processes`` worker does: a task takes a free session of its
 job (opening one when none is free: one per thread running the job's tasks at once), runs its
-chunk in it and gives it back. The driver closes them all after the job's last chunk
-(:func:`close`); a failed run drops them (:func:`drop`). A session whose task failed is not
-given back: its plugins may have stopped half-way through a batch.
+chunk in it and gives it back. After the job's last chunk the driver has every worker close
+them (:func:`etl.executors.dask_task.close_sessions`); a failed run drops them. A session
+whose task failed is not given back: its plugins may have stopped half-way through a batch.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
-from etl.executors.api import WorkerSession, failed, open_worker
+from etl.executors.api import WorkerSession, open_worker
 
 #: jobs whose sessions a worker keeps; beyond it the oldest job's go (closed): a job whose
 #: driver died never closes them
@@ -58,27 +57,8 @@ def session(spec_bytes: bytes, job: str, where: str, name: str) -> Iterator[Work
             old.close()
 
 
-def _take(job: str) -> list[WorkerSession]:
+def end(job: str) -> list[WorkerSession]:
+    """The job is over on this worker: its free sessions, for the caller to close or drop."""
     with _LOCK:
         _ENDED.append(job)
         return _FREE.pop(job, [])
-
-
-def close(job: str, dask_worker: Any = None) -> tuple[str, str, str | None, str] | None:
-    """On every worker after the job's last chunk (``client.run``): close its sessions (the
-    transforms' ``close``); the first error, as :func:`~etl.executors.api.failed` gives it."""
-    error = None
-    for held in _take(job):
-        try:
-            held.close()
-        except BaseException as exc:
-            if error is None:
-                label = f"dask worker {dask_worker.address}" if dask_worker else "dask worker"
-                error = failed(-1, "", exc, label).error
-    return error
-
-
-def drop(job: str) -> None:
-    """On every worker of a failed run: let go of the job's sessions, without closing them
-    (a failed run does not close its transforms)."""
-    _take(job)

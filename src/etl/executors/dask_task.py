@@ -1,5 +1,6 @@
 """What runs on a Dask worker for the dask executor (the driver's side is
-:mod:`etl.executors.dask`): the preflight, and one task per chunk of work units."""
+:mod:`etl.executors.dask`): the preflight, one task per chunk of work units, and the close
+of the plugins the worker kept for the job (:mod:`etl.executors.dask_sessions`)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,26 @@ def run_task(
         return result
     except BaseException as exc:
         return failed(number, name, exc, label)
+
+
+def close_sessions(job: str, dask_worker: Any = None) -> tuple[str, str, str | None, str] | None:
+    """On every worker after the job's last chunk (``client.run``): close the sessions it
+    kept for the job (the transforms' ``close``); the first error, as :func:`failed` gives
+    it."""
+    error = None
+    for held in sessions.end(job):
+        try:
+            held.close()
+        except BaseException as exc:
+            if error is None:
+                error = failed(-1, "", exc, where(dask_worker)[0]).error
+    return error
+
+
+def drop_sessions(job: str) -> None:
+    """On every worker of a failed run: let go of the job's sessions, without closing them
+    (a failed run does not close its transforms)."""
+    sessions.end(job)
 
 
 def etl_version() -> str:
